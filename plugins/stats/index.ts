@@ -1,0 +1,77 @@
+// The original design's /optimization/stats, Prometheus /metrics, and `hearth stats`.
+import { definePlugin } from '../../src/plugin.js';
+import { printStats, type StatsAnswer } from './table.js';
+
+export interface StatsOptions {
+  retention_seconds: number;
+  max_samples: number;
+}
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    retention_seconds: { type: 'number', exclusiveMinimum: 0, default: 3600, description: 'Timing samples older than this are dropped.' },
+    max_samples: { type: 'integer', minimum: 1, default: 10000, description: 'At most this many samples are kept per operation.' },
+  },
+};
+
+const timingSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    ...Object.fromEntries(['count', 'min', 'max', 'avg', 'latest', 'p50', 'p95', 'p99'].map((k) => [k, { type: 'number' }])),
+    unit: { const: 'seconds' },
+  },
+};
+
+export default definePlugin<StatsOptions>({
+  name: 'stats',
+  configSchema,
+  setup(ctx) {
+    ctx.metrics.setRetention(ctx.config);
+    ctx.onReconfigure((options) => ctx.metrics.setRetention(options));
+    ctx.route({
+      method: 'GET',
+      path: '/optimization/stats',
+      summary: 'Timings per operation (seconds) and the stats sections of the core services',
+      schema: {
+        response: {
+          type: 'object',
+          required: ['metrics', 'timestamp'],
+          properties: { metrics: { type: 'object', additionalProperties: timingSchema }, timestamp: { type: 'string', format: 'date-time' } },
+        },
+      },
+      handler: async (): Promise<StatsAnswer> => ({
+        ...(await ctx.metrics.sections()),
+        metrics: ctx.metrics.snapshot() as StatsAnswer['metrics'],
+        timestamp: new Date().toISOString(),
+      }),
+    });
+    ctx.route({
+      method: 'GET',
+      path: '/metrics',
+      summary: 'Prometheus text format: request durations by route and status, operation timings, process metrics',
+      handler: async ({ koa }) => {
+        const text = await ctx.metrics.prometheus();
+        koa.type = ctx.metrics.prometheusContentType;
+        koa.body = text;
+      },
+    });
+  },
+  cli(program, client) {
+    program
+      .command('stats')
+      .description('timings per operation and the services\' stats')
+      .option('--json', 'print the raw answer')
+      .action(async (o: { json?: boolean }) => {
+        const c = client();
+        try {
+          const stats = await c.call<StatsAnswer>('GET', '/optimization/stats');
+          process.stdout.write(o.json ? `${JSON.stringify(stats, null, 2)}\n` : printStats(stats));
+        } finally {
+          await c.close();
+        }
+      });
+  },
+});

@@ -1,0 +1,200 @@
+// Core commands: daemon, start, stop, status, config print|check.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { Client, DaemonNotRunningError } from '../client.js';
+import { loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
+import { startDaemon } from '../daemon.js';
+import { loadPlugins } from '../registry.js';
+import { AlreadyRunningError, ensurePrivateDir, isAlive, readPid, readRuntimeInfo, stateFiles } from '../state.js';
+import { EXIT } from './exit.js';
+
+type Opts = { config?: string; stateDir?: string; socket?: string; host?: string; port?: string; json?: boolean; timeout?: string };
+
+export function flagsOf(command: Command): ConfigFlags {
+  const o = command.optsWithGlobals<Opts>();
+  const flags: ConfigFlags = {};
+  if (o.config !== undefined) flags.config = o.config;
+  if (o.stateDir !== undefined) flags.stateDir = o.stateDir;
+  if (o.socket !== undefined) flags.socket = o.socket;
+  if (o.host !== undefined) flags.host = o.host;
+  if (o.port !== undefined) flags.port = o.port;
+  return flags;
+}
+
+/** A client for the daemon of this config: the CLI always speaks over the socket. */
+export function pluginClient(flags: ConfigFlags): Client {
+  return new Client({ socket: loadConfig(flags).config.server.socket });
+}
+
+const cliPath = fileURLToPath(new URL(`../cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+function daemonArgs(flags: ConfigFlags, config: Readonly<HearthConfig>): string[] {
+  const args = ['daemon', '--state-dir', config.state_dir, '--socket', config.server.socket];
+  if (flags.config) args.push('--config', flags.config);
+  if (flags.host) args.push('--host', flags.host);
+  if (flags.port !== undefined) args.push('--port', String(flags.port));
+  return args;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Health {
+  status: string;
+  version: string;
+  uptime_seconds: number;
+  plugins: Array<{ name: string; state: string }>;
+  reasons: string[];
+}
+
+function describe(health: Health, config: Readonly<HearthConfig>): string {
+  const info = readRuntimeInfo(config.state_dir);
+  const lines = [
+    `hearth ${health.version} is running${info ? ` (pid ${info.pid})` : ''}: ${health.status}`,
+    `  socket  ${info?.socket ?? config.server.socket}`,
+    `  tcp     http://${info?.host ?? config.server.host}:${info?.port ?? config.server.port} (bearer token in ${stateFiles(config.state_dir).token})`,
+    `  uptime  ${health.uptime_seconds} s`,
+    `  plugins ${health.plugins.map((p) => (p.state === 'ready' ? p.name : `${p.name} (${p.state})`)).join(', ') || '(none)'}`,
+    ...health.reasons.map((r) => `  reason  ${r}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function withListenFlags(command: Command): Command {
+  return command.option('--host <host>', 'TCP address (default 127.0.0.1)').option('--port <port>', 'TCP port (default 7433)');
+}
+
+export function lifecycleCommands(program: Command): void {
+  withListenFlags(program.command('daemon').description('run the daemon in the foreground (what systemd and launchd want)')).action(
+    async (_o, command: Command) => {
+      let idleExit: () => void = () => {};
+      const daemon = await startDaemon({ flags: flagsOf(command), onIdleExit: () => idleExit() });
+      await new Promise<void>((resolve) => {
+        idleExit = resolve;
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) return;
+          stopping = true;
+          daemon.log.info({ signal }, 'signal received');
+          // Every step of close is bounded; this is the last resort if something is not.
+          setTimeout(() => {
+            daemon.log.error('close did not finish in time; exiting');
+            process.exit(EXIT.failure);
+          }, daemon.config.server.close_timeout_ms + 2000).unref();
+          void daemon.close().then(resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        process.on('SIGHUP', () => void daemon.reload());
+      });
+    },
+  );
+
+  withListenFlags(program.command('start').description('start the daemon in the background; returns once it answers'))
+    .option('--timeout <ms>', 'how long to wait for it to answer', '15000')
+    .action(async (o: Opts, command: Command) => {
+      const flags = flagsOf(command);
+      const { config } = loadConfig(flags);
+      const files = stateFiles(config.state_dir);
+      const pid = readPid(files.pid);
+      if (pid !== undefined && isAlive(pid)) throw new AlreadyRunningError(pid, config.state_dir);
+      ensurePrivateDir(config.state_dir);
+      const log = openSync(files.log, 'a', 0o600);
+      const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, config)], {
+        detached: true,
+        stdio: ['ignore', log, log],
+      });
+      closeSync(log);
+      let exited: number | null = null;
+      child.on('exit', (code) => (exited = code ?? 1));
+      child.unref();
+      const client = new Client({ socket: config.server.socket, timeoutMs: 2000 });
+      const deadline = Date.now() + Number(o.timeout);
+      try {
+        while (Date.now() < deadline && exited === null) {
+          try {
+            const health = await client.call<Health>('GET', '/health');
+            process.stdout.write(describe(health, config));
+            return;
+          } catch (err) {
+            if (!(err instanceof DaemonNotRunningError)) throw err;
+            await sleep(50);
+          }
+        }
+      } finally {
+        await client.close();
+      }
+      const tail = readFileSync(files.log, 'utf8').split('\n').slice(-15).join('\n');
+      process.stderr.write(
+        exited !== null
+          ? `hearth: the daemon exited with code ${exited} before answering; the end of ${files.log}:\n${tail}\n`
+          : `hearth: the daemon did not answer within ${o.timeout} ms; see ${files.log}\n`,
+      );
+      process.exitCode = exited === 2 ? EXIT.usage : EXIT.failure;
+    });
+
+  program
+    .command('stop')
+    .description('stop the daemon gracefully (SIGTERM) and wait for it to exit')
+    .action(async (_o, command: Command) => {
+      const { config } = loadConfig(flagsOf(command));
+      const pid = readPid(stateFiles(config.state_dir).pid);
+      if (pid === undefined || !isAlive(pid)) {
+        process.stdout.write('hearth is not running\n');
+        return;
+      }
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + config.server.close_timeout_ms + 5000;
+      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+      if (isAlive(pid)) {
+        process.stderr.write(`hearth: pid ${pid} did not exit within ${config.server.close_timeout_ms + 5000} ms\n`);
+        process.exitCode = EXIT.failure;
+        return;
+      }
+      process.stdout.write(`hearth stopped (pid ${pid})\n`);
+    });
+
+  program
+    .command('status')
+    .description('is the daemon running, and how is it (exit 3 when not running)')
+    .option('--json', 'print the health answer as JSON')
+    .action(async (o: Opts, command: Command) => {
+      const { config } = loadConfig(flagsOf(command));
+      const client = new Client({ socket: config.server.socket, timeoutMs: 5000 });
+      try {
+        const health = await client.call<Health>('GET', '/health');
+        process.stdout.write(o.json ? `${JSON.stringify(health, null, 2)}\n` : describe(health, config));
+      } catch (err) {
+        if (!(err instanceof DaemonNotRunningError)) throw err;
+        process.stdout.write(o.json ? `${JSON.stringify({ running: false })}\n` : 'hearth is not running\n');
+        process.exitCode = EXIT.notRunning;
+      } finally {
+        await client.close();
+      }
+    });
+}
+
+export function configCommands(program: Command): void {
+  const config = program.command('config').description('show or check configuration');
+  withListenFlags(config.command('print').description('print the effective config (defaults < file < environment < flags)')).action(
+    async (_o, command: Command) => {
+      const loaded = loadConfig(flagsOf(command));
+      const plugins = await loadPlugins(loaded);
+      const effective = {
+        ...loaded.config,
+        plugins: Object.fromEntries(plugins.map((p) => [p.name, p.source === 'builtin' ? p.options : { module: p.source, options: p.options }])),
+      };
+      process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
+    },
+  );
+  config
+    .command('check')
+    .argument('<file>', 'a config file')
+    .description('validate a config file (plugin options included); exit 2 when it is not valid')
+    .action(async (file: string) => {
+      const loaded = loadConfig({ config: file }, { ...process.env, HEARTH_CONFIG: undefined });
+      await loadPlugins(loaded);
+      process.stdout.write(`${file}: valid\n`);
+    });
+}

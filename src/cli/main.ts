@@ -1,0 +1,79 @@
+// Builds the `hearth` program: core commands, then the subcommands each configured plugin adds.
+import { Command, Option } from 'commander';
+import { ApiError, DaemonNotRunningError } from '../client.js';
+import { loadConfig, type ConfigFlags } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { loadPlugins } from '../registry.js';
+import { AlreadyRunningError } from '../state.js';
+import { version } from '../version.js';
+import { configCommands, lifecycleCommands, pluginClient } from './commands.js';
+import { EXIT } from './exit.js';
+
+/** Prints what went wrong in words a user can act on, and picks the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`hearth: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof AlreadyRunningError || err instanceof DaemonNotRunningError || err instanceof ApiError) {
+    process.stderr.write(`hearth: ${err.message}\n`);
+    return EXIT.failure;
+  }
+  process.stderr.write(`hearth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.failure;
+}
+
+/** The global flags, read before commander parses, so plugins' commands can be found in the right config. */
+export function globalFlags(args: string[]): ConfigFlags {
+  const flags: ConfigFlags = {};
+  const names: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
+  for (let i = 0; i < args.length; i++) {
+    const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const key = names[name];
+    if (!key) continue;
+    const value = inline ?? args[++i];
+    if (value !== undefined) (flags as Record<string, string>)[key] = value;
+  }
+  return flags;
+}
+
+export async function buildProgram(args: string[]): Promise<Command> {
+  const program = new Command('hearth')
+    .description('A local daemon that keeps your repositories warm and answers tools fast')
+    .version(version)
+    .addOption(new Option('--config <file>', 'config file (default: $HEARTH_CONFIG, else $XDG_CONFIG_HOME/hearth/config.json)'))
+    .addOption(new Option('--state-dir <dir>', 'state dir (default: $HEARTH_STATE_DIR, else $XDG_STATE_HOME/hearth)'))
+    .addOption(new Option('--socket <path>', 'unix socket (default: <state_dir>/hearth.sock)'))
+    .showHelpAfterError()
+    .exitOverride();
+  lifecycleCommands(program);
+  configCommands(program);
+
+  // A config that cannot load its plugins is reported only when a plugin's command is asked for.
+  const core = new Set([...program.commands.map((c) => c.name()), 'help']);
+  const wanted = args.find((a) => !a.startsWith('-'));
+  try {
+    const flags = globalFlags(args);
+    for (const item of await loadPlugins(loadConfig(flags))) {
+      item.plugin.cli?.(program, () => pluginClient(flags));
+    }
+  } catch (err) {
+    if (wanted !== undefined && !core.has(wanted)) throw err;
+  }
+  return program;
+}
+
+/** Runs the command line and returns the exit code. `hearth daemon` returns when the daemon has closed. */
+export async function main(argv: string[]): Promise<number> {
+  const args = argv.slice(2);
+  try {
+    const program = await buildProgram(args);
+    await program.parseAsync(args, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
+    if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.usage;
+    return reportError(err);
+  }
+}

@@ -1,0 +1,178 @@
+// Boot order, reload and graceful close. Everything that can refuse (config, plugins) is checked before
+// anything is started or written.
+import { existsSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DestinationStream } from 'pino';
+import { loadConfig, type ConfigFlags, type HearthConfig, type LoadedConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createApp, type AppSettings } from './http/app.js';
+import { coreRoutes } from './http/core-routes.js';
+import { RouteTable } from './http/routes.js';
+import { listenBoth, type Listening } from './http/server.js';
+import { loadPlugins, PluginHost } from './registry.js';
+import { createLogger, type Logger } from './services/logger.js';
+import { Metrics } from './services/metrics.js';
+import { acquirePidLock, ensurePrivateDir, loadOrCreateToken, stateFiles, writeRuntimeInfo } from './state.js';
+import { version } from './version.js';
+
+export interface DaemonOptions {
+  flags?: ConfigFlags;
+  env?: Record<string, string | undefined>;
+  /** Where logs go (tests pass a stream); default stderr. */
+  logDestination?: DestinationStream;
+  setupTimeoutMs?: number;
+  /** Called once the idle limit is reached and the daemon has closed itself. */
+  onIdleExit?: () => void;
+}
+
+export interface Daemon {
+  readonly config: Readonly<HearthConfig>;
+  readonly listening: Listening;
+  readonly token: string;
+  readonly log: Logger;
+  readonly plugins: PluginHost;
+  /** Re-reads the config file; a bad one is logged and the old config kept. Returns what waits for a restart. */
+  reload(): Promise<{ applied: boolean; restartNeeded: string[]; error?: string }>;
+  close(): Promise<void>;
+}
+
+function appSettings(config: Readonly<HearthConfig>, port: number): AppSettings {
+  return {
+    guard: { allowedHosts: new Set(config.server.allowed_hosts.map((h) => h.toLowerCase())), port },
+    bodyLimitBytes: config.server.body_limit_bytes,
+  };
+}
+
+// Keys a running daemon cannot change without restarting.
+const RESTART_KEYS: Array<[string, (c: Readonly<HearthConfig>) => unknown]> = [
+  ['state_dir', (c) => c.state_dir],
+  ['server.host', (c) => c.server.host],
+  ['server.port', (c) => c.server.port],
+  ['server.socket', (c) => c.server.socket],
+  ['cache', (c) => c.cache],
+  ['watcher', (c) => c.watcher],
+  ['pool', (c) => c.pool],
+  ['circuit_breaker', (c) => c.circuit_breaker],
+];
+
+export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
+  const flags = options.flags ?? {};
+  const env = options.env ?? process.env;
+  const loaded: LoadedConfig = loadConfig(flags, env);
+  const plugins = await loadPlugins(loaded);
+  let config = loaded.config;
+
+  ensurePrivateDir(config.state_dir);
+  if (!existsSync(dirname(config.server.socket))) ensurePrivateDir(dirname(config.server.socket));
+  const releaseLock = acquirePidLock(config.state_dir);
+  const cleanup: Array<() => unknown> = [releaseLock];
+  try {
+    const log = createLogger(config.log.level, options.logDestination);
+    const token = loadOrCreateToken(config.state_dir);
+    const metrics = new Metrics();
+    const routes = new RouteTable();
+    const host = new PluginHost(plugins, {
+      core: config,
+      log,
+      metrics: {
+        timed: (name, fn) => metrics.timed(name, fn),
+        record: (name, s) => metrics.record(name, s),
+        provide: (key, section) => metrics.provide(key, section),
+        snapshot: () => metrics.timings.snapshot(),
+        sections: () => metrics.sections(),
+        prometheus: () => metrics.prometheus(),
+        get prometheusContentType() {
+          return metrics.prometheusContentType;
+        },
+        setRetention: (r) => metrics.timings.setRetention(r),
+      },
+      addRoute: (owner, route) => routes.add(owner, route),
+      ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
+    });
+    const startedAt = Date.now();
+    for (const route of coreRoutes(
+      { version, startedAt, plugins: host, watcher: () => ({ mode: 'off', watched_paths: 0 }), reasons: () => [] },
+      routes,
+    )) {
+      routes.add('core', route);
+    }
+    await host.setup();
+    cleanup.push(() => host.close(config.server.close_timeout_ms));
+
+    let settings = appSettings(config, config.server.port);
+    let lastRequest = Date.now();
+    const app = createApp({ routes, token, log, metrics, settings: () => settings, onRequest: () => (lastRequest = Date.now()) });
+    // We hold the lock, so a socket file here is a leftover of a daemon that died.
+    rmSync(config.server.socket, { force: true });
+    const listening = await listenBoth(app, config.server.socket, config.server.host, config.server.port);
+    settings = appSettings(config, listening.port);
+    writeRuntimeInfo(config.state_dir, {
+      pid: process.pid,
+      version,
+      socket: listening.socket,
+      host: listening.host,
+      port: listening.port,
+      started_at: new Date(startedAt).toISOString(),
+    });
+    log.info({ socket: listening.socket, host: listening.host, port: listening.port, version }, 'hearth is listening');
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        clearInterval(idleTimer);
+        const deadline = Date.now() + config.server.close_timeout_ms;
+        log.info('closing');
+        await listening.close(config.server.close_timeout_ms);
+        await host.close(Math.max(0, deadline - Date.now()));
+        rmSync(stateFiles(config.state_dir).runtime, { force: true });
+        releaseLock();
+        log.info('closed');
+        log.flush();
+      })());
+
+    const idleTimer = setInterval(() => {
+      const idle = config.server.idle_shutdown_seconds;
+      if (idle > 0 && Date.now() - lastRequest >= idle * 1000) {
+        log.info({ idle_shutdown_seconds: idle }, 'idle limit reached');
+        void close().then(() => options.onIdleExit?.());
+      }
+    }, 1000);
+    idleTimer.unref();
+
+    const reload: Daemon['reload'] = async () => {
+      try {
+        const next = loadConfig(flags, env);
+        const nextPlugins = await loadPlugins(next);
+        const restartNeeded = RESTART_KEYS.filter(([, get]) => JSON.stringify(get(next.config)) !== JSON.stringify(get(config))).map(
+          ([key]) => key,
+        );
+        restartNeeded.push(...host.reconfigure(nextPlugins));
+        log.level = next.config.log.level;
+        settings = appSettings(next.config, listening.port);
+        config = next.config;
+        if (restartNeeded.length > 0) log.warn({ keys: restartNeeded }, 'config reloaded; these changes take effect after a restart');
+        else log.info('config reloaded');
+        return { applied: true, restartNeeded };
+      } catch (err) {
+        const message = err instanceof ConfigError ? err.message : String(err);
+        log.error({ err: message }, 'config reload refused; keeping the old config');
+        return { applied: false, restartNeeded: [], error: message };
+      }
+    };
+
+    return {
+      get config() {
+        return config;
+      },
+      listening,
+      token,
+      log,
+      plugins: host,
+      reload,
+      close,
+    };
+  } catch (err) {
+    for (const fn of cleanup.reverse()) await fn();
+    throw err;
+  }
+}

@@ -1,0 +1,71 @@
+// The core's own routes: health, plugins, the API description.
+import type { RouteDefinition } from '../plugin.js';
+import type { PluginHost } from '../registry.js';
+import { openApiDocument } from './openapi.js';
+import type { RouteTable } from './routes.js';
+
+export interface HealthSources {
+  version: string;
+  startedAt: number;
+  plugins: PluginHost;
+  watcher: () => { mode: string; watched_paths: number };
+  reasons: () => string[];
+}
+
+const healthResponse = {
+  type: 'object',
+  required: ['status', 'version', 'uptime_seconds', 'plugins', 'watcher', 'reasons'],
+  properties: {
+    status: { enum: ['ok', 'degraded'] },
+    version: { type: 'string' },
+    uptime_seconds: { type: 'number' },
+    plugins: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } },
+    watcher: { type: 'object', properties: { mode: { type: 'string' }, watched_paths: { type: 'integer' } } },
+    reasons: { type: 'array', items: { type: 'string' } },
+  },
+};
+
+export function coreRoutes(sources: HealthSources, table: RouteTable): RouteDefinition[] {
+  const health = () => {
+    const plugins = sources.plugins.list().map(({ name, state }) => ({ name, state }));
+    const reasons = [
+      ...plugins.filter((p) => p.state !== 'ready').map((p) => `plugin ${p.name} is ${p.state}`),
+      ...sources.reasons(),
+    ];
+    return {
+      status: reasons.length === 0 ? 'ok' : 'degraded',
+      version: sources.version,
+      uptime_seconds: Math.round((Date.now() - sources.startedAt) / 10) / 100,
+      plugins,
+      watcher: sources.watcher(),
+      reasons,
+    };
+  };
+  return [
+    {
+      method: 'GET',
+      path: '/health',
+      summary: 'Liveness and state; always 200 while the daemon serves (degraded is said in the body)',
+      auth: false,
+      schema: { response: healthResponse },
+      handler: health,
+      text: (h: ReturnType<typeof health>) =>
+        [`status=${h.status}`, `version=${h.version}`, `uptime_seconds=${h.uptime_seconds}`, ...h.reasons.map((r) => `reason=${r}`)].join('\n') + '\n',
+    },
+    {
+      method: 'GET',
+      path: '/plugins',
+      summary: 'The loaded plugins, in setup order',
+      handler: () => sources.plugins.list(),
+    },
+    {
+      method: 'GET',
+      path: '/openapi.json',
+      summary: 'This API, described by the schemas that validate it',
+      handler: ({ koa }) => {
+        koa.type = 'application/json';
+        koa.body = JSON.stringify(openApiDocument(table.routes, sources.version));
+      },
+    },
+  ];
+}

@@ -1,0 +1,25 @@
+// The one response envelope: {success, data | error, request_id, duration_ms}.
+import type { Context } from 'koa';
+import { HearthError, type ErrorDetail } from '../errors.js';
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  details?: ErrorDetail[];
+}
+
+const ms = (start: number): number => Math.round((performance.now() - start) * 1000) / 1000;
+
+export function writeData(ctx: Context, data: unknown, requestId: string, start: number): void {
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify({ success: true, data: data ?? null, request_id: requestId, duration_ms: ms(start) });
+}
+
+export function writeError(ctx: Context, err: HearthError, requestId: string, start: number): void {
+  const error: ErrorBody = { code: err.code, message: err.message };
+  if (err.details) error.details = err.details;
+  ctx.status = err.status;
+  for (const [name, value] of Object.entries(err.headers ?? {})) ctx.set(name, value);
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify({ success: false, error, request_id: requestId, duration_ms: ms(start) });
+}

@@ -1,0 +1,70 @@
+// Browser attacks on a local daemon: DNS rebinding (a foreign Host), cross-origin requests (an Origin or
+// Sec-Fetch-Site that is not our own), and requests without the token on TCP.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { HearthError } from '../errors.js';
+
+/** The host name of a Host header, without its port: `[::1]:7433` -> `[::1]`, `LocalHost:1` -> `localhost`. */
+export function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end < 0 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+export interface GuardSettings {
+  allowedHosts: ReadonlySet<string>;
+  /** The TCP port the daemon answers on: its own origins are http://<allowed host>:<port>. */
+  port: number;
+}
+
+export function checkHost(headers: IncomingHttpHeaders, settings: GuardSettings): void {
+  const host = headers.host;
+  if (!host || !settings.allowedHosts.has(hostName(host))) {
+    throw new HearthError('HOST_NOT_ALLOWED', `The Host header ${host ? `"${host}"` : '(none)'} is not allowed`);
+  }
+}
+
+function isOwnOrigin(origin: string, settings: GuardSettings): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  const port = url.port === '' ? 80 : Number(url.port);
+  return url.protocol === 'http:' && port === settings.port && settings.allowedHosts.has(hostName(url.host));
+}
+
+export function checkOrigin(headers: IncomingHttpHeaders, settings: GuardSettings): void {
+  const origin = headers.origin;
+  if (origin !== undefined && !isOwnOrigin(origin, settings)) {
+    throw new HearthError('ORIGIN_NOT_ALLOWED', `The origin "${origin}" is not allowed`);
+  }
+  // Browsers that send no Origin (a no-cors GET) still say where the request came from.
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new HearthError('ORIGIN_NOT_ALLOWED', `A ${site} browser request is not allowed`);
+  }
+}
+
+/** Compares digests, so neither the token's length nor its content leaks through timing. */
+export function tokenMatcher(token: string): (header: string | undefined) => boolean {
+  const expected = createHash('sha256').update(token).digest();
+  return (header) => {
+    if (!header || !header.startsWith('Bearer ')) return false;
+    const given = createHash('sha256').update(header.slice(7).trim()).digest();
+    return timingSafeEqual(given, expected);
+  };
+}
+
+export function checkToken(headers: IncomingHttpHeaders, matches: (header: string | undefined) => boolean): void {
+  if (!matches(headers.authorization)) {
+    throw new HearthError('UNAUTHORIZED', 'A valid "Authorization: Bearer <token>" header is required on TCP', {
+      headers: { 'WWW-Authenticate': 'Bearer realm="hearth"' },
+    });
+  }
+}

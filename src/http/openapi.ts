@@ -1,0 +1,70 @@
+// GET /openapi.json, built from the same schemas that validate the requests.
+import type { CompiledRoute } from './routes.js';
+import { ERRORS } from '../errors.js';
+
+const envelope = (data: object) => ({
+  type: 'object',
+  required: ['success', 'data', 'request_id', 'duration_ms'],
+  properties: { success: { const: true }, data, request_id: { type: 'string', format: 'uuid' }, duration_ms: { type: 'number' } },
+});
+
+const errorEnvelope = {
+  type: 'object',
+  required: ['success', 'error', 'request_id', 'duration_ms'],
+  properties: {
+    success: { const: false },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { enum: Object.keys(ERRORS) },
+        message: { type: 'string' },
+        details: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+      },
+    },
+    request_id: { type: 'string', format: 'uuid' },
+    duration_ms: { type: 'number' },
+  },
+};
+
+function parameters(schema: object, where: 'query' | 'path'): object[] {
+  const s = schema as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(s.properties ?? {}).map(([name, prop]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (s.required ?? []).includes(name),
+    schema: prop,
+  }));
+}
+
+export function openApiDocument(routes: CompiledRoute[], version: string): object {
+  const paths: Record<string, Record<string, object>> = {};
+  for (const route of routes) {
+    const { definition, schemas } = route;
+    const path = definition.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const operation: Record<string, unknown> = {
+      operationId: `${definition.method.toLowerCase()}${definition.path.replace(/[^A-Za-z0-9]+/g, '_')}`,
+      summary: definition.summary,
+      tags: [route.owner],
+      parameters: [...parameters(schemas.query, 'query'), ...parameters(schemas.params, 'path')],
+      responses: {
+        [String(definition.status ?? 200)]: {
+          description: 'Success',
+          content: { 'application/json': { schema: envelope(definition.schema?.response ?? {}) } },
+        },
+        default: { description: 'An error from the catalogue', content: { 'application/json': { schema: errorEnvelope } } },
+      },
+    };
+    if (definition.auth === false) operation.security = [];
+    if (schemas.body) operation.requestBody = { required: false, content: { 'application/json': { schema: schemas.body } } };
+    (paths[path] ??= {})[definition.method.toLowerCase()] = operation;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'hearth control API', version },
+    servers: [{ url: 'http://127.0.0.1:7433' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,98 @@
+// The plugin contract. A plugin is a plain object; importing it has no side effects.
+import type { Command } from 'commander';
+import type { Context } from 'koa';
+import type { HearthConfig } from './config.js';
+import type { Logger } from './services/logger.js';
+import type { StatsSection } from './services/metrics.js';
+import type { Client } from './client.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSchema {
+  query?: object;
+  params?: object;
+  body?: object;
+  /** The `data` of a successful answer, for /openapi.json. */
+  response?: object;
+}
+
+export interface RouteRequest<Q = any, P = any, B = any> {
+  query: Q;
+  params: P;
+  body: B;
+  koa: Context;
+}
+
+export interface RouteDefinition<Q = any, P = any, B = any> {
+  method: HttpMethod;
+  /** A full path (`/git/status`), with `:name` parameters. */
+  path: string;
+  summary?: string;
+  schema?: RouteSchema;
+  /** Default true. Only the health check answers without a token on TCP. */
+  auth?: boolean;
+  /** When given, the route also answers `?format=text` with these plain lines (for shells). */
+  text?: (data: any) => string;
+  /** Default 200. */
+  status?: number;
+  /**
+   * Returns the `data` of the envelope. A handler that sets `koa.body` itself (bytes, text, a stream)
+   * answers outside the envelope.
+   */
+  handler(req: RouteRequest<Q, P, B>): unknown | Promise<unknown>;
+}
+
+export interface PluginMetrics {
+  timed<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  record(name: string, seconds: number): void;
+  provide(key: string, section: StatsSection): void;
+  snapshot(): Record<string, unknown>;
+  sections(): Promise<Record<string, unknown>>;
+  prometheus(): Promise<string>;
+  readonly prometheusContentType: string;
+  setRetention(retention: { retention_seconds: number; max_samples: number }): void;
+}
+
+export interface PluginContext<Options = unknown> {
+  readonly name: string;
+  /** This plugin's options, validated against its configSchema with defaults filled, frozen. */
+  readonly config: Readonly<Options>;
+  /** The core config (frozen). */
+  readonly core: Readonly<HearthConfig>;
+  readonly log: Logger;
+  readonly metrics: PluginMetrics;
+  /** Adds a route to the control API. */
+  route(definition: RouteDefinition): void;
+  /** The API of a plugin named in `dependsOn`. */
+  use<Api = unknown>(name: string): Api;
+  /** Registers cleanup at the moment a resource is acquired; runs in reverse order at close. */
+  onClose(fn: () => unknown | Promise<unknown>): void;
+  /** Takes new, valid options on SIGHUP; a plugin that registers none keeps its options until a restart. */
+  onReconfigure(fn: (options: Readonly<Options>) => void): void;
+}
+
+export interface Plugin<Options = any, Api = unknown> {
+  name: string;
+  dependsOn?: string[];
+  configSchema: object;
+  setup(ctx: PluginContext<Options>): Promise<Api> | Api;
+  close?(): Promise<void> | void;
+  /** Adds `hearth <name> ...` subcommands. */
+  cli?(program: Command, client: () => Client): void;
+}
+
+export function definePlugin<Options = any, Api = unknown>(plugin: Plugin<Options, Api>): Plugin<Options, Api> {
+  return plugin;
+}
+
+export function isPlugin(value: unknown): value is Plugin {
+  const p = value as Plugin | undefined;
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof p.name === 'string' &&
+    typeof p.setup === 'function' &&
+    typeof p.configSchema === 'object' &&
+    p.configSchema !== null
+  );
+}

@@ -1,0 +1,249 @@
+// Loads the plugins the config lists (built-ins by name, external ones by module), validates their options,
+// orders them by dependsOn, and runs setup and close in that order and its reverse, each time-limited.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ConfigError, PluginError } from './errors.js';
+import { deepFreeze, type HearthConfig, type LoadedConfig } from './config.js';
+import { isPlugin, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
+import type { Logger } from './services/logger.js';
+import { withTimeout } from './timeout.js';
+import { compileSchema, describeDetails, errorDetails } from './validation.js';
+
+export type PluginState = 'loaded' | 'starting' | 'ready' | 'failed' | 'closing' | 'closed';
+
+export interface LoadedPlugin {
+  name: string;
+  plugin: Plugin;
+  options: Readonly<Record<string, unknown>>;
+  /** `builtin` or the module's absolute path. */
+  source: string;
+  state: PluginState;
+  api?: unknown;
+}
+
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
+/** Built-ins live in the package's plugins/ folder; the core knows none of them by name. */
+export function builtinPluginPath(name: string): string {
+  return fileURLToPath(new URL(`../plugins/${name}/index${ext}`, import.meta.url));
+}
+
+function resolveModule(spec: string, baseDir: string): string {
+  if (spec.startsWith('.') || isAbsolute(spec)) return resolve(baseDir, spec);
+  return createRequire(resolve(baseDir, 'package.json')).resolve(spec);
+}
+
+async function importPlugin(name: string, file: string): Promise<Plugin> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`plugin ${name}, load: ${(err as Error).message}`, [], { cause: err });
+  }
+  const plugin = mod.default ?? mod.plugin;
+  if (!isPlugin(plugin)) {
+    throw new ConfigError(
+      `plugin ${name}, load: ${file} does not export a plugin (a default export made with definePlugin, with name, configSchema and setup)`,
+    );
+  }
+  if (plugin.name !== name) {
+    throw new ConfigError(`plugin ${name}, load: the module at ${file} is the plugin "${plugin.name}", not "${name}"`);
+  }
+  return plugin;
+}
+
+const NAME = /^[a-z][a-z0-9_-]*$/;
+
+/** Imports and validates every enabled plugin of the config, in dependency order. */
+export async function loadPlugins(loaded: Pick<LoadedConfig, 'config' | 'baseDir'>): Promise<LoadedPlugin[]> {
+  const out: LoadedPlugin[] = [];
+  for (const [name, entry] of Object.entries(loaded.config.plugins)) {
+    if (entry === false) continue;
+    if (!NAME.test(name)) {
+      throw new ConfigError(`plugin name "${name}" must be lower-case letters, digits, - or _`, [
+        { path: `/plugins/${name}`, message: 'invalid plugin name' },
+      ]);
+    }
+    const section = entry === true ? {} : entry;
+    const external = typeof section.module === 'string';
+    let file: string;
+    let options: unknown;
+    let optionsPath: string;
+    if (external) {
+      const extra = Object.keys(section).filter((k) => k !== 'module' && k !== 'options');
+      if (extra.length > 0) {
+        throw new ConfigError(`plugin ${name}: unknown key "${extra[0]}" (an external plugin takes "module" and "options")`, [
+          { path: `/plugins/${name}/${extra[0]}`, message: `unknown key "${extra[0]}"` },
+        ]);
+      }
+      file = resolveModule(section.module as string, loaded.baseDir);
+      options = structuredClone(section.options ?? {});
+      optionsPath = `/plugins/${name}/options`;
+    } else {
+      file = builtinPluginPath(name);
+      if (!existsSync(file)) {
+        throw new ConfigError(
+          `plugin ${name}: there is no built-in plugin named "${name}"; an external plugin needs {"module": "./path/to/plugin.js"}`,
+          [{ path: `/plugins/${name}`, message: 'unknown built-in plugin' }],
+        );
+      }
+      options = structuredClone(section);
+      optionsPath = `/plugins/${name}`;
+    }
+    const plugin = await importPlugin(name, file);
+    const validate = compileSchema(plugin.configSchema);
+    if (!validate(options)) {
+      const details = errorDetails(validate.errors, optionsPath);
+      throw new ConfigError(`invalid config for plugin ${name}: ${describeDetails(details)}`, details);
+    }
+    out.push({
+      name,
+      plugin,
+      options: deepFreeze(options as Record<string, unknown>),
+      source: external ? file : 'builtin',
+      state: 'loaded',
+    });
+  }
+  return orderByDependencies(out);
+}
+
+/** Topological order; a missing or circular dependency is a ConfigError that names the chain. */
+export function orderByDependencies<T extends { name: string; plugin: { dependsOn?: string[] } }>(items: T[]): T[] {
+  const byName = new Map(items.map((p) => [p.name, p]));
+  const ordered: T[] = [];
+  const done = new Set<string>();
+  const visiting: string[] = [];
+  const visit = (item: T): void => {
+    if (done.has(item.name)) return;
+    const cycleAt = visiting.indexOf(item.name);
+    if (cycleAt >= 0) {
+      const chain = [...visiting.slice(cycleAt), item.name].join(' -> ');
+      throw new ConfigError(`plugin ${item.name}: circular dependency ${chain}`);
+    }
+    visiting.push(item.name);
+    for (const dep of item.plugin.dependsOn ?? []) {
+      const target = byName.get(dep);
+      if (!target) {
+        throw new ConfigError(`plugin ${item.name} depends on "${dep}", which is not configured (or is disabled)`);
+      }
+      visit(target);
+    }
+    visiting.pop();
+    done.add(item.name);
+    ordered.push(item);
+  };
+  for (const item of items) visit(item);
+  return ordered;
+}
+
+export interface HostServices {
+  core: Readonly<HearthConfig>;
+  log: Logger;
+  metrics: PluginMetrics;
+  addRoute(plugin: string, route: RouteDefinition): void;
+  setupTimeoutMs?: number;
+}
+
+/** Runs the plugins' lifecycles. */
+export class PluginHost {
+  readonly plugins: LoadedPlugin[];
+  #services: HostServices;
+  #cleanups = new Map<string, Array<() => unknown>>();
+  #reconfigurers = new Map<string, (options: Readonly<Record<string, unknown>>) => void>();
+
+  constructor(plugins: LoadedPlugin[], services: HostServices) {
+    this.plugins = plugins;
+    this.#services = services;
+  }
+
+  #context(item: LoadedPlugin): PluginContext {
+    const { name } = item;
+    const cleanups: Array<() => unknown> = [];
+    this.#cleanups.set(name, cleanups);
+    return {
+      name,
+      config: item.options,
+      core: this.#services.core,
+      log: this.#services.log.child({ plugin: name }),
+      metrics: this.#services.metrics,
+      route: (route) => this.#services.addRoute(name, route),
+      use: <Api>(other: string): Api => {
+        if (!(item.plugin.dependsOn ?? []).includes(other)) {
+          throw new Error(`plugin ${name} uses "${other}" without listing it in dependsOn`);
+        }
+        const target = this.plugins.find((p) => p.name === other);
+        if (!target || target.state !== 'ready') throw new Error(`plugin "${other}" is not ready`);
+        return target.api as Api;
+      },
+      onClose: (fn) => {
+        cleanups.push(fn);
+      },
+      onReconfigure: (fn) => {
+        this.#reconfigurers.set(name, fn as (options: Readonly<Record<string, unknown>>) => void);
+      },
+    };
+  }
+
+  /** Sets every plugin up in dependency order; the first failure closes what started and rejects. */
+  async setup(): Promise<void> {
+    const limit = this.#services.setupTimeoutMs ?? 10_000;
+    for (const item of this.plugins) {
+      item.state = 'starting';
+      try {
+        item.api = await withTimeout(item.plugin.setup(this.#context(item)), limit, 'setup');
+        item.state = 'ready';
+      } catch (err) {
+        item.state = 'failed';
+        await this.close(this.#services.core.server.close_timeout_ms);
+        throw new PluginError(item.name, 'setup', err);
+      }
+    }
+  }
+
+  /** Closes in reverse order within `budgetMs` in all; a close that hangs is abandoned and logged. */
+  async close(budgetMs: number): Promise<void> {
+    const deadline = Date.now() + budgetMs;
+    for (const item of [...this.plugins].reverse()) {
+      if (item.state !== 'ready' && item.state !== 'failed') continue;
+      item.state = 'closing';
+      const cleanups = (this.#cleanups.get(item.name) ?? []).reverse();
+      const steps: Array<() => unknown> = [...cleanups];
+      if (item.plugin.close) steps.push(() => item.plugin.close!());
+      for (const step of steps) {
+        try {
+          await withTimeout(Promise.resolve().then(step), Math.max(0, deadline - Date.now()), 'close');
+        } catch (err) {
+          this.#services.log.error({ err: new PluginError(item.name, 'close', err) }, 'plugin close failed');
+        }
+      }
+      item.state = 'closed';
+    }
+  }
+
+  /** Applies new options on SIGHUP; a plugin without reconfigure keeps its old ones until a restart. */
+  reconfigure(next: LoadedPlugin[]): string[] {
+    const pending: string[] = [];
+    for (const item of this.plugins) {
+      const fresh = next.find((p) => p.name === item.name);
+      if (!fresh || JSON.stringify(fresh.options) === JSON.stringify(item.options)) continue;
+      const reconfigure = this.#reconfigurers.get(item.name);
+      if (reconfigure) {
+        try {
+          reconfigure(fresh.options);
+          item.options = fresh.options;
+        } catch (err) {
+          this.#services.log.error({ err: new PluginError(item.name, 'reconfigure', err) }, 'plugin reconfigure failed');
+        }
+      } else pending.push(`plugins.${item.name}`);
+    }
+    const names = (list: LoadedPlugin[]): string => list.map((p) => p.name).sort().join(',');
+    if (names(next) !== names(this.plugins)) pending.push('plugins (the set of plugins)');
+    return pending;
+  }
+
+  list(): Array<{ name: string; state: PluginState; source: string; depends_on: string[] }> {
+    return this.plugins.map((p) => ({ name: p.name, state: p.state, source: p.source, depends_on: p.plugin.dependsOn ?? [] }));
+  }
+}

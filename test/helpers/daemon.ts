@@ -1,0 +1,173 @@
+// Boots real daemons on temp state dirs: in this process (fast, counted by coverage) or as a child
+// process running the real CLI (for signals, locks and exit codes).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { Client } from '../../src/client.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+
+export const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const cliPath = join(root, 'src/cli.ts');
+
+export function tempDir(prefix = 'hearth-test-'): string {
+  // Short paths: a unix socket path must stay under ~107 bytes.
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Environment with nothing from the caller's hearth setup leaking in. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('HEARTH_') || key.startsWith('PERFORMANCE_')) delete env[key];
+  }
+  env.XDG_CONFIG_HOME = join(tempDir('hearth-xdg-'), 'none');
+  return { ...env, ...extra };
+}
+
+export interface TestDaemon {
+  daemon: Daemon;
+  stateDir: string;
+  socket: string;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  token: string;
+  /** Over the unix socket. */
+  client: Client;
+  /** Over TCP with the token. */
+  tcp: Client;
+  /** Every log line the daemon wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  logText(): string;
+  close(): Promise<void>;
+}
+
+export interface BootOptions {
+  /** Written to <stateDir>/config.json and passed as --config. */
+  config?: object;
+  env?: Record<string, string | undefined>;
+  setupTimeoutMs?: number;
+}
+
+/** Starts a daemon in this process on a temp state dir, TCP on a free loopback port. */
+export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon> {
+  const stateDir = tempDir();
+  const flags: { stateDir: string; port: number; config?: string } = { stateDir, port: 0 };
+  if (options.config) {
+    flags.config = join(stateDir, 'config.json');
+    writeFileSync(flags.config, JSON.stringify(options.config));
+  }
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const daemon = await startDaemon({
+    flags,
+    env: cleanEnv(options.env),
+    logDestination: sink,
+    ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
+  });
+  const { socket, port } = daemon.listening;
+  const url = `http://127.0.0.1:${port}`;
+  const client = new Client({ socket });
+  const tcp = new Client({ url, token: daemon.token });
+  return {
+    daemon,
+    stateDir,
+    socket,
+    url,
+    port,
+    token: daemon.token,
+    client,
+    tcp,
+    get logs() {
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    logText: () => lines.join('\n'),
+    async close() {
+      await client.close();
+      await tcp.close();
+      await daemon.close();
+    },
+  };
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: any;
+}
+
+/** One TCP request with full control over method, headers and body bytes. */
+export async function tcpRequest(
+  url: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawAnswer> {
+  const res = await request(`${url}${path}`, {
+    method: (init.method ?? 'GET') as 'GET',
+    headers: init.headers ?? {},
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  const text = await res.body.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `hearth` CLI (TypeScript sources, same loader as the tests) and waits for it to exit. */
+export function runCli(args: string[], env: Record<string, string | undefined> = cleanEnv(), timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hearth ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `hearth daemon` as a child process (foreground) and resolves once it logs that it listens. */
+export function spawnDaemon(
+  args: string[],
+  env: Record<string, string | undefined> = cleanEnv(),
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('hearth is listening')) resolvePromise({ child, output: () => out, exited });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => reject(new Error(`daemon exited with ${code} before listening:\n${out}`)));
+    setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${out}`)), 20_000).unref();
+  });
+}
