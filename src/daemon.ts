@@ -127,7 +127,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         rmSync(stateFiles(config.state_dir).runtime, { force: true });
         releaseLock();
         log.info('closed');
-        log.flush();
+        await new Promise<void>((done) => log.flush(() => done()));
       })());
 
     const idleTimer = setInterval(() => {
