@@ -40,7 +40,7 @@ function methodNotAllowed(ctx: Context): HearthError | undefined {
 export function createApp(options: AppOptions): Koa {
   const { routes, log, metrics } = options;
   const app = new Koa();
-  const publicPaths = routes.publicPaths();
+  const isPublic = routes.isPublic();
   const tokenMatches = tokenMatcher(options.token);
   const router = routes.router(() => options.settings().bodyLimitBytes);
   const dispatch = router.routes();
@@ -58,7 +58,7 @@ export function createApp(options: AppOptions): Koa {
       const viaSocket = (ctx.req as IncomingMessage & { [VIA_SOCKET]?: boolean })[VIA_SOCKET] === true;
       if (!viaSocket) checkHost(headers, settings.guard);
       checkOrigin(headers, settings.guard);
-      if (!viaSocket && !publicPaths.has(ctx.path)) checkToken(headers, tokenMatches);
+      if (!viaSocket && !isPublic(ctx.method, ctx.path)) checkToken(headers, tokenMatches);
       await dispatch(ctx as Parameters<typeof dispatch>[0], next);
       if (ctx.state.hasData) writeData(ctx, ctx.state.data, requestId, start);
     } catch (err) {

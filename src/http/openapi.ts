@@ -27,13 +27,26 @@ const errorEnvelope = {
   },
 };
 
-function parameters(schema: object, where: 'query' | 'path'): object[] {
-  const s = schema as { properties?: Record<string, object>; required?: string[] };
+type ObjectSchema = { properties?: Record<string, object>; required?: string[] };
+
+function queryParameters(schema: object): object[] {
+  const s = schema as ObjectSchema;
   return Object.entries(s.properties ?? {}).map(([name, prop]) => ({
     name,
-    in: where,
-    required: where === 'path' || (s.required ?? []).includes(name),
+    in: 'query',
+    required: (s.required ?? []).includes(name),
     schema: prop,
+  }));
+}
+
+/** Every `:name` of the path template, described by the params schema when it has one. */
+function pathParameters(path: string, schema: object): object[] {
+  const props = (schema as ObjectSchema).properties ?? {};
+  return [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: props[name!] ?? { type: 'string' },
   }));
 }
 
@@ -46,7 +59,7 @@ export function openApiDocument(routes: CompiledRoute[], version: string): objec
       operationId: `${definition.method.toLowerCase()}${definition.path.replace(/[^A-Za-z0-9]+/g, '_')}`,
       summary: definition.summary,
       tags: [route.owner],
-      parameters: [...parameters(schemas.query, 'query'), ...parameters(schemas.params, 'path')],
+      parameters: [...queryParameters(schemas.query), ...pathParameters(definition.path, schemas.params)],
       responses: {
         [String(definition.status ?? 200)]: {
           description: 'Success',
@@ -62,7 +75,6 @@ export function openApiDocument(routes: CompiledRoute[], version: string): objec
   return {
     openapi: '3.1.0',
     info: { title: 'hearth control API', version },
-    servers: [{ url: 'http://127.0.0.1:7433' }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
     paths,

@@ -40,6 +40,9 @@ export class RouteTable {
     if (clash) {
       throw new Error(`route ${definition.method} ${definition.path} is already registered by ${clash.owner}`);
     }
+    if (definition.auth === false && definition.path.includes(':')) {
+      throw new Error(`route ${definition.method} ${definition.path}: only a route without path parameters can skip the token`);
+    }
     const schema = definition.schema ?? {};
     const query = withFormat(schema.query ?? EMPTY_OBJECT, definition.text !== undefined);
     const params = schema.params ?? { type: 'object' };
@@ -56,9 +59,19 @@ export class RouteTable {
     });
   }
 
-  /** Paths answered without a token (exact paths only). */
-  publicPaths(): Set<string> {
-    return new Set(this.routes.filter((r) => r.definition.auth === false).map((r) => r.definition.path));
+  /**
+   * Whether a request needs no token: it is for a route declared `auth: false` (HEAD counts as GET), or
+   * for another method on such a route's path that no route takes (so it gets its 405 without a token).
+   */
+  isPublic(): (method: string, path: string) => boolean {
+    const open = this.routes.filter((r) => r.definition.auth === false);
+    const exact = new Set(open.map((r) => `${r.definition.method} ${r.definition.path}`));
+    const paths = new Set(open.map((r) => r.definition.path));
+    return (method, path) => {
+      if (!paths.has(path)) return false;
+      const m = method === 'HEAD' ? 'GET' : method;
+      return exact.has(`${m} ${path}`) || !this.routes.some((r) => r.definition.path === path && r.definition.method === m);
+    };
   }
 
   /**
@@ -76,7 +89,8 @@ export class RouteTable {
         if (!validate.params(params)) throw fail('params', validate.params);
         let body: unknown;
         if (validate.body) {
-          body = (await readJsonBody(ctx, bodyLimit())) ?? {};
+          const raw = await readJsonBody(ctx, bodyLimit());
+          body = raw === undefined ? {} : raw;
           if (!validate.body(body)) throw fail('body', validate.body);
         }
         const data = await definition.handler({ query, params, body, koa: ctx });

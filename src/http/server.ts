@@ -38,11 +38,13 @@ function closeServer(server: Server, timeoutMs: number): Promise<void> {
 
 export async function listenBoth(app: Koa, socketPath: string, host: string, port: number): Promise<Listening> {
   const callback = app.callback();
-  const unix = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // A request without Host is answered by our guard (403 HOST_NOT_ALLOWED on TCP), not by Node's bare 400.
+  const options = { requireHostHeader: false };
+  const unix = createServer(options, (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [VIA_SOCKET]?: boolean })[VIA_SOCKET] = true;
     void callback(req, res);
   });
-  const tcp = createServer(callback);
+  const tcp = createServer(options, callback);
   // The socket's file mode is its guard: nobody but the owner may connect.
   const oldMask = process.umask(0o177);
   try {
