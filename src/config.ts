@@ -133,24 +133,33 @@ function parseValue(raw: string, type: 'string' | 'number' | 'integer', source: 
   return n;
 }
 
-function applyEnv(doc: Record<string, unknown>, env: Env): void {
+/** Which variable or flag set a JSON path, so a bad value is reported under the name the user typed. */
+type Sources = Map<string, string>;
+
+function applyEnv(doc: Record<string, unknown>, env: Env, sources: Sources): void {
   for (const key of ENV_KEYS) {
     const raw = env[key.name];
     if (raw === undefined || raw === '') continue;
     // A plugin's variable only tunes a plugin that is configured; it never enables one.
     if (key.path[0] === 'plugins') {
       const section = getPath(doc, key.path.slice(0, 2));
-      if (!isObject(section)) continue;
+      if (section === true) setPath(doc, key.path.slice(0, 2), {});
+      else if (!isObject(section)) continue;
     }
     setPath(doc, key.path, parseValue(raw, key.type, key.name));
+    sources.set(`/${key.path.join('/')}`, key.name);
   }
 }
 
-function applyFlags(doc: Record<string, unknown>, flags: ConfigFlags): void {
-  if (flags.stateDir !== undefined) doc.state_dir = resolve(flags.stateDir);
-  if (flags.host !== undefined) setPath(doc, ['server', 'host'], flags.host);
-  if (flags.port !== undefined) setPath(doc, ['server', 'port'], parseValue(String(flags.port), 'integer', '--port'));
-  if (flags.socket !== undefined) setPath(doc, ['server', 'socket'], resolve(flags.socket));
+function applyFlags(doc: Record<string, unknown>, flags: ConfigFlags, sources: Sources): void {
+  const set = (path: string[], value: unknown, flag: string) => {
+    setPath(doc, path, value);
+    sources.set(`/${path.join('/')}`, flag);
+  };
+  if (flags.stateDir !== undefined) set(['state_dir'], resolve(flags.stateDir), '--state-dir');
+  if (flags.host !== undefined) set(['server', 'host'], flags.host, '--host');
+  if (flags.port !== undefined) set(['server', 'port'], parseValue(String(flags.port), 'integer', '--port'), '--port');
+  if (flags.socket !== undefined) set(['server', 'socket'], resolve(flags.socket), '--socket');
 }
 
 export function deepFreeze<T>(value: T): Readonly<T> {
@@ -162,30 +171,32 @@ export function deepFreeze<T>(value: T): Readonly<T> {
 }
 
 /** Validates a whole config document (as a file would hold it) and throws a ConfigError naming every bad key. */
-export function checkConfigDocument(doc: unknown, source: string): void {
+export function checkConfigDocument(doc: unknown, source: string, sources: Sources = new Map()): void {
   if (!validateConfig(doc)) {
-    const details: ErrorDetail[] = errorDetails(validateConfig.errors);
+    const details: ErrorDetail[] = errorDetails(validateConfig.errors).map((d) => {
+      const from = d.path === undefined ? undefined : sources.get(d.path);
+      return from ? { ...d, message: `${d.message} (from ${from})` } : d;
+    });
     throw new ConfigError(`invalid config (${source}): ${describeDetails(details)}`, details);
   }
-}
-
-/** Reads and validates one config file on its own, as `hearth config check FILE` does. */
-export function checkConfigFile(path: string): void {
-  const doc = readJson(resolve(path), 'config file');
-  checkConfigDocument(doc, resolve(path));
 }
 
 export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): LoadedConfig {
   const file = configFilePath(flags, env);
   let doc = structuredClone(defaults);
   if (file) {
-    const fromFile = readJson(file, 'config file');
+    const fromFile = readJson(file, 'config file') as Record<string, unknown>;
     checkConfigDocument(fromFile, file);
+    // Paths in a file are relative to the file, like its plugins' module paths.
+    if (typeof fromFile.state_dir === 'string') fromFile.state_dir = resolve(dirname(file), fromFile.state_dir);
+    const server = fromFile.server as Record<string, unknown> | undefined;
+    if (typeof server?.socket === 'string') server.socket = resolve(dirname(file), server.socket);
     doc = merge(doc, fromFile) as Record<string, unknown>;
   }
-  applyEnv(doc, env);
-  applyFlags(doc, flags);
-  checkConfigDocument(doc, file ? `${file} with environment and flags` : 'defaults with environment and flags');
+  const sources: Sources = new Map();
+  applyEnv(doc, env, sources);
+  applyFlags(doc, flags, sources);
+  checkConfigDocument(doc, file ? `${file} with environment and flags` : 'defaults with environment and flags', sources);
 
   const config = doc as unknown as HearthConfig;
   config.state_dir = config.state_dir ? resolve(config.state_dir) : defaultStateDir(env);

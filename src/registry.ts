@@ -205,15 +205,19 @@ export class PluginHost {
   /** Closes in reverse order within `budgetMs` in all; a close that hangs is abandoned and logged. */
   async close(budgetMs: number): Promise<void> {
     const deadline = Date.now() + budgetMs;
-    for (const item of [...this.plugins].reverse()) {
-      if (item.state !== 'ready' && item.state !== 'failed') continue;
+    const open = [...this.plugins].reverse().filter((p) => p.state === 'ready' || p.state === 'failed');
+    for (const [index, item] of open.entries()) {
+      // A close that hangs may use what is left, less a reserve for each plugin still to close after it.
+      const later = open.length - index - 1;
+      const reserve = Math.min(100, budgetMs / (2 * open.length)) * later;
+      const until = deadline - reserve;
       item.state = 'closing';
       const cleanups = (this.#cleanups.get(item.name) ?? []).reverse();
       const steps: Array<() => unknown> = [...cleanups];
       if (item.plugin.close) steps.push(() => item.plugin.close!());
       for (const step of steps) {
         try {
-          await withTimeout(Promise.resolve().then(step), Math.max(0, deadline - Date.now()), 'close');
+          await withTimeout(Promise.resolve().then(step), Math.max(0, until - Date.now()), 'close');
         } catch (err) {
           this.#services.log.error({ err: new PluginError(item.name, 'close', err) }, 'plugin close failed');
         }

@@ -4,7 +4,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client, DaemonNotRunningError } from '../client.js';
-import { loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
+import { ENV_VARIABLES, loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
 import { startDaemon } from '../daemon.js';
 import { loadPlugins } from '../registry.js';
 import { AlreadyRunningError, ensurePrivateDir, isAlive, readPid, readRuntimeInfo, stateFiles } from '../state.js';
@@ -193,7 +193,9 @@ export function configCommands(program: Command): void {
     .argument('<file>', 'a config file')
     .description('validate a config file (plugin options included); exit 2 when it is not valid')
     .action(async (file: string) => {
-      const loaded = loadConfig({ config: file }, { ...process.env, HEARTH_CONFIG: undefined });
+      // The file alone: variables that would override it are not part of what is checked.
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARIABLES.includes(k)));
+      const loaded = loadConfig({ config: file }, env);
       await loadPlugins(loaded);
       process.stdout.write(`${file}: valid\n`);
     });

@@ -23,18 +23,24 @@ export function reportError(err: unknown): number {
   return EXIT.failure;
 }
 
-/** The global flags, read before commander parses, so plugins' commands can be found in the right config. */
-export function globalFlags(args: string[]): ConfigFlags {
+const GLOBAL_FLAGS: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
+
+/**
+ * The global flags and the command word, read before commander parses, so plugins' commands are looked
+ * up in the right config.
+ */
+export function preParse(args: string[]): { flags: ConfigFlags; command: string | undefined } {
   const flags: ConfigFlags = {};
-  const names: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
+  let command: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const key = names[name];
-    if (!key) continue;
-    const value = inline ?? args[++i];
-    if (value !== undefined) (flags as Record<string, string>)[key] = value;
+    const key = GLOBAL_FLAGS[name];
+    if (key) {
+      const value = inline ?? args[++i];
+      if (value !== undefined) flags[key] = value;
+    } else if (command === undefined && !name.startsWith('-')) command = name;
   }
-  return flags;
+  return { flags, command };
 }
 
 export async function buildProgram(args: string[]): Promise<Command> {
@@ -51,9 +57,8 @@ export async function buildProgram(args: string[]): Promise<Command> {
 
   // A config that cannot load its plugins is reported only when a plugin's command is asked for.
   const core = new Set([...program.commands.map((c) => c.name()), 'help']);
-  const wanted = args.find((a) => !a.startsWith('-'));
+  const { flags, command: wanted } = preParse(args);
   try {
-    const flags = globalFlags(args);
     for (const item of await loadPlugins(loadConfig(flags))) {
       item.plugin.cli?.(program, () => pluginClient(flags));
     }
