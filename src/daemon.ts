@@ -63,6 +63,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   let config = loaded.config;
 
   ensurePrivateDir(config.state_dir);
+  // Fixed at start: a reload that names another state dir takes effect only after a restart.
+  const files = stateFiles(config.state_dir);
   if (!existsSync(dirname(config.server.socket))) ensurePrivateDir(dirname(config.server.socket));
   const releaseLock = acquirePidLock(config.state_dir);
   const cleanup: Array<() => unknown> = [releaseLock];
@@ -124,7 +126,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         log.info('closing');
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));
-        rmSync(stateFiles(config.state_dir).runtime, { force: true });
+        rmSync(files.runtime, { force: true });
         releaseLock();
         log.info('closed');
         await new Promise<void>((done) => log.flush(() => done()));

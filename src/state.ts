@@ -34,6 +34,22 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` is a running hearth daemon. A pid file outlives a crash or a reboot, and its pid may since
+ * belong to another process: where /proc shows the command line, it must be `... hearth|cli.js daemon ...`.
+ */
+export function isHearthDaemon(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return true; // no /proc (macOS): liveness is all we can know
+  }
+  const args = cmdline.split('\0');
+  return args.includes('daemon') && args.some((a) => /(^|\/)(hearth|cli\.[jt]s)$/.test(a));
+}
+
 export function readPid(path: string): number | undefined {
   try {
     const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
@@ -63,7 +79,7 @@ export function acquirePidLock(stateDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = readPid(path);
-      if (pid !== undefined && pid !== process.pid && isAlive(pid)) throw new AlreadyRunningError(pid, stateDir);
+      if (pid !== undefined && pid !== process.pid && isHearthDaemon(pid)) throw new AlreadyRunningError(pid, stateDir);
       rmSync(path, { force: true });
     }
   }

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client, DaemonNotRunningError } from '../client.js';
 import { ENV_VARIABLES, loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
-import { startDaemon } from '../daemon.js';
+import { startDaemon, type Daemon } from '../daemon.js';
 import { loadPlugins } from '../registry.js';
-import { AlreadyRunningError, ensurePrivateDir, isAlive, readPid, readRuntimeInfo, stateFiles } from '../state.js';
+import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, readRuntimeInfo, stateFiles } from '../state.js';
 import { EXIT } from './exit.js';
 
 type Opts = { config?: string; stateDir?: string; socket?: string; host?: string; port?: string; json?: boolean; timeout?: string };
@@ -68,26 +68,33 @@ function withListenFlags(command: Command): Command {
 export function lifecycleCommands(program: Command): void {
   withListenFlags(program.command('daemon').description('run the daemon in the foreground (what systemd and launchd want)')).action(
     async (_o, command: Command) => {
-      let idleExit: () => void = () => {};
-      const daemon = await startDaemon({ flags: flagsOf(command), onIdleExit: () => idleExit() });
-      await new Promise<void>((resolve) => {
-        idleExit = resolve;
-        let stopping = false;
-        const stop = (signal: NodeJS.Signals) => {
-          if (stopping) return;
-          stopping = true;
-          daemon.log.info({ signal }, 'signal received');
-          // Every step of close is bounded; this is the last resort if something is not.
-          setTimeout(() => {
-            daemon.log.error('close did not finish in time; exiting');
-            process.exit(EXIT.failure);
-          }, daemon.config.server.close_timeout_ms + 2000).unref();
-          void daemon.close().then(resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-        process.on('SIGHUP', () => void daemon.reload());
-      });
+      // Signals are handled from the first moment: one that arrives while starting closes right after.
+      let daemon: Daemon | undefined;
+      let stopRequested = false;
+      let finished: () => void = () => {};
+      const done = new Promise<void>((resolve) => (finished = resolve));
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopRequested) return;
+        stopRequested = true;
+        if (!daemon) return;
+        daemon.log.info({ signal }, 'signal received');
+        const limit = daemon.config.server.close_timeout_ms + 2000;
+        // Every step of close is bounded; this is the last resort if something is not.
+        setTimeout(() => {
+          daemon?.log.error('close did not finish in time; exiting');
+          process.exit(EXIT.failure);
+        }, limit).unref();
+        void daemon.close().then(finished);
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGHUP', () => void daemon?.reload());
+      daemon = await startDaemon({ flags: flagsOf(command), onIdleExit: () => finished() });
+      if (stopRequested) {
+        stopRequested = false;
+        stop('SIGTERM');
+      }
+      await done;
     },
   );
 
@@ -98,7 +105,7 @@ export function lifecycleCommands(program: Command): void {
       const { config } = loadConfig(flags);
       const files = stateFiles(config.state_dir);
       const pid = readPid(files.pid);
-      if (pid !== undefined && isAlive(pid)) throw new AlreadyRunningError(pid, config.state_dir);
+      if (pid !== undefined && isHearthDaemon(pid)) throw new AlreadyRunningError(pid, config.state_dir);
       ensurePrivateDir(config.state_dir);
       const log = openSync(files.log, 'a', 0o600);
       const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, config)], {
@@ -140,7 +147,7 @@ export function lifecycleCommands(program: Command): void {
     .action(async (_o, command: Command) => {
       const { config } = loadConfig(flagsOf(command));
       const pid = readPid(stateFiles(config.state_dir).pid);
-      if (pid === undefined || !isAlive(pid)) {
+      if (pid === undefined || !isHearthDaemon(pid)) {
         process.stdout.write('hearth is not running\n');
         return;
       }

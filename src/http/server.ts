@@ -1,7 +1,7 @@
 // Listens on the unix socket (mode 0600) and on TCP, and closes both gracefully within a time limit.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { VIA_SOCKET } from './app.js';
 
@@ -22,18 +22,46 @@ function listen(server: Server, ...args: [string] | [number, string]): Promise<v
   });
 }
 
-function closeServer(server: Server, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    // Idle keep-alive connections would hold close() open; in-flight requests finish first.
-    server.closeIdleConnections();
+/**
+ * Tracks connections so a close can drain them: a connection with no request in flight is closed at once
+ * (including one that never sent a request, which Node does not count as idle), and one with a request in
+ * flight is closed as soon as its answer is written, with `Connection: close` on that answer.
+ */
+function drainable(server: Server): { close(timeoutMs: number): Promise<void> } {
+  const inFlight = new Map<Socket, Set<ServerResponse>>();
+  let closing = false;
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, new Set());
+    socket.once('close', () => inFlight.delete(socket));
   });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const pending = inFlight.get(req.socket);
+    if (!pending) return;
+    pending.add(res);
+    if (closing) res.shouldKeepAlive = false;
+    res.once('finish', () => {
+      pending.delete(res);
+      if (closing && pending.size === 0) req.socket.end();
+    });
+  });
+  return {
+    close(timeoutMs) {
+      return new Promise((resolve) => {
+        if (!server.listening) return resolve();
+        closing = true;
+        const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        for (const [socket, pending] of inFlight) {
+          if (pending.size === 0) socket.destroy();
+          else for (const res of pending) if (!res.headersSent) res.shouldKeepAlive = false;
+        }
+      });
+    },
+  };
 }
 
 export async function listenBoth(app: Koa, socketPath: string, host: string, port: number): Promise<Listening> {
@@ -45,6 +73,7 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
     void callback(req, res);
   });
   const tcp = createServer(options, callback);
+  const closers = [drainable(unix), drainable(tcp)];
   // The socket's file mode is its guard: nobody but the owner may connect.
   const oldMask = process.umask(0o177);
   try {
@@ -56,7 +85,7 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
   try {
     await listen(tcp, port, host);
   } catch (err) {
-    await closeServer(unix, 0);
+    await closers[0]!.close(0);
     throw err;
   }
   return {
@@ -64,7 +93,7 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
     host,
     port: (tcp.address() as AddressInfo).port,
     async close(timeoutMs) {
-      await Promise.all([closeServer(unix, timeoutMs), closeServer(tcp, timeoutMs)]);
+      await Promise.all(closers.map((c) => c.close(timeoutMs)));
       rmSync(socketPath, { force: true });
     },
   };

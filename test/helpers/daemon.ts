@@ -152,10 +152,14 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
-/** Starts `hearth daemon` as a child process (foreground) and resolves once it logs that it listens. */
+/**
+ * Starts `hearth daemon` as a child process (foreground) and resolves once it logs that it listens; on a
+ * timeout the child is killed, so no daemon outlives a failed test.
+ */
 export function spawnDaemon(
   args: string[],
   env: Record<string, string | undefined> = cleanEnv(),
+  timeoutMs = 30_000,
 ): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -168,6 +172,9 @@ export function spawnDaemon(
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     void exited.then((code) => reject(new Error(`daemon exited with ${code} before listening:\n${out}`)));
-    setTimeout(() => reject(new Error(`daemon did not listen within 20 s:\n${out}`)), 20_000).unref();
+    setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`daemon did not listen within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs).unref();
   });
 }

@@ -1,0 +1,398 @@
+// Lifecycle of the real `hearth` CLI as child processes on temp state dirs: the foreground daemon, status,
+// the one-daemon-per-state-dir lock, stats, graceful close on SIGTERM/SIGINT and recovery after kill -9.
+// (`hearth start/stop` are in lifecycle-start.test.ts; SIGHUP, idle shutdown and the top-level command line
+// in lifecycle-config.test.ts; they are split so each file stays well under the time budget.)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { Client } from '../src/client.js';
+import { cleanEnv, cliPath, root, runCli as runCliHelper, tempDir } from './helpers/daemon.js';
+
+// Child processes compile the TypeScript sources, which takes seconds on a small machine; the groups below
+// are independent (each on its own state dir), so two run side by side.
+t.jobs = 2;
+
+// Generous per-process limits: a CLI child spends most of its time compiling TypeScript, which is slow on a
+// loaded machine. The waits that matter (exits, closes) have their own tight bounds below.
+const CLI_TIMEOUT_MS = 60_000;
+const LISTEN_TIMEOUT_MS = 60_000;
+const runCli = (args: string[], env = cleanEnv()) => runCliHelper(args, env, CLI_TIMEOUT_MS);
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
+async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+/** Alive and not a zombie waiting to be reaped. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+function killHard(pid: number | undefined): void {
+  if (pid !== undefined && isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// Every daemon this file starts, so none survives it: teardowns kill them, and so does the exit of this
+// process (tap's timeout skips teardowns).
+const launched = new Set<number>();
+process.on('exit', () => launched.forEach((pid) => killHard(pid)));
+
+interface DaemonProcess {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * `hearth daemon ARGS` in the foreground, resolved once it logs that it listens. Like the helper's
+ * spawnDaemon, but the child is registered for teardown before anything can fail, so a daemon that is slow
+ * to start is still killed.
+ */
+function launchDaemon(t: Test, args: string[], env = cleanEnv()): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pid = child.pid!;
+  launched.add(pid);
+  t.teardown(() => killHard(pid));
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  void exited.then(() => launched.delete(pid));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not listen within ${LISTEN_TIMEOUT_MS} ms:\n${out}`)), LISTEN_TIMEOUT_MS);
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('hearth is listening')) {
+        clearTimeout(timer);
+        resolve({ child, pid, output: () => out, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
+    });
+  });
+}
+
+const files = (dir: string) => ({
+  socket: join(dir, 'hearth.sock'),
+  pid: join(dir, 'hearth.pid'),
+  runtime: join(dir, 'daemon.json'),
+  token: join(dir, 'token'),
+});
+
+const readPidFile = (dir: string): number => Number.parseInt(readFileSync(files(dir).pid, 'utf8').trim(), 10);
+
+interface Health {
+  status: string;
+  version: string;
+  plugins: Array<{ name: string; state: string }>;
+}
+
+async function healthOverSocket(socket: string): Promise<Health> {
+  const client = new Client({ socket, timeoutMs: 5000 });
+  try {
+    return await client.call<Health>('GET', '/health');
+  } finally {
+    await client.close();
+  }
+}
+
+function open(options: NetConnectOpts): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(options);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Reads one HTTP/1.1 response (Content-Length framed, as the daemon answers) from a raw connection. */
+function readResponse(socket: Socket): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buffer.subarray(0, end).toString('latin1');
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buffer.length < end + 4 + length) return;
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve({ status: Number(head.split(' ')[1]), head, body: buffer.subarray(end + 4, end + 4 + length).toString('utf8') });
+    };
+    const onClose = () => reject(new Error(`connection closed before a full response; got: ${buffer.toString('utf8')}`));
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', () => {});
+  });
+}
+
+// An external plugin with a slow route, written to a temp dir at run time: the core has no slow route, and
+// graceful close is about requests that are still running when the signal comes.
+const SLOW_PLUGIN = `
+import { writeFileSync } from 'node:fs';
+export default {
+  name: 'slowpoke',
+  configSchema: {
+    type: 'object', additionalProperties: false, required: ['marker'],
+    properties: { marker: { type: 'string' } },
+  },
+  setup(ctx) {
+    ctx.route({
+      method: 'GET',
+      path: '/slowpoke',
+      schema: { query: { type: 'object', additionalProperties: false, properties: { ms: { type: 'integer', minimum: 0, maximum: 20000 } } } },
+      handler: async ({ query }) => {
+        writeFileSync(ctx.config.marker, String(process.pid));
+        await new Promise((r) => setTimeout(r, query.ms));
+        return { slept_ms: query.ms };
+      },
+    });
+  },
+};
+`;
+
+const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+t.test('a foreground daemon: status, the state dir lock, stats, graceful close on SIGTERM', async (t) => {
+  const dir = tempDir('hl-');
+  const f = files(dir);
+  const plugin = join(dir, 'slowpoke.mjs');
+  const marker = join(dir, 'slow-started');
+  writeFileSync(plugin, SLOW_PLUGIN);
+  const config = join(dir, 'config.json');
+  // trace: the daemon logs as much as it can, which gives the token check below something to look through.
+  // close_timeout_ms 5000: a close held open by an idle connection shows as an exit after ~5 s, not 10.
+  writeFileSync(
+    config,
+    JSON.stringify({
+      log: { level: 'trace' },
+      server: { close_timeout_ms: 5000 },
+      plugins: { slowpoke: { module: plugin, options: { marker } } },
+    }),
+  );
+  const d = await launchDaemon(t, ['--state-dir', dir, '--port', '0', '--config', config]);
+  const pid = d.pid;
+
+  await t.test('serves /health over the unix socket', async (t) => {
+    const health = await healthOverSocket(f.socket);
+    t.equal(health.status, 'ok');
+    t.equal(health.version, packageVersion);
+    t.same(health.plugins.map((p) => p.name).sort(), ['slowpoke', 'stats']);
+    t.equal(readPidFile(dir), pid, 'the pid file holds the daemon pid');
+    const info = JSON.parse(readFileSync(f.runtime, 'utf8')) as { pid: number; port: number; socket: string };
+    t.equal(info.pid, pid, 'daemon.json names the daemon pid');
+    t.equal(info.socket, f.socket);
+    t.ok(info.port > 0, 'daemon.json has the real TCP port, not 0');
+  });
+
+  // The CLI runs below go two or three at a time: each child spends seconds of CPU compiling TypeScript,
+  // and more at once only makes each slower. The /health call above comes first, so stats has a timing for it.
+  const startedAt = Date.now();
+
+  // A second daemon for the same state dir, started while the status commands run.
+  const secondRun = runCli(['daemon', '--state-dir', dir, '--port', '0']);
+  secondRun.catch(() => {});
+
+  await t.test('hearth status prints running, pid and socket; --json prints the health answer', async (t) => {
+    const [text, json] = await Promise.all([
+      runCli(['status', '--state-dir', dir]),
+      runCli(['status', '--state-dir', dir, '--json']),
+    ]);
+    t.equal(text.code, 0, text.stderr);
+    t.match(text.stdout, /\brunning\b/);
+    t.match(text.stdout, `(pid ${pid})`);
+    t.match(text.stdout, f.socket);
+    t.equal(json.code, 0, json.stderr);
+    const health = JSON.parse(json.stdout) as Health;
+    t.equal(health.status, 'ok');
+    t.equal(health.version, packageVersion);
+    t.ok(Array.isArray(health.plugins) && health.plugins.some((p) => p.name === 'stats' && p.state === 'ready'));
+  });
+
+  await t.test('a second hearth daemon on the same state dir exits 1 naming the pid; the first keeps serving', async (t) => {
+    const second = await secondRun;
+    t.equal(second.code, 1, 'exit code 1');
+    t.match(second.stderr, `pid ${pid}`, 'stderr names the pid holding the state dir');
+    t.ok(isAlive(pid), 'the first daemon is still running');
+    t.equal(readPidFile(dir), pid, 'the pid file still names the first daemon');
+    t.ok(existsSync(f.socket), 'the socket file is still there');
+    t.equal((await healthOverSocket(f.socket)).status, 'ok', 'the first daemon still answers');
+  });
+
+  await t.test('hearth stats prints the timings of /health; --json prints metrics and timestamp', async (t) => {
+    const [text, json] = await Promise.all([
+      runCli(['stats', '--state-dir', dir]),
+      runCli(['stats', '--state-dir', dir, '--json']),
+    ]);
+    t.equal(text.code, 0, text.stderr);
+    t.match(text.stdout, /^operation\s+count\s+avg ms/m, 'a table header');
+    t.match(text.stdout, /^http\.GET \/health\s+\d+\s/m, 'a row for http.GET /health');
+    t.equal(json.code, 0, json.stderr);
+    const stats = JSON.parse(json.stdout) as { metrics: Record<string, { count: number; unit: string }>; timestamp: string };
+    const row = stats.metrics['http.GET /health'];
+    t.ok(row && row.count >= 1, 'metrics has http.GET /health with a count');
+    t.equal(row?.unit, 'seconds');
+    const at = Date.parse(stats.timestamp);
+    t.ok(Number.isFinite(at) && at >= startedAt - 1000 && at <= Date.now() + 1000, `timestamp is now (${stats.timestamp})`);
+  });
+
+  await t.test('SIGTERM: stop accepting, finish the in-flight request, drop the idle keep-alive connection, clean up, exit 0', async (t) => {
+    const info = JSON.parse(readFileSync(f.runtime, 'utf8')) as { port: number };
+    const token = readFileSync(f.token, 'utf8').trim();
+    const sockets: Socket[] = [];
+    t.teardown(() => sockets.forEach((s) => s.destroy()));
+
+    // An idle keep-alive TCP connection that has been answered once.
+    const idle = await open({ host: '127.0.0.1', port: info.port });
+    sockets.push(idle);
+    idle.write(`GET /plugins HTTP/1.1\r\nHost: 127.0.0.1:${info.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    const first = await within(readResponse(idle), 5000, 'the keep-alive answer');
+    t.equal(first.status, 200, 'the keep-alive connection was answered');
+    t.notMatch(first.head, /connection: close/i, 'and left open');
+    let idleClosedAt: number | undefined;
+    idle.once('close', () => (idleClosedAt = Date.now()));
+
+    // A request still running when the signal comes.
+    const slow = await open({ path: f.socket });
+    sockets.push(slow);
+    const answer = readResponse(slow);
+    answer.catch(() => {});
+    slow.write('GET /slowpoke?ms=1500 HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await waitFor('the slow handler to start', () => existsSync(marker));
+
+    const signalledAt = Date.now();
+    d.child.kill('SIGTERM');
+
+    // While the slow request runs, the daemon no longer accepts connections.
+    const refused = await waitFor(
+      'the socket to refuse new connections',
+      () =>
+        open({ path: f.socket }).then(
+          (s) => {
+            s.destroy();
+            return undefined;
+          },
+          (err: NodeJS.ErrnoException) => err.code ?? 'error',
+        ),
+      1300,
+      20,
+    ).catch((err: Error) => err.message);
+    t.match(refused, /^(ECONNREFUSED|ENOENT)$/, 'new connections are refused while the in-flight request runs');
+
+    await waitFor('the idle connection to be closed', () => idleClosedAt !== undefined, 1000).catch(() => undefined);
+    t.ok(
+      idleClosedAt !== undefined && idleClosedAt - signalledAt < 1000,
+      'the idle keep-alive connection is closed at once, before the in-flight request is done',
+    );
+
+    let slowClosedAt: number | undefined;
+    slow.once('close', () => (slowClosedAt = Date.now()));
+    const res = await within(answer, 5000, 'the in-flight answer');
+    const answeredAt = Date.now();
+    t.equal(res.status, 200, 'the in-flight request finished');
+    t.same(JSON.parse(res.body).data, { slept_ms: 1500 });
+    // Once answered, that connection is idle too and must not hold the close open either.
+    await waitFor('the in-flight connection to be closed', () => slowClosedAt !== undefined, 1000).catch(() => undefined);
+    t.ok(
+      slowClosedAt !== undefined && slowClosedAt - answeredAt < 1000,
+      `the connection of the in-flight request is closed once it is answered (${res.head.match(/connection: .*/i)?.[0] ?? 'no Connection header'})`,
+    );
+
+    const code = await within(d.exited, 8000, 'daemon exit');
+    const took = Date.now() - signalledAt;
+    t.equal(code, 0, 'exit code 0');
+    t.ok(took < 3500, `exited ${took} ms after SIGTERM: the in-flight request (1.5 s) and little more, not close_timeout_ms (5 s)`);
+    t.notOk(existsSync(f.socket), 'socket removed');
+    t.notOk(existsSync(f.pid), 'pid file removed');
+    t.notOk(existsSync(f.runtime), 'daemon.json removed');
+  });
+
+  await t.test('the daemon never logs the token', async (t) => {
+    const token = readFileSync(f.token, 'utf8').trim();
+    t.ok(token.length >= 16, 'a token was made');
+    t.match(d.output(), 'hearth is listening', 'the daemon output was captured');
+    t.match(d.output(), '"msg":"request"', 'trace level: requests were logged');
+    t.notOk(d.output().includes(token), 'the token is not in the daemon stdout/stderr');
+  });
+});
+
+t.test('kill -9 leaves the pid file and socket; the next daemon cleans them up and serves; SIGINT exits 0', async (t) => {
+  const dir = tempDir('hl-');
+  const f = files(dir);
+  const first = await launchDaemon(t, ['--state-dir', dir, '--port', '0']);
+  const firstPid = first.pid;
+  first.child.kill('SIGKILL');
+  t.equal(await within(first.exited, 5000, 'exit after SIGKILL'), null, 'killed by the signal');
+  t.ok(existsSync(f.pid), 'pid file left behind');
+  t.equal(readPidFile(dir), firstPid);
+  t.ok(existsSync(f.socket), 'socket file left behind');
+
+  const status = await runCli(['status', '--state-dir', dir]);
+  t.equal(status.code, 3, 'status on a stale socket exits 3');
+  t.match(status.stdout, 'not running');
+
+  // close_timeout_ms 3000: a close held open by a connection shows as an exit after ~3 s, not 10.
+  const config = join(tempDir('hl-cfg-'), 'config.json');
+  writeFileSync(config, JSON.stringify({ server: { close_timeout_ms: 3000 } }));
+  const second = await launchDaemon(t, ['--state-dir', dir, '--port', '0', '--config', config]);
+  const secondPid = second.pid;
+  t.equal((await healthOverSocket(f.socket)).status, 'ok', 'the new daemon serves on the same socket path');
+  t.equal(readPidFile(dir), secondPid, 'the stale pid file was replaced');
+  t.equal((JSON.parse(readFileSync(f.runtime, 'utf8')) as { pid: number }).pid, secondPid, 'daemon.json was rewritten');
+
+  // A client that connected and has not sent a request yet (a browser's preconnect, a port probe) is not
+  // an in-flight request: it must not hold the close open until close_timeout_ms.
+  const silent = await open({ path: f.socket });
+  silent.on('error', () => {});
+  t.teardown(() => silent.destroy());
+  const signalledAt = Date.now();
+  second.child.kill('SIGINT');
+  t.equal(await within(second.exited, 10_000, 'exit after SIGINT'), 0, 'SIGINT: exit code 0');
+  const took = Date.now() - signalledAt;
+  t.ok(took < 2000, `exited ${took} ms after SIGINT with a connected client that sent nothing (expected < 2 s)`);
+  t.notOk(existsSync(f.socket), 'socket removed');
+  t.notOk(existsSync(f.pid), 'pid file removed');
+  t.notOk(existsSync(f.runtime), 'daemon.json removed');
+  const token = readFileSync(f.token, 'utf8').trim();
+  t.notOk(second.output().includes(token) || first.output().includes(token), 'the token is not in the daemon output');
+});
