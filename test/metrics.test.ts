@@ -63,3 +63,28 @@ t.test('metrics: timed records resolved and thrown calls; prometheus text; secti
   metrics.provide('cache_stats', () => ({ size: 1 }));
   t.same(await metrics.sections(), { cache_stats: { size: 1 } });
 });
+
+t.test('timings: beyond 1024 samples percentiles come from 1% buckets, min and max stay exact', async (t) => {
+  const store = new TimingStore({ retention_seconds: 3600, max_samples: 10000 });
+  // 1 ms .. 10 s, shuffled so the ring order is not the sorted order.
+  const values = Array.from({ length: 10000 }, (_, i) => (i + 1) / 1000);
+  for (let i = values.length - 1; i > 0; i--) {
+    const j = (i * 7919) % (i + 1);
+    [values[i], values[j]] = [values[j]!, values[i]!];
+  }
+  for (const v of values) store.record('op', v);
+  const s = store.get('op')!;
+  t.equal(s.count, 10000);
+  t.equal(s.min, 0.001);
+  t.equal(s.max, 10);
+  t.ok(Math.abs(s.p50 - 5) / 5 <= 0.01, `p50 ${s.p50} within 1% of 5`);
+  t.ok(Math.abs(s.p95 - 9.5) / 9.5 <= 0.01, `p95 ${s.p95} within 1% of 9.5`);
+  t.ok(Math.abs(s.p99 - 9.9) / 9.9 <= 0.01, `p99 ${s.p99} within 1% of 9.9`);
+  // The ring overwrites its oldest samples and the buckets follow: after 10000 samples of 1 s, all are 1 s.
+  for (let i = 0; i < 10000; i++) store.record('op', 1);
+  const after = store.get('op')!;
+  t.equal(after.min, 1);
+  t.equal(after.max, 1);
+  t.equal(after.p50, 1);
+  t.equal(after.p99, 1);
+});

@@ -83,7 +83,7 @@ export class RouteTable {
     for (const route of this.routes) {
       const { definition, validate } = route;
       const handler = async (ctx: Context): Promise<void> => {
-        const query: Record<string, unknown> = { ...ctx.query };
+        const query: Record<string, unknown> = ctx.querystring === '' ? {} : { ...ctx.query };
         if (!validate.query(query)) throw fail('query', validate.query);
         const params: Record<string, unknown> = { ...ctx.params };
         if (!validate.params(params)) throw fail('params', validate.params);

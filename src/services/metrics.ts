@@ -21,10 +21,23 @@ export interface Retention {
   max_samples: number;
 }
 
-/** A ring of the newest samples of one operation. */
+// Percentiles come from log buckets 1% wide (1e-7 s .. 1e4 s) kept in step with the ring, so recording is
+// O(1) and reading is O(buckets); up to EXACT_LIMIT samples they are exact (a sort of the ring).
+const BUCKET_BASE = 1e-7;
+const BUCKET_GROWTH = Math.log(1.01);
+const BUCKETS = Math.ceil(Math.log(1e4 / BUCKET_BASE) / BUCKET_GROWTH) + 1;
+const EXACT_LIMIT = 1024;
+
+function bucketOf(seconds: number): number {
+  if (!(seconds > BUCKET_BASE)) return 0;
+  return Math.min(BUCKETS - 1, Math.floor(Math.log(seconds / BUCKET_BASE) / BUCKET_GROWTH));
+}
+
+/** A ring of the newest samples of one operation, with a histogram of what the ring holds. */
 class Series {
   values: Float64Array;
   stamps: Float64Array;
+  buckets = new Uint32Array(BUCKETS);
   start = 0;
   length = 0;
 
@@ -35,30 +48,48 @@ class Series {
 
   push(value: number, at: number): void {
     const cap = this.values.length;
+    if (this.length === cap) this.#dropOldest();
     const slot = (this.start + this.length) % cap;
     this.values[slot] = value;
     this.stamps[slot] = at;
-    if (this.length < cap) this.length++;
-    else this.start = (this.start + 1) % cap;
+    this.buckets[bucketOf(value)]!++;
+    this.length++;
+  }
+
+  #dropOldest(): void {
+    this.buckets[bucketOf(this.values[this.start]!)]!--;
+    this.start = (this.start + 1) % this.values.length;
+    this.length--;
   }
 
   dropOlderThan(cutoff: number): void {
-    const cap = this.values.length;
-    while (this.length > 0 && this.stamps[this.start]! < cutoff) {
-      this.start = (this.start + 1) % cap;
-      this.length--;
+    while (this.length > 0 && this.stamps[this.start]! < cutoff) this.#dropOldest();
+  }
+
+  at(i: number): number {
+    return this.values[(this.start + i) % this.values.length]!;
+  }
+
+  /** Nearest-rank percentiles, exact for small series, else within 1% (clamped to the exact min and max). */
+  percentiles(qs: number[], min: number, max: number): number[] {
+    if (this.length <= EXACT_LIMIT) {
+      const sorted = new Float64Array(this.length);
+      for (let i = 0; i < this.length; i++) sorted[i] = this.at(i);
+      sorted.sort();
+      return qs.map((q) => sorted[Math.min(this.length - 1, Math.max(0, Math.ceil(q * this.length) - 1))]!);
     }
+    return qs.map((q) => {
+      const rank = Math.max(1, Math.ceil(q * this.length));
+      let seen = 0;
+      let i = 0;
+      for (; i < BUCKETS; i++) {
+        seen += this.buckets[i]!;
+        if (seen >= rank) break;
+      }
+      const mid = BUCKET_BASE * Math.exp((i + 0.5) * BUCKET_GROWTH);
+      return Math.min(max, Math.max(min, mid));
+    });
   }
-
-  ordered(): Float64Array {
-    const out = new Float64Array(this.length);
-    for (let i = 0; i < this.length; i++) out[i] = this.values[(this.start + i) % this.values.length]!;
-    return out;
-  }
-}
-
-function rank(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 const round = (v: number): number => Math.round(v * 1e6) / 1e6;
@@ -78,9 +109,8 @@ export class TimingStore {
       // Keep the newest samples that fit the new size.
       for (const [name, old] of this.#series) {
         const fresh = new Series(retention.max_samples);
-        const values = old.ordered();
         for (let i = Math.max(0, old.length - retention.max_samples); i < old.length; i++) {
-          fresh.push(values[i]!, old.stamps[(old.start + i) % old.stamps.length]!);
+          fresh.push(old.at(i), old.stamps[(old.start + i) % old.stamps.length]!);
         }
         this.#series.set(name, fresh);
       }
@@ -105,21 +135,26 @@ export class TimingStore {
       this.#series.delete(name);
       return undefined;
     }
-    const ordered = series.ordered();
-    const latest = ordered[ordered.length - 1]!;
     let sum = 0;
-    for (const v of ordered) sum += v;
-    const sorted = ordered.sort();
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < series.length; i++) {
+      const v = series.at(i);
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const [p50, p95, p99] = series.percentiles([0.5, 0.95, 0.99], min, max) as [number, number, number];
     return {
       name,
-      count: sorted.length,
-      min: round(sorted[0]!),
-      max: round(sorted[sorted.length - 1]!),
-      avg: round(sum / sorted.length),
-      latest: round(latest),
-      p50: round(rank(sorted, 0.5)),
-      p95: round(rank(sorted, 0.95)),
-      p99: round(rank(sorted, 0.99)),
+      count: series.length,
+      min: round(min),
+      max: round(max),
+      avg: round(sum / series.length),
+      latest: round(series.at(series.length - 1)),
+      p50: round(p50),
+      p95: round(p95),
+      p99: round(p99),
       unit: 'seconds',
     };
   }

@@ -1,0 +1,354 @@
+// The control API under load: requests/s and latency of GET /health and GET /optimization/stats on
+// loopback TCP, beside a bare Koa 3 + @koa/router hello-world measured in the same run the same way.
+// Target (issue): hearth keeps >= 85% of bare Koa's throughput, with p99 <= 5 ms.
+//
+// Each server runs in its own child process: hearth as the real CLI (`hearth daemon`, log level warn, a
+// temporary state dir), the baseline as bench/lib/bare-koa.ts. autocannon runs here, in this process.
+// Every case gets a warm-up run, then BENCH_ROUNDS measured runs of BENCH_DURATION seconds each, the cases
+// taking turns (the order rotates each round) so drift on the machine falls on all of them alike.
+//
+// Environment: BENCH_CONNECTIONS (50), BENCH_DURATION (3 s per run), BENCH_ROUNDS (3), BENCH_WARMUP (2 s),
+// BENCH_CPU_PROF=<dir> (the hearth child runs with --cpu-prof and writes its profile there on exit),
+// BENCH_STRICT=1 (exit 1 when a target is missed).
+//
+// Notes: /health is public by design, so the token check is skipped there (the host/origin guard, the
+// envelope, validation and timing still run); /optimization/stats runs the whole stack, token included.
+// Every request adds a timing sample, so /optimization/stats is measured with full sample rings (the
+// steady state of a busy daemon): the warm-ups alone exceed plugins.stats.max_samples (10000).
+// With 50 connections in a closed loop, latency is mostly queueing (Little's law: mean = 50 / req/s), so
+// p99 follows throughput and the load on the machine; the "other CPU %" column says how busy the machine
+// was with other processes.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { cpuSeconds, freePort, machineBusySeconds, startChild, waitForHttp, type Child } from './lib/proc.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cliPath = join(root, 'dist/src/cli.js');
+const bareKoaPath = join(root, 'dist/bench/lib/bare-koa.js');
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
+  return value;
+}
+
+const CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 50));
+const DURATION_S = envNumber('BENCH_DURATION', 3);
+const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3));
+const WARMUP_S = envNumber('BENCH_WARMUP', 2);
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
+const STRICT = process.env.BENCH_STRICT === '1';
+
+const TARGET_THROUGHPUT_RATIO = 0.85;
+const TARGET_P99_MS = 5;
+
+interface Case {
+  id: string;
+  server: 'bare-koa' | 'hearth';
+  label: string;
+  url: string;
+  pid: () => number | undefined;
+  headers: Record<string, string>;
+}
+
+interface Run {
+  requests: number;
+  durationS: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  latenciesMs: number[];
+  serverCpuS: number | undefined;
+  clientCpuS: number;
+  /** CPU the rest of the machine used meanwhile (other processes): a busy machine makes the figures unreliable. */
+  otherCpuS: number | undefined;
+}
+
+interface CaseResult {
+  id: string;
+  server: string;
+  label: string;
+  requests: number;
+  duration_s: number;
+  requests_per_second: number;
+  latency_ms: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** CPU time of the server process over the measured runs, as % of one core. */
+  server_cpu_percent: number | null;
+  /** CPU time of this process (autocannon, the load generator), as % of one core. */
+  client_cpu_percent: number;
+  /** Requests per CPU-second of the server: its cost per request, whatever the load generator could push. */
+  requests_per_server_cpu_second: number | null;
+  /** CPU used by everything else on the machine during the measured runs, as % of one core. */
+  other_cpu_percent: number | null;
+  rounds_requests_per_second: number[];
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+const round = (v: number, digits = 2): number => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/** One autocannon run against one case; latencies are kept at full resolution (autocannon's own histogram floors to 1 ms). */
+function load(c: Case, seconds: number): Promise<Run> {
+  const latenciesMs: number[] = [];
+  const serverCpu0 = cpuSeconds(c.pid());
+  const clientCpu0 = process.cpuUsage();
+  const machine0 = machineBusySeconds();
+  return new Promise((resolveRun, reject) => {
+    const instance = autocannon(
+      { url: c.url, connections: CONNECTIONS, pipelining: 1, duration: seconds, headers: c.headers, timeout: 10 },
+      (err, result) => {
+        if (err) return reject(err);
+        const clientCpu = process.cpuUsage(clientCpu0);
+        const serverCpu1 = cpuSeconds(c.pid());
+        const machine1 = machineBusySeconds();
+        const serverCpuS = serverCpu0 !== undefined && serverCpu1 !== undefined ? serverCpu1 - serverCpu0 : undefined;
+        const clientCpuS = (clientCpu.user + clientCpu.system) / 1e6;
+        resolveRun({
+          requests: result.requests.total,
+          durationS: result.duration,
+          non2xx: result.non2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          latenciesMs,
+          serverCpuS,
+          clientCpuS,
+          otherCpuS:
+            machine0 !== undefined && machine1 !== undefined && serverCpuS !== undefined
+              ? Math.max(0, machine1 - machine0 - serverCpuS - clientCpuS)
+              : undefined,
+        });
+      },
+    );
+    instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+      latenciesMs.push(responseTime);
+    });
+  });
+}
+
+function summarize(c: Case, runs: Run[]): CaseResult {
+  const requests = runs.reduce((s, r) => s + r.requests, 0);
+  const duration = runs.reduce((s, r) => s + r.durationS, 0);
+  const all = new Float64Array(runs.reduce((s, r) => s + r.latenciesMs.length, 0));
+  let at = 0;
+  let sum = 0;
+  for (const r of runs) {
+    for (const v of r.latenciesMs) {
+      all[at++] = v;
+      sum += v;
+    }
+  }
+  all.sort();
+  const serverCpu = runs.every((r) => r.serverCpuS !== undefined) ? runs.reduce((s, r) => s + r.serverCpuS!, 0) : undefined;
+  const clientCpu = runs.reduce((s, r) => s + r.clientCpuS, 0);
+  const otherCpu = runs.every((r) => r.otherCpuS !== undefined) ? runs.reduce((s, r) => s + r.otherCpuS!, 0) : undefined;
+  return {
+    id: c.id,
+    server: c.server,
+    label: c.label,
+    requests,
+    duration_s: round(duration),
+    requests_per_second: Math.round(requests / duration),
+    latency_ms: {
+      p50: round(percentile(all, 0.5), 3),
+      p90: round(percentile(all, 0.9), 3),
+      p99: round(percentile(all, 0.99), 3),
+      max: round(percentile(all, 1), 3),
+      mean: round(sum / Math.max(1, all.length), 3),
+    },
+    server_cpu_percent: serverCpu === undefined ? null : round((serverCpu / duration) * 100, 1),
+    client_cpu_percent: round((clientCpu / duration) * 100, 1),
+    requests_per_server_cpu_second: serverCpu === undefined || serverCpu === 0 ? null : Math.round(requests / serverCpu),
+    other_cpu_percent: otherCpu === undefined ? null : round((otherCpu / duration) * 100, 1),
+    rounds_requests_per_second: runs.map((r) => Math.round(r.requests / r.durationS)),
+    non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    timeouts: runs.reduce((s, r) => s + r.timeouts, 0),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+/** A clean environment for the daemon: none of the user's HEARTH_* or PERFORMANCE_* settings leak in. */
+function daemonEnv(configPath: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTH_') && !k.startsWith('PERFORMANCE_')) env[k] = v;
+  env.HEARTH_CONFIG = configPath;
+  env.HEARTH_LOG_LEVEL = 'warn';
+  return env;
+}
+
+async function main(): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), 'hearth-bench-'));
+  const children: Child[] = [];
+  // Ctrl-C reaches the children too (same process group); leave no temporary state dir behind.
+  process.once('SIGINT', () => {
+    for (const child of children) child.proc.kill('SIGTERM');
+    rmSync(tmp, { recursive: true, force: true });
+    process.exit(130);
+  });
+  try {
+    // hearth, as the real CLI.
+    const stateDir = join(tmp, 'state');
+    const configPath = join(tmp, 'config.json');
+    writeFileSync(configPath, `${JSON.stringify({ log: { level: 'warn' } })}\n`);
+    const hearthPort = await freePort();
+    const nodeFlags = CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', resolve(CPU_PROF_DIR)] : [];
+    const hearth = startChild(
+      process.execPath,
+      [...nodeFlags, cliPath, 'daemon', '--config', configPath, '--state-dir', stateDir, '--port', String(hearthPort)],
+      { env: daemonEnv(configPath) },
+    );
+    children.push(hearth);
+    const hearthOrigin = `http://127.0.0.1:${hearthPort}`;
+    await waitForHttp(`${hearthOrigin}/health`, hearth, 'hearth daemon');
+    const token = readFileSync(join(stateDir, 'token'), 'utf8').trim();
+
+    // The baseline.
+    const barePort = await freePort();
+    const bare = startChild(process.execPath, [bareKoaPath, String(barePort)]);
+    children.push(bare);
+    const bareOrigin = `http://127.0.0.1:${barePort}`;
+    await waitForHttp(`${bareOrigin}/hello`, bare, 'bare Koa server');
+
+    // The same headers everywhere: a valid Host (the guard checks it) and the bearer token.
+    const headers = (port: number) => ({ host: `127.0.0.1:${port}`, authorization: `Bearer ${token}` });
+    const cases: Case[] = [
+      { id: 'bare-koa', server: 'bare-koa', label: 'bare Koa   GET /hello', url: `${bareOrigin}/hello`, pid: () => bare.proc.pid, headers: headers(barePort) },
+      { id: 'health', server: 'hearth', label: 'hearth     GET /health', url: `${hearthOrigin}/health`, pid: () => hearth.proc.pid, headers: headers(hearthPort) },
+      {
+        id: 'stats',
+        server: 'hearth',
+        label: 'hearth     GET /optimization/stats',
+        url: `${hearthOrigin}/optimization/stats`,
+        pid: () => hearth.proc.pid,
+        headers: headers(hearthPort),
+      },
+    ];
+
+    // Each case must answer 200 (and hearth a success envelope) before it is worth timing.
+    for (const c of cases) {
+      const res = await fetch(c.url, { headers: { authorization: c.headers.authorization! } });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`${c.label} answered ${res.status}: ${text}`);
+      if (c.server === 'hearth' && (JSON.parse(text) as { success?: boolean }).success !== true) {
+        throw new Error(`${c.label} did not answer a success envelope: ${text}`);
+      }
+    }
+
+    process.stdout.write(
+      `api bench: ${CONNECTIONS} connections, warm-up ${WARMUP_S} s, then ${ROUNDS} x ${DURATION_S} s per case (cases take turns); node ${process.version}\n`,
+    );
+    for (const c of cases) {
+      process.stdout.write(`  warm-up ${c.label}\n`);
+      await load(c, WARMUP_S);
+    }
+    const runs = new Map<string, Run[]>(cases.map((c) => [c.id, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = [...cases.slice(r % cases.length), ...cases.slice(0, r % cases.length)];
+      for (const c of order) {
+        const run = await load(c, DURATION_S);
+        runs.get(c.id)!.push(run);
+        process.stdout.write(`  round ${r + 1}/${ROUNDS} ${c.label}: ${Math.round(run.requests / run.durationS)} req/s\n`);
+      }
+    }
+
+    const results = cases.map((c) => summarize(c, runs.get(c.id)!));
+    const bad = results.filter((r) => r.non2xx > 0 || r.errors > 0 || r.timeouts > 0);
+    const [baseline, ...hearthResults] = results as [CaseResult, ...CaseResult[]];
+
+    const fmt = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digits));
+    process.stdout.write(
+      `\n${table([
+        ['case', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'server CPU %', 'bench CPU %', 'req/server CPU-s', 'other CPU %', 'non-2xx/err'],
+        ...results.map((r) => [
+          r.label,
+          String(r.requests_per_second),
+          fmt(r.latency_ms.p50),
+          fmt(r.latency_ms.p90),
+          fmt(r.latency_ms.p99),
+          fmt(r.latency_ms.max),
+          fmt(r.server_cpu_percent, 0),
+          fmt(r.client_cpu_percent, 0),
+          r.requests_per_server_cpu_second === null ? '-' : String(r.requests_per_server_cpu_second),
+          fmt(r.other_cpu_percent, 0),
+          `${r.non2xx}/${r.errors + r.timeouts}`,
+        ]),
+      ])}\n\n`,
+    );
+
+    const ratios = hearthResults.map((h) => {
+      const throughput = h.requests_per_second / baseline.requests_per_second;
+      const cpuCost =
+        h.requests_per_server_cpu_second !== null && baseline.requests_per_server_cpu_second !== null
+          ? h.requests_per_server_cpu_second / baseline.requests_per_server_cpu_second
+          : null;
+      return {
+        case: h.id,
+        label: h.label,
+        throughput_ratio: round(throughput, 3),
+        p99_ratio: round(h.latency_ms.p99 / baseline.latency_ms.p99, 2),
+        requests_per_server_cpu_second_ratio: cpuCost === null ? null : round(cpuCost, 3),
+        throughput_target_met: throughput >= TARGET_THROUGHPUT_RATIO,
+        p99_target_met: h.latency_ms.p99 <= TARGET_P99_MS,
+      };
+    });
+    process.stdout.write(
+      `${table([
+        ['hearth / bare Koa', 'throughput', 'p99', 'req/server CPU-s', `throughput >= ${TARGET_THROUGHPUT_RATIO * 100}%`, `p99 <= ${TARGET_P99_MS} ms`],
+        ...ratios.map((r) => [
+          r.label,
+          `${(r.throughput_ratio * 100).toFixed(1)}%`,
+          `${r.p99_ratio.toFixed(2)}x`,
+          r.requests_per_server_cpu_second_ratio === null ? '-' : `${(r.requests_per_server_cpu_second_ratio * 100).toFixed(1)}%`,
+          r.throughput_target_met ? 'met' : 'MISSED',
+          r.p99_target_met ? 'met' : 'MISSED',
+        ]),
+      ])}\n`,
+    );
+    const busiest = Math.max(...results.map((r) => r.other_cpu_percent ?? 0));
+    if (busiest > 20) {
+      process.stdout.write(
+        `\nWARNING: other processes used up to ${busiest.toFixed(0)}% of a core during the measured runs (this machine has ${availableParallelism()} cores); the throughput and latency figures are unreliable. req/server CPU-s (the server's cost per request) is the steadier figure.\n`,
+      );
+    }
+    if (bad.length > 0) {
+      process.stdout.write(`\nWARNING: non-2xx answers, errors or timeouts in: ${bad.map((r) => r.id).join(', ')}; the figures are not valid\n`);
+    }
+
+    const report = {
+      bench: 'api',
+      node: process.version,
+      cores: availableParallelism(),
+      connections: CONNECTIONS,
+      warmup_s: WARMUP_S,
+      rounds: ROUNDS,
+      duration_s_per_round: DURATION_S,
+      targets: { throughput_ratio: TARGET_THROUGHPUT_RATIO, p99_ms: TARGET_P99_MS },
+      results,
+      ratios,
+    };
+    process.stdout.write(`\n${JSON.stringify(report, null, 2)}\n`);
+    if (bad.length > 0) return 1;
+    if (STRICT && ratios.some((r) => !r.throughput_target_met || !r.p99_target_met)) return 1;
+    return 0;
+  } finally {
+    for (const child of children.reverse()) await child.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
