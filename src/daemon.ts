@@ -10,8 +10,10 @@ import { coreRoutes } from './http/core-routes.js';
 import { RouteTable } from './http/routes.js';
 import { listenBoth, type Listening } from './http/server.js';
 import { loadPlugins, PluginHost } from './registry.js';
+import { CacheService } from './services/cache.js';
 import { createLogger, type Logger } from './services/logger.js';
 import { Metrics } from './services/metrics.js';
+import { withTimeout } from './timeout.js';
 import { acquirePidLock, ensurePrivateDir, loadOrCreateToken, stateFiles, writeRuntimeInfo } from './state.js';
 import { version } from './version.js';
 
@@ -72,6 +74,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const log = createLogger(config.log.level, options.logDestination);
     const token = loadOrCreateToken(config.state_dir);
     const metrics = new Metrics();
+    const cache = await CacheService.open({
+      ...config.cache,
+      stateDir: config.state_dir,
+      onError: (err, context) => log.warn({ err, context }, 'cache error'),
+    });
+    cleanup.push(() => withTimeout(cache.close(), config.server.close_timeout_ms, 'cache close'));
+    metrics.provide('cache_stats', () => cache.stats());
     const routes = new RouteTable();
     const host = new PluginHost(plugins, {
       core: config,
@@ -88,12 +97,20 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         },
         setRetention: (r) => metrics.timings.setRetention(r),
       },
+      cache: (namespace) => cache.namespace(namespace),
       addRoute: (owner, route) => routes.add(owner, route),
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
     });
     const startedAt = Date.now();
     for (const route of coreRoutes(
-      { version, startedAt, plugins: host, watcher: () => ({ mode: 'off', watched_paths: 0 }), reasons: () => [] },
+      {
+        version,
+        startedAt,
+        plugins: host,
+        watcher: () => ({ mode: 'off', watched_paths: 0 }),
+        reasons: () => [],
+        clearCache: (namespace) => cache.clear(namespace),
+      },
       routes,
     )) {
       routes.add('core', route);
@@ -126,6 +143,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         log.info('closing');
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));
+        // Whatever the cache still buffers is committed before exit (bounded like every close step).
+        await withTimeout(cache.close(), Math.max(1000, deadline - Date.now()), 'cache close').catch((err) =>
+          log.error({ err }, 'cache close failed'),
+        );
         rmSync(files.runtime, { force: true });
         releaseLock();
         log.info('closed');

@@ -5,6 +5,7 @@ import type { HearthConfig } from './config.js';
 import type { Logger } from './services/logger.js';
 import type { StatsSection } from './services/metrics.js';
 import type { Client } from './client.js';
+import type { CacheNamespace } from './services/cache.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -61,6 +62,8 @@ export interface PluginContext<Options = unknown> {
   readonly core: Readonly<HearthConfig>;
   readonly log: Logger;
   readonly metrics: PluginMetrics;
+  /** This plugin's namespace of the two-level cache (memory LRU in front of SQLite). */
+  readonly cache: CacheNamespace;
   /** Adds a route to the control API. */
   route(definition: RouteDefinition): void;
   /** The API of a plugin named in `dependsOn`. */

@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, PluginError } from './errors.js';
 import { deepFreeze, type HearthConfig, type LoadedConfig } from './config.js';
 import { isPlugin, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
+import type { CacheNamespace } from './services/cache.js';
 import type { Logger } from './services/logger.js';
 import { withTimeout } from './timeout.js';
 import { compileSchema, describeDetails, errorDetails } from './validation.js';
@@ -142,6 +143,7 @@ export interface HostServices {
   core: Readonly<HearthConfig>;
   log: Logger;
   metrics: PluginMetrics;
+  cache(namespace: string): CacheNamespace;
   addRoute(plugin: string, route: RouteDefinition): void;
   setupTimeoutMs?: number;
 }
@@ -168,6 +170,7 @@ export class PluginHost {
       core: this.#services.core,
       log: this.#services.log.child({ plugin: name }),
       metrics: this.#services.metrics,
+      cache: this.#services.cache(name),
       route: (route) => this.#services.addRoute(name, route),
       use: <Api>(other: string): Api => {
         if (!(item.plugin.dependsOn ?? []).includes(other)) {

@@ -207,3 +207,21 @@ export function configCommands(program: Command): void {
       process.stdout.write(`${file}: valid\n`);
     });
 }
+
+export function cacheCommands(program: Command): void {
+  program
+    .command('cache')
+    .description('the two-level cache')
+    .command('clear')
+    .description('clear every namespace, or the one named')
+    .option('--namespace <name>', 'only this namespace (a plugin name)')
+    .action(async (o: { namespace?: string }, command: Command) => {
+      const client = pluginClient(flagsOf(command));
+      try {
+        const answer = await client.call<{ message: string; cleared: number }>('POST', '/cache/clear', o.namespace ? { namespace: o.namespace } : {});
+        process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);
+      } finally {
+        await client.close();
+      }
+    });
+}

@@ -4,12 +4,14 @@ import type { PluginHost } from '../registry.js';
 import { openApiDocument } from './openapi.js';
 import type { RouteTable } from './routes.js';
 
-export interface HealthSources {
+export interface CoreSources {
   version: string;
   startedAt: number;
   plugins: PluginHost;
   watcher: () => { mode: string; watched_paths: number };
   reasons: () => string[];
+  /** Clears one namespace, or all when none is given; answers how many entries went. */
+  clearCache: (namespace?: string) => Promise<number>;
 }
 
 const healthResponse = {
@@ -25,7 +27,7 @@ const healthResponse = {
   },
 };
 
-export function coreRoutes(sources: HealthSources, table: RouteTable): RouteDefinition[] {
+export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefinition[] {
   const health = () => {
     const plugins = sources.plugins.list().map(({ name, state }) => ({ name, state }));
     const reasons = [
@@ -57,6 +59,29 @@ export function coreRoutes(sources: HealthSources, table: RouteTable): RouteDefi
       path: '/plugins',
       summary: 'The loaded plugins, in setup order',
       handler: () => sources.plugins.list(),
+    },
+    {
+      method: 'POST',
+      path: '/cache/clear',
+      summary: 'Clear the cache: every namespace, or the one named',
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { namespace: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$', maxLength: 100 } },
+        },
+        response: {
+          type: 'object',
+          required: ['message', 'cleared'],
+          properties: { message: { type: 'string' }, cleared: { type: 'integer' }, namespace: { type: 'string' } },
+        },
+      },
+      handler: async ({ body }: { body: { namespace?: string } }) => {
+        const cleared = await sources.clearCache(body.namespace);
+        return body.namespace === undefined
+          ? { message: 'All caches cleared successfully', cleared }
+          : { message: `Cache namespace "${body.namespace}" cleared successfully`, cleared, namespace: body.namespace };
+      },
     },
     {
       method: 'GET',

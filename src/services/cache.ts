@@ -1,0 +1,541 @@
+// The two-level cache. Level 1: an LRU with TTL in memory (lru-cache; cache.max_size entries). Level 2:
+// Keyv on SQLite in the state dir (cache.store "sqlite"; see sqlite-store.ts), persistent across restarts
+// and bounded by cache.max_store_entries. Every write goes to both levels; a read tries level 1, then level 2
+// (promoting a hit to level 1). Keys are namespaced (one namespace per plugin), values JSON-serializable.
+//
+// Ordering: writes reach the level-2 store through one chain per key (Keyv serializes before it hands a
+// value to the store, so a set followed at once by a delete could otherwise reach it in the other order);
+// a clear is a barrier for the keys it covers. A read that finds nothing in level 1 first waits for the
+// writes of its key still on their way, so it sees them (read-your-writes). A read of level 2 that a
+// write, delete or clear of the same key overtakes is retried rather than promoted: nothing deleted comes
+// back.
+import { join } from 'node:path';
+import { Keyv } from 'keyv';
+import { LRUCache } from 'lru-cache';
+import { SqliteStore } from './sqlite-store.js';
+
+export interface CacheSettings {
+  ttl_seconds: number;
+  max_size: number;
+  store: 'sqlite' | 'memory';
+  max_store_entries: number;
+}
+
+export interface CacheOpenOptions extends CacheSettings {
+  /** Directory of `cache.sqlite` (config.state_dir); required when store is "sqlite". */
+  stateDir?: string;
+  /** The SQLite file name inside stateDir. Default `cache.sqlite`. */
+  fileName?: string;
+  /** Longest wait of a write in the buffer before its transaction starts (default 50 ms). */
+  flushDelayMs?: number;
+  /** Background purge of expired rows (default 60 s; 0 = only on open). */
+  purgeIntervalMs?: number;
+  /** Failures nobody awaits: background flushes, purges, a damaged file replaced, a throwing validator. */
+  onError?: (err: unknown, context: string) => void;
+}
+
+export interface ValidateInfo {
+  namespace: string;
+  key: string;
+  /** 1: found in memory; 2: restored from the SQLite level (for instance after a restart). */
+  level: 1 | 2;
+}
+
+/**
+ * Decides whether a cached value may still be served (a file's stat, say). False (or a throw) deletes the
+ * entry from both levels and counts a miss.
+ */
+export type Validator<T = any> = (value: T, info: ValidateInfo) => boolean | Promise<boolean>;
+
+export interface SetOptions {
+  /** Time to live in seconds (> 0; Infinity = no expiry). Default: the namespace's, else cache.ttl_seconds. */
+  ttlSeconds?: number;
+}
+
+export interface GetOptions<T = any> {
+  /** Replaces the namespace's validator for this read. */
+  validate?: Validator<T>;
+}
+
+export interface NamespaceOptions {
+  ttlSeconds?: number;
+  validate?: Validator;
+}
+
+export interface CachedOptions<A extends unknown[], R> {
+  /** Key of one call; calls with the same key share one result. */
+  key: (...args: A) => string;
+  ttlSeconds?: number;
+  validate?: Validator<R>;
+}
+
+export type CachedFunction<A extends unknown[], R> = (...args: A) => Promise<R>;
+
+/** One namespace's view of the cache: what a plugin gets as `ctx.cache`. */
+export interface CacheNamespace {
+  readonly name: string;
+  get<T = unknown>(key: string, options?: GetOptions<T>): Promise<T | undefined>;
+  set<T = unknown>(key: string, value: T, options?: SetOptions): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  /** A live entry exists (no validation, not counted as a hit or miss). */
+  has(key: string): Promise<boolean>;
+  /** Clears this namespace in both levels; answers how many live entries went. */
+  clear(): Promise<number>;
+  cached<A extends unknown[], R>(options: CachedOptions<A, R>, fn: (...args: A) => R | Promise<R>): CachedFunction<A, R>;
+}
+
+export interface NamespaceStats {
+  hits: number;
+  misses: number;
+}
+
+export interface CacheStats {
+  /** Entries in level 1. */
+  size: number;
+  max_size: number;
+  ttl_seconds: number;
+  hits: number;
+  misses: number;
+  /** hits / (hits + misses), 0 when there was no read. */
+  hit_rate: number;
+  /** LRU evictions from level 1. */
+  evictions: number;
+  /** Entries found expired (in level 1, or when read from level 2). */
+  expired_count: number;
+  store: 'sqlite' | 'memory';
+  /** Rows committed to level 2 (0 with the memory store). */
+  persisted: number;
+  namespaces: Record<string, NamespaceStats>;
+}
+
+interface Entry {
+  value: unknown;
+  /** Epoch ms, or null for no expiry. */
+  expires: number | null;
+}
+
+interface ReadToken {
+  stale: boolean;
+}
+
+const NAMESPACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const noop = (): void => {};
+/** Reads of level 2 overtaken by writes are retried this many times, then answered as a miss. */
+const READ_ATTEMPTS = 4;
+/** Level-2 writes on their way to the store past which `set` waits for its own. */
+const IN_TRANSIT_LIMIT = 1000;
+
+function checkNamespace(name: string): void {
+  if (!NAMESPACE.test(name)) throw new TypeError(`invalid cache namespace ${JSON.stringify(name)}: letters, digits, _ . - only`);
+}
+
+function ttlMs(seconds: number): number {
+  if (!(seconds > 0)) throw new TypeError(`ttlSeconds must be > 0 (Infinity for no expiry), got ${seconds}`);
+  return seconds === Infinity ? 0 : Math.max(1, Math.round(seconds * 1000));
+}
+
+export class CacheService {
+  readonly settings: Readonly<CacheSettings>;
+  readonly #l1: LRUCache<string, Entry>;
+  readonly #keyv: Keyv | undefined;
+  readonly #store: SqliteStore | undefined;
+  readonly #onError: (err: unknown, context: string) => void;
+  readonly #defaultTtlMs: number;
+
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #expired = 0;
+  readonly #perNamespace = new Map<string, NamespaceStats>();
+
+  /** The newest level-2 operation of each key still on its way to the store. */
+  readonly #tails = new Map<string, Promise<unknown>>();
+  /** A clear in progress: level-2 operations and reads of keys without a tail wait for it. */
+  #barrier: Promise<void> | undefined;
+  /** Level-2 reads in progress, by key: a write to the key marks them stale. */
+  readonly #readers = new Map<string, Set<ReadToken>>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(settings: CacheSettings, store: SqliteStore | undefined, onError: (err: unknown, context: string) => void) {
+    this.settings = Object.freeze({ ...settings });
+    this.#onError = onError;
+    this.#defaultTtlMs = ttlMs(settings.ttl_seconds);
+    this.#l1 = new LRUCache<string, Entry>({
+      max: settings.max_size,
+      ttl: this.#defaultTtlMs,
+      updateAgeOnGet: false,
+      allowStale: false,
+      dispose: (entry, key, reason) => {
+        if (reason === 'expire' || (reason === 'evict' && entry.expires !== null && entry.expires <= Date.now())) {
+          this.#expired++;
+          // Its level-2 copy has the same expiry: drop it now so that it is not found (and counted) again.
+          if (this.#keyv && !this.#closing) this.#l2(key, () => this.#keyv!.delete(key));
+        } else if (reason === 'evict') {
+          this.#evictions++;
+        }
+      },
+    });
+    if (store) {
+      this.#store = store;
+      this.#keyv = new Keyv({
+        store,
+        namespace: undefined,
+        useKeyPrefix: false,
+        // Values are JSON: the plain codec is several times faster than Keyv's default one.
+        serialize: JSON.stringify,
+        deserialize: JSON.parse,
+      });
+      this.#keyv.on('error', (err: unknown) => this.#onError(err, 'store'));
+    }
+  }
+
+  /** Opens the cache; with store "sqlite", opens (or creates) `<stateDir>/cache.sqlite` and purges expired rows. */
+  static async open(options: CacheOpenOptions): Promise<CacheService> {
+    const onError = options.onError ?? noop;
+    const settings: CacheSettings = {
+      ttl_seconds: options.ttl_seconds,
+      max_size: options.max_size,
+      store: options.store,
+      max_store_entries: options.max_store_entries,
+    };
+    if (settings.store === 'memory') return new CacheService(settings, undefined, onError);
+    if (!options.stateDir) throw new TypeError('cache store "sqlite" needs a stateDir');
+    const store = await SqliteStore.open({
+      path: join(options.stateDir, options.fileName ?? 'cache.sqlite'),
+      maxEntries: settings.max_store_entries,
+      ...(options.flushDelayMs !== undefined ? { flushDelayMs: options.flushDelayMs } : {}),
+      ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
+      onError,
+    });
+    return new CacheService(settings, store, onError);
+  }
+
+  /** The level-2 store (undefined with the memory store): for benches, tests and diagnostics. */
+  get store(): SqliteStore | undefined {
+    return this.#store;
+  }
+
+  // ---- namespaces --------------------------------------------------------------------------------
+
+  /** A view of one namespace, with its own default TTL and validator. */
+  namespace(name: string, options: NamespaceOptions = {}): CacheNamespace {
+    checkNamespace(name);
+    const defaults: SetOptions = options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {};
+    if (options.ttlSeconds !== undefined) ttlMs(options.ttlSeconds);
+    const view: CacheNamespace = {
+      name,
+      get: <T>(key: string, opts?: GetOptions<T>) =>
+        this.get<T>(name, key, opts?.validate ? opts : options.validate ? { validate: options.validate } : {}),
+      set: <T>(key: string, value: T, opts?: SetOptions) => this.set(name, key, value, { ...defaults, ...opts }),
+      delete: (key: string) => this.delete(name, key),
+      has: (key: string) => this.has(name, key),
+      clear: () => this.clear(name),
+      cached: <A extends unknown[], R>(opts: CachedOptions<A, R>, fn: (...args: A) => R | Promise<R>) =>
+        cached({ ...opts, cache: view }, fn),
+    };
+    return view;
+  }
+
+  /** `cached` on a namespace given by name. */
+  cached<A extends unknown[], R>(
+    options: CachedOptions<A, R> & { namespace: string },
+    fn: (...args: A) => R | Promise<R>,
+  ): CachedFunction<A, R> {
+    const { namespace, ...rest } = options;
+    return cached({ ...rest, cache: this.namespace(namespace) }, fn);
+  }
+
+  // ---- operations --------------------------------------------------------------------------------
+
+  async get<T = unknown>(namespace: string, key: string, options: GetOptions<T> = {}): Promise<T | undefined> {
+    checkNamespace(namespace);
+    const k = `${namespace}:${key}`;
+    const validate = options.validate;
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const entry = this.#l1.get(k);
+      if (entry !== undefined) {
+        if (!validate) return this.#hit(namespace, entry.value as T);
+        const token = this.#track(k);
+        const ok = await this.#validate(validate, entry.value as T, { namespace, key, level: 1 });
+        this.#untrack(k, token);
+        if (ok) return this.#hit(namespace, entry.value as T);
+        if (!token.stale) await this.#drop(k);
+        return this.#miss(namespace);
+      }
+      if (!this.#keyv || this.#closing) return this.#miss(namespace);
+
+      const token = this.#track(k);
+      try {
+        const pending = this.#tails.get(k) ?? this.#barrier;
+        if (pending) await pending;
+        let raw: { value?: unknown; expires?: number | undefined } | undefined;
+        try {
+          raw = await this.#keyv.get(k, { raw: true });
+        } catch (err) {
+          // An unreadable row (not JSON, say) is a miss, and goes.
+          this.#onError(err, 'read');
+          if (!token.stale) await this.#drop(k);
+          return this.#miss(namespace);
+        }
+        if (token.stale) continue;
+        if (raw === undefined || raw.value === undefined) return this.#miss(namespace);
+        const value = raw.value as T;
+        const expires = typeof raw.expires === 'number' ? raw.expires : null;
+        if (validate) {
+          const ok = await this.#validate(validate, value, { namespace, key, level: 2 });
+          if (token.stale) continue;
+          if (!ok) {
+            await this.#drop(k);
+            return this.#miss(namespace);
+          }
+        }
+        const remaining = expires === null ? 0 : Math.ceil(expires - Date.now());
+        if (expires !== null && remaining <= 0) {
+          this.#expired++;
+          await this.#drop(k);
+          return this.#miss(namespace);
+        }
+        this.#l1.set(k, { value, expires }, { ttl: remaining });
+        return this.#hit(namespace, value);
+      } finally {
+        this.#untrack(k, token);
+      }
+    }
+    return this.#miss(namespace);
+  }
+
+  /**
+   * Stores `value` in both levels. Resolves once level 1 has it and its level-2 write is queued (committed
+   * within ~100 ms; `flush()` waits for the commit). Reads see it at once.
+   */
+  async set<T = unknown>(namespace: string, key: string, value: T, options: SetOptions = {}): Promise<void> {
+    checkNamespace(namespace);
+    if (value === undefined) throw new TypeError('cannot cache undefined');
+    const ms = options.ttlSeconds === undefined ? this.#defaultTtlMs : ttlMs(options.ttlSeconds);
+    const k = `${namespace}:${key}`;
+    this.#stale(k);
+    this.#l1.set(k, { value, expires: ms === 0 ? null : Date.now() + ms }, { ttl: ms });
+    if (this.#keyv && !this.#closing) {
+      const keyv = this.#keyv;
+      const write = this.#l2(k, () => keyv.set(k, value, ms === 0 ? undefined : ms));
+      // Reads, flush() and close() wait for the writes on their way, so a set need not: it waits only when
+      // many are (the store is pushing back), which bounds what a fast writer can queue.
+      if (this.#tails.size >= IN_TRANSIT_LIMIT) await write;
+    }
+  }
+
+  /** Removes the entry from both levels; answers whether a live one was there. */
+  async delete(namespace: string, key: string): Promise<boolean> {
+    checkNamespace(namespace);
+    const k = `${namespace}:${key}`;
+    this.#stale(k);
+    const inMemory = this.#l1.peek(k) !== undefined;
+    this.#l1.delete(k);
+    if (!this.#keyv || this.#closing) return inMemory;
+    const keyv = this.#keyv;
+    const stored = await this.#l2(k, () => keyv.delete(k));
+    return inMemory || stored === true;
+  }
+
+  async has(namespace: string, key: string): Promise<boolean> {
+    checkNamespace(namespace);
+    const k = `${namespace}:${key}`;
+    if (this.#l1.has(k)) return true;
+    // An expired entry still in level 1: a get drops it and counts it (level 2's copy goes with it).
+    if (this.#l1.peek(k, { allowStale: true }) !== undefined) this.#l1.get(k);
+    if (!this.#keyv || this.#closing) return false;
+    const pending = this.#tails.get(k) ?? this.#barrier;
+    if (pending) await pending;
+    return this.#keyv.has(k);
+  }
+
+  /** Clears one namespace (both levels) or, without one, everything. Answers how many live entries went. */
+  async clear(namespace?: string): Promise<number> {
+    if (namespace !== undefined) checkNamespace(namespace);
+    const prefix = namespace === undefined ? '' : `${namespace}:`;
+    this.#l1.purgeStale();
+    const removed = new Set<string>();
+    for (const k of [...this.#l1.keys()]) {
+      if (!k.startsWith(prefix)) continue;
+      removed.add(k);
+      this.#l1.delete(k);
+    }
+    for (const [k, tokens] of this.#readers) if (k.startsWith(prefix)) for (const t of tokens) t.stale = true;
+    const store = this.#store;
+    if (!store || this.#closing) return removed.size;
+
+    const before: Array<Promise<unknown>> = [];
+    if (this.#barrier) before.push(this.#barrier);
+    for (const [k, tail] of this.#tails) if (k.startsWith(prefix)) before.push(tail);
+    const clearing = Promise.all(before).then(() => store.clearPrefix(prefix));
+    const barrier = clearing.then(noop, noop);
+    this.#barrier = barrier;
+    for (const k of this.#tails.keys()) if (k.startsWith(prefix)) this.#tails.set(k, barrier);
+    void barrier.then(() => {
+      if (this.#barrier === barrier) this.#barrier = undefined;
+      for (const [k, tail] of this.#tails) if (tail === barrier) this.#tails.delete(k);
+    });
+    for (const k of await clearing) removed.add(k);
+    return removed.size;
+  }
+
+  async stats(): Promise<CacheStats> {
+    this.#l1.purgeStale();
+    const lookups = this.#hits + this.#misses;
+    let persisted = 0;
+    if (this.#store && !this.#closing) persisted = await this.#store.count();
+    const namespaces: Record<string, NamespaceStats> = {};
+    for (const name of [...this.#perNamespace.keys()].sort()) namespaces[name] = { ...this.#perNamespace.get(name)! };
+    return {
+      size: this.#l1.size,
+      max_size: this.settings.max_size,
+      ttl_seconds: this.settings.ttl_seconds,
+      hits: this.#hits,
+      misses: this.#misses,
+      hit_rate: lookups === 0 ? 0 : this.#hits / lookups,
+      evictions: this.#evictions,
+      expired_count: this.#expired + (this.#store?.expiredCount ?? 0),
+      store: this.settings.store,
+      persisted,
+      namespaces,
+    };
+  }
+
+  /** Resolves once every write made before the call is committed to level 2. Safe to call any time. */
+  async flush(): Promise<void> {
+    if (!this.#store) return;
+    await Promise.all([...this.#tails.values(), this.#barrier]);
+    await this.#store.flush();
+  }
+
+  /**
+   * Flushes pending writes and closes the SQLite file. Idempotent (a second call returns the same promise);
+   * the caller bounds it in time. Level 1 keeps answering afterwards; level 2 is no longer used.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (!this.#keyv) return;
+      await Promise.all([...this.#tails.values(), this.#barrier]);
+      await this.#keyv.disconnect();
+    })();
+    return this.#closing;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  #hit<T>(namespace: string, value: T): T {
+    this.#hits++;
+    this.#count(namespace).hits++;
+    return value;
+  }
+
+  #miss(namespace: string): undefined {
+    this.#misses++;
+    this.#count(namespace).misses++;
+    return undefined;
+  }
+
+  #count(namespace: string): NamespaceStats {
+    let stats = this.#perNamespace.get(namespace);
+    if (!stats) {
+      stats = { hits: 0, misses: 0 };
+      this.#perNamespace.set(namespace, stats);
+    }
+    return stats;
+  }
+
+  async #validate<T>(validate: Validator<T>, value: T, info: ValidateInfo): Promise<boolean> {
+    try {
+      return (await validate(value, info)) === true;
+    } catch (err) {
+      this.#onError(err, `validate ${info.namespace}`);
+      return false;
+    }
+  }
+
+  /** Deletes a key from both levels (an entry that failed validation or could not be read). */
+  async #drop(k: string): Promise<void> {
+    this.#stale(k);
+    this.#l1.delete(k);
+    if (this.#keyv && !this.#closing) {
+      const keyv = this.#keyv;
+      await this.#l2(k, () => keyv.delete(k));
+    }
+  }
+
+  /** Runs a level-2 operation after the previous ones of the same key (and after a clear covering it). */
+  #l2<R>(k: string, op: () => Promise<R>): Promise<R | undefined> {
+    const before = this.#tails.get(k) ?? this.#barrier;
+    const run = before ? before.then(op) : op();
+    // `settled` is assigned before either handler can run.
+    const settled: Promise<R | undefined> = run.then(
+      (result) => {
+        if (this.#tails.get(k) === settled) this.#tails.delete(k);
+        return result;
+      },
+      (err: unknown) => {
+        if (this.#tails.get(k) === settled) this.#tails.delete(k);
+        this.#onError(err, 'store');
+        return undefined;
+      },
+    );
+    this.#tails.set(k, settled);
+    return settled;
+  }
+
+  #track(k: string): ReadToken {
+    const token: ReadToken = { stale: false };
+    let tokens = this.#readers.get(k);
+    if (!tokens) {
+      tokens = new Set();
+      this.#readers.set(k, tokens);
+    }
+    tokens.add(token);
+    return token;
+  }
+
+  #untrack(k: string, token: ReadToken): void {
+    const tokens = this.#readers.get(k);
+    if (!tokens) return;
+    tokens.delete(token);
+    if (tokens.size === 0) this.#readers.delete(k);
+  }
+
+  /** A write to `k` overtakes the reads of `k` in progress. */
+  #stale(k: string): void {
+    const tokens = this.#readers.get(k);
+    if (tokens) for (const t of tokens) t.stale = true;
+  }
+}
+
+/**
+ * Wraps `fn` so that its results are cached under `key(...args)` in `options.cache`. Concurrent calls with
+ * the same key share one lookup and at most one call of `fn`; a call that throws caches nothing; a result of
+ * `undefined` is returned but not cached.
+ */
+export function cached<A extends unknown[], R>(
+  options: CachedOptions<A, R> & { cache: CacheNamespace },
+  fn: (...args: A) => R | Promise<R>,
+): CachedFunction<A, R> {
+  const inflight = new Map<string, Promise<R>>();
+  const getOptions: GetOptions<R> = options.validate ? { validate: options.validate } : {};
+  const setOptions: SetOptions = options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {};
+  return (...args: A): Promise<R> => {
+    const key = options.key(...args);
+    const running = inflight.get(key);
+    if (running) return running;
+    const call = (async () => {
+      const hit = await options.cache.get<R>(key, getOptions);
+      if (hit !== undefined) return hit;
+      const value = await fn(...args);
+      if (value !== undefined) await options.cache.set(key, value, setOptions);
+      return value;
+    })();
+    inflight.set(key, call);
+    const done = (): void => {
+      if (inflight.get(key) === call) inflight.delete(key);
+    };
+    call.then(done, done);
+    return call;
+  };
+}
