@@ -1,141 +1,34 @@
 // Config through the real CLI: `hearth start` with a bad config, SIGHUP reload (applied, refused, needing
 // a restart), idle shutdown, and the top-level command line. (The foreground daemon is in
 // lifecycle.test.ts, start/stop in lifecycle-start.test.ts.)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { Client } from '../src/client.js';
-import { cleanEnv, cliPath, root, runCli, tcpRequest, tempDir } from './helpers/daemon.js';
+import t from 'tap';
+import { tcpRequest, tempDir } from './helpers/daemon.js';
+import {
+  checkCleanedUp,
+  healthOverSocket,
+  isAlive,
+  launchDaemon,
+  packageVersion,
+  readPidFile,
+  runHearth,
+  sleep,
+  stateDir,
+  stateFiles,
+  waitFor,
+  within,
+} from './helpers/processes.js';
 
 t.jobs = 2;
-
-const LISTEN_TIMEOUT_MS = 60_000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 25): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function killHard(pid: number): void {
-  if (pid > 0 && isAlive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-const launched = new Set<number>();
-process.on('exit', () => launched.forEach((pid) => killHard(pid)));
-
-function readPidFile(dir: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(join(dir, 'hearth.pid'), 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A temp state dir whose daemon, if `hearth start` left one, is killed at teardown and at exit. */
-const stateDirs = new Set<string>();
-process.on('exit', () => stateDirs.forEach((dir) => killHard(readPidFile(dir) ?? -1)));
-function stateDir(t: Test): string {
-  const dir = tempDir('hc-');
-  stateDirs.add(dir);
-  t.teardown(() => killHard(readPidFile(dir) ?? -1));
-  return dir;
-}
-
-interface DaemonProcess {
-  child: ChildProcess;
-  pid: number;
-  output(): string;
-  /** The JSON log lines written so far. */
-  logs(): Array<Record<string, unknown> & { level: number; msg: string }>;
-  exited: Promise<number | null>;
-}
-
-/** `hearth daemon ARGS` in the foreground, killed at teardown whatever happens. */
-function launchDaemon(t: Test, args: string[], env = cleanEnv()): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = child.pid!;
-  launched.add(pid);
-  t.teardown(() => killHard(pid));
-  let out = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  void exited.then(() => launched.delete(pid));
-  const logs = () =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown> & { level: number; msg: string });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen within ${LISTEN_TIMEOUT_MS} ms:\n${out}`)), LISTEN_TIMEOUT_MS);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes('hearth is listening')) {
-        clearTimeout(timer);
-        resolve({ child, pid, output: () => out, logs, exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
-    });
-  });
-}
-
-const files = (dir: string) => ({
-  socket: join(dir, 'hearth.sock'),
-  pid: join(dir, 'hearth.pid'),
-  runtime: join(dir, 'daemon.json'),
-  token: join(dir, 'token'),
-});
-
-async function health(socket: string): Promise<{ status: string }> {
-  const client = new Client({ socket, timeoutMs: 5000 });
-  try {
-    return await client.call<{ status: string }>('GET', '/health');
-  } finally {
-    await client.close();
-  }
-}
 
 // pino levels
 const WARN = 40;
 const ERROR = 50;
 
 t.test('hearth start with a bad config exits 2 and leaves no daemon', async (t) => {
-  const top = stateDir(t);
-  const plugin = stateDir(t);
+  const top = stateDir(t, 'hc-');
+  const plugin = stateDir(t, 'hc-');
   const configs = tempDir('hc-cfg-');
   const unknownTop = join(configs, 'bad.json');
   writeFileSync(unknownTop, JSON.stringify({ server: { idle_shutdown_seconds: 0 }, no_such_key: true }));
@@ -144,15 +37,15 @@ t.test('hearth start with a bad config exits 2 and leaves no daemon', async (t) 
   writeFileSync(unknownPluginKey, JSON.stringify({ plugins: { stats: { no_such_option: 1 } } }));
 
   const [a, b] = await Promise.all([
-    runCli(['start', '--state-dir', top, '--port', '0', '--config', unknownTop], cleanEnv(), 60_000),
-    runCli(['start', '--state-dir', plugin, '--port', '0', '--config', unknownPluginKey], cleanEnv(), 60_000),
+    runHearth(['start', '--state-dir', top, '--port', '0', '--config', unknownTop]),
+    runHearth(['start', '--state-dir', plugin, '--port', '0', '--config', unknownPluginKey]),
   ]);
   t.equal(a.code, 2, 'an unknown top-level key: exit 2');
   t.match(a.stderr, 'no_such_key', 'the message names the key');
   t.equal(b.code, 2, 'an unknown plugin option: exit 2');
   t.match(b.stderr, 'no_such_option', 'the message names the key');
   for (const dir of [top, plugin]) {
-    const f = files(dir);
+    const f = stateFiles(dir);
     const pid = readPidFile(dir);
     t.notOk(pid !== undefined && isAlive(pid), `no daemon runs for ${dir}`);
     t.notOk(existsSync(f.pid), 'no pid file');
@@ -163,7 +56,7 @@ t.test('hearth start with a bad config exits 2 and leaves no daemon', async (t) 
 
 t.test('SIGHUP reloads the config file: applied, refused when invalid, restart-needed changes logged', async (t) => {
   const dir = tempDir('hc-');
-  const f = files(dir);
+  const f = stateFiles(dir);
   const config = join(tempDir('hc-cfg-'), 'config.json');
   const write = (doc: unknown) => writeFileSync(config, typeof doc === 'string' ? doc : JSON.stringify(doc));
   // The port comes from the file (0: a free one), not from --port, so that a change of server.port in the
@@ -211,7 +104,7 @@ t.test('SIGHUP reloads the config file: applied, refused when invalid, restart-n
   t.match(String(refused.err), 'no_such_key', 'the error names the bad key');
   t.ok(isAlive(d.pid), 'the daemon is still running');
   t.equal((await get('127.0.0.1')).status, 200, 'the previous settings are kept (Host 127.0.0.1 still passes)');
-  t.equal((await health(f.socket)).status, 'ok', 'and it serves over the socket');
+  t.equal((await healthOverSocket(f.socket)).status, 'ok', 'and it serves over the socket');
 
   // Invalid: not JSON at all.
   write('{"server": ');
@@ -230,16 +123,14 @@ t.test('SIGHUP reloads the config file: applied, refused when invalid, restart-n
 
   d.child.kill('SIGTERM');
   t.equal(await within(d.exited, 5000, 'exit after SIGTERM'), 0, 'exit code 0');
-  t.notOk(existsSync(f.socket), 'socket removed');
-  t.notOk(existsSync(f.pid), 'pid file removed');
-  t.notOk(existsSync(f.runtime), 'daemon.json removed');
+  checkCleanedUp(t, dir);
 });
 
 // state_dir needs a restart; until then the daemon must keep cleaning up where it really runs.
 t.test('a SIGHUP that changes state_dir (restart needed) does not change where the daemon cleans up', async (t) => {
   const dir = tempDir('hc-');
   const elsewhere = tempDir('hc-');
-  const f = files(dir);
+  const f = stateFiles(dir);
   const config = join(tempDir('hc-cfg-'), 'config.json');
   writeFileSync(config, JSON.stringify({ state_dir: dir, server: { port: 0 } }));
   const d = await launchDaemon(t, ['--config', config]);
@@ -250,18 +141,16 @@ t.test('a SIGHUP that changes state_dir (restart needed) does not change where t
   await waitFor('a restart-needed warning', () => count() > 0, 5000);
   const warning = d.logs().filter((l) => l.level === WARN && /restart/i.test(l.msg)).at(-1)!;
   t.ok((warning.keys as string[]).includes('state_dir'), 'the warning names state_dir');
-  t.equal((await health(f.socket)).status, 'ok', 'the daemon still serves on its socket');
+  t.equal((await healthOverSocket(f.socket)).status, 'ok', 'the daemon still serves on its socket');
 
   d.child.kill('SIGTERM');
   t.equal(await within(d.exited, 5000, 'exit after SIGTERM'), 0, 'exit code 0');
-  t.notOk(existsSync(f.socket), 'socket removed');
-  t.notOk(existsSync(f.pid), 'pid file removed');
-  t.notOk(existsSync(f.runtime), 'daemon.json removed from the state dir the daemon ran in');
+  checkCleanedUp(t, dir, 'daemon.json removed from the state dir the daemon ran in');
 });
 
 t.test('idle shutdown: requests keep the daemon up; without them it exits 0 by itself', async (t) => {
   const dir = tempDir('hc-');
-  const f = files(dir);
+  const f = stateFiles(dir);
   const config = join(tempDir('hc-cfg-'), 'config.json');
   writeFileSync(config, JSON.stringify({ server: { idle_shutdown_seconds: 2 } }));
   const d = await launchDaemon(t, ['--state-dir', dir, '--port', '0', '--config', config]);
@@ -271,7 +160,7 @@ t.test('idle shutdown: requests keep the daemon up; without them it exits 0 by i
   // Busy for 3.5 s (longer than the limit) with a request every 250 ms: the daemon stays.
   const busyUntil = Date.now() + 3500;
   while (Date.now() < busyUntil && code === undefined) {
-    await health(f.socket).catch(() => undefined);
+    await healthOverSocket(f.socket).catch(() => undefined);
     await sleep(250);
   }
   t.equal(code, undefined, 'still running after 3.5 s of requests with a 2 s idle limit');
@@ -284,14 +173,11 @@ t.test('idle shutdown: requests keep the daemon up; without them it exits 0 by i
     d.logs().some((l) => /idle/.test(l.msg)),
     'it logs why it exits',
   );
-  t.notOk(existsSync(f.socket), 'socket removed');
-  t.notOk(existsSync(f.pid), 'pid file removed');
-  t.notOk(existsSync(f.runtime), 'daemon.json removed');
+  checkCleanedUp(t, dir);
 });
 
 t.test('the command line: --version, an unknown command', async (t) => {
-  const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-  const [version, unknown] = await Promise.all([runCli(['--version'], cleanEnv(), 60_000), runCli(['nosuchcommand'], cleanEnv(), 60_000)]);
+  const [version, unknown] = await Promise.all([runHearth(['--version']), runHearth(['nosuchcommand'])]);
   t.equal(version.code, 0);
   t.equal(version.stdout.trim(), packageVersion, '--version prints the package.json version');
   t.equal(unknown.code, 2, 'an unknown command exits 2');

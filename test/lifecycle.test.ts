@@ -2,136 +2,28 @@
 // the one-daemon-per-state-dir lock, stats, graceful close on SIGTERM/SIGINT and recovery after kill -9.
 // (`hearth start/stop` are in lifecycle-start.test.ts; SIGHUP, idle shutdown and the top-level command line
 // in lifecycle-config.test.ts; they are split so each file stays well under the time budget.)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { join } from 'node:path';
-import t, { type Test } from 'tap';
-import { Client } from '../src/client.js';
-import { cleanEnv, cliPath, root, runCli as runCliHelper, tempDir } from './helpers/daemon.js';
+import t from 'tap';
+import { tempDir } from './helpers/daemon.js';
+import {
+  checkCleanedUp,
+  healthOverSocket,
+  isAlive,
+  launchDaemon,
+  packageVersion,
+  readPidFile,
+  runHearth,
+  stateFiles,
+  waitFor,
+  within,
+  type Health,
+} from './helpers/processes.js';
 
 // Child processes compile the TypeScript sources, which takes seconds on a small machine; the groups below
 // are independent (each on its own state dir), so two run side by side.
 t.jobs = 2;
-
-// Generous per-process limits: a CLI child spends most of its time compiling TypeScript, which is slow on a
-// loaded machine. The waits that matter (exits, closes) have their own tight bounds below.
-const CLI_TIMEOUT_MS = 60_000;
-const LISTEN_TIMEOUT_MS = 60_000;
-const runCli = (args: string[], env = cleanEnv()) => runCliHelper(args, env, CLI_TIMEOUT_MS);
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000, everyMs = 25): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** `promise`, or a rejection naming `what` after `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Alive and not a zombie waiting to be reaped. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-function killHard(pid: number | undefined): void {
-  if (pid !== undefined && isAlive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-// Every daemon this file starts, so none survives it: teardowns kill them, and so does the exit of this
-// process (tap's timeout skips teardowns).
-const launched = new Set<number>();
-process.on('exit', () => launched.forEach((pid) => killHard(pid)));
-
-interface DaemonProcess {
-  child: ChildProcess;
-  pid: number;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-/**
- * `hearth daemon ARGS` in the foreground, resolved once it logs that it listens. Like the helper's
- * spawnDaemon, but the child is registered for teardown before anything can fail, so a daemon that is slow
- * to start is still killed.
- */
-function launchDaemon(t: Test, args: string[], env = cleanEnv()): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = child.pid!;
-  launched.add(pid);
-  t.teardown(() => killHard(pid));
-  let out = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  void exited.then(() => launched.delete(pid));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not listen within ${LISTEN_TIMEOUT_MS} ms:\n${out}`)), LISTEN_TIMEOUT_MS);
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes('hearth is listening')) {
-        clearTimeout(timer);
-        resolve({ child, pid, output: () => out, exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
-    });
-  });
-}
-
-const files = (dir: string) => ({
-  socket: join(dir, 'hearth.sock'),
-  pid: join(dir, 'hearth.pid'),
-  runtime: join(dir, 'daemon.json'),
-  token: join(dir, 'token'),
-});
-
-const readPidFile = (dir: string): number => Number.parseInt(readFileSync(files(dir).pid, 'utf8').trim(), 10);
-
-interface Health {
-  status: string;
-  version: string;
-  plugins: Array<{ name: string; state: string }>;
-}
-
-async function healthOverSocket(socket: string): Promise<Health> {
-  const client = new Client({ socket, timeoutMs: 5000 });
-  try {
-    return await client.call<Health>('GET', '/health');
-  } finally {
-    await client.close();
-  }
-}
 
 function open(options: NetConnectOpts): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -191,11 +83,9 @@ export default {
 };
 `;
 
-const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-
 t.test('a foreground daemon: status, the state dir lock, stats, graceful close on SIGTERM', async (t) => {
   const dir = tempDir('hl-');
-  const f = files(dir);
+  const f = stateFiles(dir);
   const plugin = join(dir, 'slowpoke.mjs');
   const marker = join(dir, 'slow-started');
   writeFileSync(plugin, SLOW_PLUGIN);
@@ -230,13 +120,13 @@ t.test('a foreground daemon: status, the state dir lock, stats, graceful close o
   const startedAt = Date.now();
 
   // A second daemon for the same state dir, started while the status commands run.
-  const secondRun = runCli(['daemon', '--state-dir', dir, '--port', '0']);
+  const secondRun = runHearth(['daemon', '--state-dir', dir, '--port', '0']);
   secondRun.catch(() => {});
 
   await t.test('hearth status prints running, pid and socket; --json prints the health answer', async (t) => {
     const [text, json] = await Promise.all([
-      runCli(['status', '--state-dir', dir]),
-      runCli(['status', '--state-dir', dir, '--json']),
+      runHearth(['status', '--state-dir', dir]),
+      runHearth(['status', '--state-dir', dir, '--json']),
     ]);
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, /\brunning\b/);
@@ -261,8 +151,8 @@ t.test('a foreground daemon: status, the state dir lock, stats, graceful close o
 
   await t.test('hearth stats prints the timings of /health; --json prints metrics and timestamp', async (t) => {
     const [text, json] = await Promise.all([
-      runCli(['stats', '--state-dir', dir]),
-      runCli(['stats', '--state-dir', dir, '--json']),
+      runHearth(['stats', '--state-dir', dir]),
+      runHearth(['stats', '--state-dir', dir, '--json']),
     ]);
     t.equal(text.code, 0, text.stderr);
     t.match(text.stdout, /^operation\s+count\s+avg ms/m, 'a table header');
@@ -342,9 +232,7 @@ t.test('a foreground daemon: status, the state dir lock, stats, graceful close o
     const took = Date.now() - signalledAt;
     t.equal(code, 0, 'exit code 0');
     t.ok(took < 3500, `exited ${took} ms after SIGTERM: the in-flight request (1.5 s) and little more, not close_timeout_ms (5 s)`);
-    t.notOk(existsSync(f.socket), 'socket removed');
-    t.notOk(existsSync(f.pid), 'pid file removed');
-    t.notOk(existsSync(f.runtime), 'daemon.json removed');
+    checkCleanedUp(t, dir);
   });
 
   await t.test('the daemon never logs the token', async (t) => {
@@ -358,7 +246,7 @@ t.test('a foreground daemon: status, the state dir lock, stats, graceful close o
 
 t.test('kill -9 leaves the pid file and socket; the next daemon cleans them up and serves; SIGINT exits 0', async (t) => {
   const dir = tempDir('hl-');
-  const f = files(dir);
+  const f = stateFiles(dir);
   const first = await launchDaemon(t, ['--state-dir', dir, '--port', '0']);
   const firstPid = first.pid;
   first.child.kill('SIGKILL');
@@ -367,7 +255,7 @@ t.test('kill -9 leaves the pid file and socket; the next daemon cleans them up a
   t.equal(readPidFile(dir), firstPid);
   t.ok(existsSync(f.socket), 'socket file left behind');
 
-  const status = await runCli(['status', '--state-dir', dir]);
+  const status = await runHearth(['status', '--state-dir', dir]);
   t.equal(status.code, 3, 'status on a stale socket exits 3');
   t.match(status.stdout, 'not running');
 
@@ -390,9 +278,7 @@ t.test('kill -9 leaves the pid file and socket; the next daemon cleans them up a
   t.equal(await within(second.exited, 10_000, 'exit after SIGINT'), 0, 'SIGINT: exit code 0');
   const took = Date.now() - signalledAt;
   t.ok(took < 2000, `exited ${took} ms after SIGINT with a connected client that sent nothing (expected < 2 s)`);
-  t.notOk(existsSync(f.socket), 'socket removed');
-  t.notOk(existsSync(f.pid), 'pid file removed');
-  t.notOk(existsSync(f.runtime), 'daemon.json removed');
+  checkCleanedUp(t, dir);
   const token = readFileSync(f.token, 'utf8').trim();
   t.notOk(second.output().includes(token) || first.output().includes(token), 'the token is not in the daemon output');
 });

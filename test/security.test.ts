@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent } from 'undici';
 import { startDaemon } from '../src/daemon.js';
 import { hostName, tokenMatcher } from '../src/http/guard.js';
-import { bootDaemon, cleanEnv, tcpRequest, tempDir, type RawAnswer, type TestDaemon } from './helpers/daemon.js';
+import { bootDaemon, cleanEnv, socketRequest, tcpRequest, tempDir, type RawAnswer, type RequestInit, type TestDaemon } from './helpers/daemon.js';
 
 const echoModule = fileURLToPath(new URL('./fixtures/plugins/echo/index.js', import.meta.url));
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -29,28 +29,16 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** Every answer seen in this file, to check that none carries CORS headers. */
 const seen: Array<{ what: string; res: RawAnswer }> = [];
 
-async function tcp(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawAnswer> {
+async function tcp(path: string, init: RequestInit = {}): Promise<RawAnswer> {
   const res = await tcpRequest(d.url, path, init);
   seen.push({ what: `TCP ${init.method ?? 'GET'} ${path} ${JSON.stringify(init.headers ?? {})}`, res });
   return res;
 }
 
-async function viaSocket(path: string, init: { method?: string; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
-  const res = await request(`http://localhost${path}`, {
-    method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
-    headers: init.headers ?? {},
-    dispatcher: socketAgent,
-  });
-  const text = await res.body.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  const answer = { status: res.statusCode, headers: res.headers, text, json };
-  seen.push({ what: `socket ${init.method ?? 'GET'} ${path}`, res: answer });
-  return answer;
+async function viaSocket(path: string, init: RequestInit = {}): Promise<RawAnswer> {
+  const res = await socketRequest(socketAgent, path, init);
+  seen.push({ what: `socket ${init.method ?? 'GET'} ${path}`, res });
+  return res;
 }
 
 /** Bytes written as is on a TCP connection (to send no Host at all); resolves with what came back. */

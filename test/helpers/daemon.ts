@@ -4,9 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { Client } from '../../src/client.js';
 import { startDaemon, type Daemon } from '../../src/daemon.js';
 
@@ -101,22 +101,21 @@ export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon>
 
 export interface RawAnswer {
   status: number;
+  /** Every response header, as undici gives them. */
   headers: Record<string, string | string[] | undefined>;
   text: string;
   json: any;
 }
 
-/** One TCP request with full control over method, headers and body bytes. */
-export async function tcpRequest(
-  url: string,
-  path: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<RawAnswer> {
-  const res = await request(`${url}${path}`, {
-    method: (init.method ?? 'GET') as 'GET',
-    headers: init.headers ?? {},
-    ...(init.body !== undefined ? { body: init.body } : {}),
-  });
+export interface RequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Sent as is: a string, raw bytes, or a stream (sent chunked). */
+  body?: string | Buffer | Readable;
+}
+
+/** Reads a whole answer: the status, all headers, the body as text and, when it parses, as JSON. */
+async function readAnswer(res: Dispatcher.ResponseData): Promise<RawAnswer> {
   const text = await res.body.text();
   let json: any;
   try {
@@ -125,6 +124,26 @@ export async function tcpRequest(
     json = undefined;
   }
   return { status: res.statusCode, headers: res.headers, text, json };
+}
+
+async function send(url: string, init: RequestInit, dispatcher?: Dispatcher): Promise<RawAnswer> {
+  const res = await request(url, {
+    method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
+    headers: init.headers ?? {},
+    ...(init.body !== undefined ? { body: init.body } : {}),
+    ...(dispatcher ? { dispatcher } : {}),
+  });
+  return readAnswer(res);
+}
+
+/** One TCP request with full control over method, headers and body bytes. */
+export function tcpRequest(url: string, path: string, init: RequestInit = {}): Promise<RawAnswer> {
+  return send(`${url}${path}`, init);
+}
+
+/** The same over a unix socket, through an undici Agent connected to it (no token needed there). */
+export function socketRequest(agent: Dispatcher, path: string, init: RequestInit = {}): Promise<RawAnswer> {
+  return send(`http://localhost${path}`, init, agent);
 }
 
 export interface CliResult {
@@ -152,29 +171,54 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
+export interface DaemonProcess {
+  child: ChildProcess;
+  pid: number;
+  /** Everything the daemon wrote to stdout and stderr so far. */
+  output(): string;
+  /** Its JSON log lines so far, parsed. */
+  logs(): Array<Record<string, unknown> & { level: number; msg: string }>;
+  exited: Promise<number | null>;
+}
+
 /**
  * Starts `hearth daemon` as a child process (foreground) and resolves once it logs that it listens; on a
- * timeout the child is killed, so no daemon outlives a failed test.
+ * timeout the child is killed, so no daemon outlives a failed test. `onSpawn` sees the child before anything
+ * can fail, to register it for cleanup.
  */
 export function spawnDaemon(
   args: string[],
   env: Record<string, string | undefined> = cleanEnv(),
   timeoutMs = 30_000,
-): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  onSpawn?.(child);
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const logs = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown> & { level: number; msg: string });
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, cliPath, 'daemon', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`daemon did not listen within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    timer.unref();
     const onData = (d: Buffer) => {
       out += d;
-      if (out.includes('hearth is listening')) resolvePromise({ child, output: () => out, exited });
+      if (out.includes('hearth is listening')) {
+        clearTimeout(timer);
+        resolvePromise({ child, pid: child.pid!, output: () => out, logs, exited });
+      }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
-    void exited.then((code) => reject(new Error(`daemon exited with ${code} before listening:\n${out}`)));
-    setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`daemon did not listen within ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs).unref();
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
+    });
   });
 }
