@@ -85,18 +85,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const host = new PluginHost(plugins, {
       core: config,
       log,
-      metrics: {
-        timed: (name, fn) => metrics.timed(name, fn),
-        record: (name, s) => metrics.record(name, s),
-        provide: (key, section) => metrics.provide(key, section),
-        snapshot: () => metrics.timings.snapshot(),
-        sections: () => metrics.sections(),
-        prometheus: () => metrics.prometheus(),
-        get prometheusContentType() {
-          return metrics.prometheusContentType;
-        },
-        setRetention: (r) => metrics.timings.setRetention(r),
-      },
+      metrics,
       cache: (namespace) => cache.namespace(namespace),
       addRoute: (owner, route) => routes.add(owner, route),
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),

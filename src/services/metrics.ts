@@ -223,6 +223,14 @@ export class Metrics {
     }
   }
 
+  snapshot(): Record<string, TimingStats> {
+    return this.timings.snapshot();
+  }
+
+  setRetention(retention: Retention): void {
+    this.timings.setRetention(retention);
+  }
+
   /** A service adds its own section (`cache_stats`, `pool`, ...) to GET /optimization/stats. */
   provide(key: string, section: StatsSection): void {
     this.#sections.set(key, section);
