@@ -56,11 +56,11 @@ export interface BootOptions {
 /** Starts a daemon in this process on a temp state dir, TCP on a free loopback port. */
 export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon> {
   const stateDir = tempDir();
-  const flags: { stateDir: string; port: number; config?: string } = { stateDir, port: 0 };
-  if (options.config) {
-    flags.config = join(stateDir, 'config.json');
-    writeFileSync(flags.config, JSON.stringify(options.config));
-  }
+  const flags = { stateDir, port: 0, config: join(stateDir, 'config.json') };
+  // Core tests see only the plugins they name (and stats): the files plugin is on by default, with the
+  // user's home as its root, and is tested on its own temp roots.
+  const config = options.config as { plugins?: Record<string, unknown> } | undefined;
+  writeFileSync(flags.config, JSON.stringify({ ...config, plugins: { files: false, ...config?.plugins } }));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {

@@ -1,0 +1,157 @@
+// The files plugin: read, raw bytes, atomic writes, stat and hashes of files under the configured roots,
+// fresh on every answer (see content.ts) and cached in the two-level cache.
+import { lstat, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { HearthError } from '../../src/errors.js';
+import { definePlugin } from '../../src/plugin.js';
+import { filesCli } from './cli.js';
+import { ContentCache, statFile } from './content.js';
+import { cachedHash } from './hash.js';
+import { Roots } from './paths.js';
+import { writeAtomic } from './write.js';
+
+export interface FilesOptions {
+  /** Default: the user's home directory (never `/`). */
+  roots?: string[];
+}
+
+const pathQuery = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: { path: { type: 'string', minLength: 1, maxLength: 4096 } },
+};
+
+const RAW_LIMIT = 256 * 1024 * 1024;
+const MAX_HASH_PATHS = 10_000;
+
+export default definePlugin<FilesOptions>({
+  name: 'files',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Directories the files API may touch. Default: your home directory.' },
+    },
+  },
+  setup(ctx) {
+    const roots = new Roots(ctx.config.roots ?? [homedir()]);
+    const content = new ContentCache(ctx.cache);
+
+    ctx.route({
+      method: 'GET',
+      path: '/files/read',
+      summary: 'A file\'s content (utf8, or base64 when not valid UTF-8), size, mtime and sha256; always fresh',
+      schema: { query: pathQuery },
+      handler: async ({ query }) => ctx.metrics.timed('files.read', async () => content.read(await roots.resolve(query.path))),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/files/raw',
+      summary: 'A file\'s bytes, with ETag (sha256) and 304 on If-None-Match',
+      schema: { query: pathQuery },
+      handler: async ({ query, koa }) => {
+        const path = await roots.resolve(query.path);
+        const file = await content.read(path, RAW_LIMIT);
+        const etag = `"${file.sha256}"`;
+        koa.set('ETag', etag);
+        const ifNoneMatch = koa.get('if-none-match');
+        if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}`)) {
+          koa.status = 304;
+          koa.body = null;
+          return;
+        }
+        koa.type = 'application/octet-stream';
+        koa.body = Buffer.from(file.content, file.encoding === 'utf8' ? 'utf8' : 'base64');
+      },
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/files/write',
+      summary: 'Write a file atomically (temp file + rename, mode kept); if_match makes it conditional (409)',
+      schema: {
+        body: {
+          type: 'object',
+          required: ['path', 'content'],
+          additionalProperties: false,
+          properties: {
+            path: { type: 'string', minLength: 1, maxLength: 4096 },
+            content: { type: 'string' },
+            encoding: { enum: ['utf8', 'base64'], default: 'utf8' },
+            if_match: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          },
+        },
+      },
+      handler: async ({ body }) => {
+        const path = await roots.resolve(body.path, { forCreate: true });
+        const bytes = Buffer.from(body.content, body.encoding);
+        if (body.encoding === 'base64' && bytes.toString('base64').replace(/=+$/, '') !== body.content.replace(/=+$/, '')) {
+          throw new HearthError('VALIDATION_FAILED', 'content is not valid base64', { details: [{ path: '/content', message: 'is not valid base64' }] });
+        }
+        return ctx.metrics.timed('files.write', () => writeAtomic(content, { path, bytes, ...(body.if_match ? { ifMatch: body.if_match } : {}) }));
+      },
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/files/stat',
+      summary: 'Type, size, times, mode and inode of a path (a directory too)',
+      schema: { query: pathQuery },
+      handler: async ({ query }) => {
+        const path = await roots.resolve(query.path);
+        const [s, l] = await Promise.all([stat(path), lstat(path)]);
+        return {
+          path,
+          type: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other',
+          symlink: l.isSymbolicLink(),
+          size: s.size,
+          mtime: s.mtime.toISOString(),
+          ctime: s.ctime.toISOString(),
+          mode: (s.mode & 0o7777).toString(8).padStart(4, '0'),
+          inode: s.ino,
+        };
+      },
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/files/hash',
+      summary: 'sha256 and git blob id of each path; a path that is missing or not a file gets an error entry',
+      schema: {
+        body: {
+          type: 'object',
+          required: ['paths'],
+          additionalProperties: false,
+          properties: { paths: { type: 'array', minItems: 1, maxItems: MAX_HASH_PATHS, items: { type: 'string', minLength: 1, maxLength: 4096 } } },
+        },
+      },
+      handler: async ({ body }: { body: { paths: string[] } }) => {
+        // Containment is checked for all paths first: one path outside the roots refuses the request.
+        const resolved = await Promise.all(
+          body.paths.map((p) =>
+            roots.resolve(p).catch((err: unknown) => {
+              if (err instanceof HearthError && err.code !== 'PATH_OUTSIDE_ROOTS') return err;
+              throw err;
+            }),
+          ),
+        );
+        return ctx.metrics.timed('files.hash', () =>
+          Promise.all(
+            resolved.map(async (r, i) => {
+              try {
+                if (r instanceof HearthError) throw r;
+                return await cachedHash(ctx.cache, r);
+              } catch (err) {
+                if (!(err instanceof HearthError)) throw err;
+                return { path: body.paths[i]!, error: { code: err.code, message: err.message } };
+              }
+            }),
+          ),
+        );
+      },
+    });
+  },
+  cli: filesCli,
+});

@@ -1,0 +1,181 @@
+// The files plugin through a real daemon: freshness against writes made by other processes, restarts,
+// path containment, atomic and conditional writes, hashes checked against git and node:crypto.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { Client } from '../src/client.js';
+import { startDaemon } from '../src/daemon.js';
+import { bootDaemon, cleanEnv, tempDir } from './helpers/daemon.js';
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const q = (p: string) => encodeURIComponent(p);
+
+async function setup(t: Tap.Test) {
+  const root = tempDir('hearth-files-');
+  const d = await bootDaemon({ config: { plugins: { files: { roots: [root] } } } });
+  t.teardown(() => d.close());
+  return { root, d };
+}
+
+async function errorOf(client: Client, method: string, path: string, body?: unknown) {
+  const res = await client.raw(method, path, body);
+  const json = JSON.parse(res.body);
+  return { status: res.status, code: json.error?.code as string, success: json.success as boolean };
+}
+
+t.test('reads stay fresh across 200 edits made by another process', async (t) => {
+  const { root, d } = await setup(t);
+  const file = join(root, 'a.txt');
+  writeFileSync(file, 'v0');
+  const first = await d.client.call<any>('GET', `/files/read?path=${q(file)}`);
+  t.match(first, { path: file, size: 2, encoding: 'utf8', content: 'v0', sha256: sha256('v0'), cached: false });
+  let stale = 0;
+  for (let i = 1; i <= 200; i++) {
+    // Same size every time, many within the same millisecond: only the content tells them apart.
+    const text = `v${String(i).padStart(3, '0')}`;
+    if (i % 20 === 0) spawnSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(text)})`]);
+    else writeFileSync(file, text);
+    const got = await d.client.call<any>('GET', `/files/read?path=${q(file)}`);
+    if (got.content !== text || got.sha256 !== sha256(text)) stale++;
+  }
+  t.equal(stale, 0, 'no stale answer in 200 edits');
+});
+
+t.test('a file not changed for a while is served from the cache, and a change is still seen', async (t) => {
+  const { root, d } = await setup(t);
+  const file = join(root, 'old.txt');
+  writeFileSync(file, 'old');
+  const past = new Date(Date.now() - 60_000);
+  const { utimesSync } = await import('node:fs');
+  utimesSync(file, past, past);
+  t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).cached, false);
+  t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).cached, true, 'the second read is a hit');
+  writeFileSync(file, 'new');
+  t.match(await d.client.call<any>('GET', `/files/read?path=${q(file)}`), { content: 'new', cached: false });
+});
+
+t.test('after a restart, a value restored from SQLite is revalidated', async (t) => {
+  const root = tempDir('hearth-files-');
+  const file = join(root, 'kept.txt');
+  writeFileSync(file, 'before');
+  const { utimesSync } = await import('node:fs');
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(file, past, past);
+  const d = await bootDaemon({ config: { plugins: { files: { roots: [root] } } } });
+  await d.client.call('GET', `/files/read?path=${q(file)}`);
+  t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).cached, true);
+  await d.close();
+  writeFileSync(file, 'changed while down');
+  utimesSync(file, past, past); // same mtime as before: size and ctime still differ
+  const again = await startDaemon({ flags: { stateDir: d.stateDir, port: 0, config: join(d.stateDir, 'config.json') }, env: cleanEnv(), logDestination: process.stderr });
+  const client = new Client({ socket: again.listening.socket });
+  t.teardown(async () => {
+    await client.close();
+    await again.close();
+  });
+  t.match(await client.call<any>('GET', `/files/read?path=${q(file)}`), { content: 'changed while down', cached: false });
+});
+
+t.test('paths outside the roots are refused, whatever the trick', async (t) => {
+  const { root, d } = await setup(t);
+  const outside = tempDir('hearth-outside-');
+  writeFileSync(join(outside, 'secret'), 'no');
+  mkdirSync(join(root, 'sub'));
+  symlinkSync(join(outside, 'secret'), join(root, 'link-out'));
+  symlinkSync(outside, join(root, 'dir-out'));
+  const tricks = [
+    '../' + outside.split('/').pop() + '/secret',
+    join(root, '..', outside.split('/').pop()!, 'secret'),
+    join(outside, 'secret'),
+    '/etc/passwd',
+    join(root, 'link-out'),
+    join(root, 'dir-out', 'secret'),
+    'sub/../../' + outside.split('/').pop() + '/secret',
+    `${root}/%2e%2e/secret`.replace('%2e%2e', '..'),
+  ];
+  for (const trick of tricks) {
+    const e = await errorOf(d.client, 'GET', `/files/read?path=${q(trick)}`);
+    t.same([e.status, e.code, e.success], [403, 'PATH_OUTSIDE_ROOTS', false], `read ${trick}`);
+    const w = await errorOf(d.client, 'POST', '/files/write', { path: trick, content: 'x' });
+    t.same([w.status, w.code], [403, 'PATH_OUTSIDE_ROOTS'], `write ${trick}`);
+  }
+  // Percent-encoded twice: the daemon decodes the query once and sees a literal "%2e%2e" name, which is missing.
+  const encoded = await errorOf(d.client, 'GET', `/files/read?path=${q('%2e%2e/%2e%2e/etc/passwd')}`);
+  t.equal(encoded.status, 404, 'a literal %2e%2e is a name, not a parent');
+  const nul = await errorOf(d.client, 'GET', `/files/read?path=${q('a\0b')}`);
+  t.same([nul.status, nul.code], [403, 'PATH_OUTSIDE_ROOTS'], 'NUL byte');
+  t.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'no', 'nothing outside was written');
+});
+
+t.test('missing, directories, binary content, stat and raw with ETag', async (t) => {
+  const { root, d } = await setup(t);
+  t.same(Object.values(await errorOf(d.client, 'GET', `/files/read?path=missing.txt`)).slice(0, 2), [404, 'NOT_FOUND']);
+  mkdirSync(join(root, 'dir'));
+  t.same(Object.values(await errorOf(d.client, 'GET', `/files/read?path=dir`)).slice(0, 2), [400, 'NOT_A_FILE']);
+  const binary = Buffer.from([0xff, 0x00, 0xfe, 0x80]);
+  writeFileSync(join(root, 'bin'), binary);
+  t.match(await d.client.call<any>('GET', '/files/read?path=bin'), { encoding: 'base64', content: binary.toString('base64'), size: 4 });
+  const st = await d.client.call<any>('GET', '/files/stat?path=dir');
+  t.match(st, { type: 'directory', symlink: false });
+  chmodSync(join(root, 'bin'), 0o640);
+  t.match(await d.client.call<any>('GET', '/files/stat?path=bin'), { type: 'file', size: 4, mode: '0640' });
+  const raw = await d.client.raw('GET', '/files/raw?path=bin');
+  t.equal(raw.status, 200);
+  t.equal(raw.headers.etag, `"${sha256(binary)}"`);
+  const { request, Agent } = await import('undici');
+  const agent = new Agent({ connect: { socketPath: d.socket } });
+  t.teardown(() => agent.close());
+  const again = await request('http://localhost/files/raw?path=bin', { dispatcher: agent, headers: { 'if-none-match': `"${sha256(binary)}"` } });
+  await again.body.dump();
+  t.equal(again.statusCode, 304, 'If-None-Match answers 304');
+  const bytes = await request('http://localhost/files/raw?path=bin', { dispatcher: agent });
+  t.same(Buffer.from(await bytes.body.arrayBuffer()), binary, 'the raw bytes');
+});
+
+t.test('writes: atomic, mode kept, conditional, 20 concurrent writers', async (t) => {
+  const { root, d } = await setup(t);
+  const file = join(root, 'w.txt');
+  writeFileSync(file, 'start');
+  chmodSync(file, 0o600);
+  const w = await d.client.call<any>('POST', '/files/write', { path: file, content: 'hello' });
+  t.same(w, { path: file, size: 5, sha256: sha256('hello') });
+  t.equal(readFileSync(file, 'utf8'), 'hello');
+  t.equal(statSync(file).mode & 0o777, 0o600, 'mode kept');
+  t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).content, 'hello', 'the cache has the write at once');
+
+  const conflict = await errorOf(d.client, 'POST', '/files/write', { path: file, content: 'x', if_match: sha256('other') });
+  t.same([conflict.status, conflict.code], [409, 'CONFLICT']);
+  t.equal(readFileSync(file, 'utf8'), 'hello', 'a failed if_match writes nothing');
+  t.match(await d.client.call<any>('POST', '/files/write', { path: file, content: 'next', if_match: sha256('hello') }), { sha256: sha256('next') });
+  const b64 = await d.client.call<any>('POST', '/files/write', { path: 'new/../n.bin', content: Buffer.from([1, 2, 3]).toString('base64'), encoding: 'base64' });
+  t.equal(b64.size, 3);
+  t.same(readFileSync(join(root, 'n.bin')), Buffer.from([1, 2, 3]));
+  const noParent = await errorOf(d.client, 'POST', '/files/write', { path: 'no/such/dir/f', content: 'x' });
+  t.equal(noParent.status, 404);
+
+  const contents = Array.from({ length: 20 }, (_, i) => `writer ${i} `.repeat(2000 + i));
+  await Promise.all(contents.map((content) => d.client.call('POST', '/files/write', { path: file, content })));
+  t.ok(contents.includes(readFileSync(file, 'utf8')), 'the file is whole and equal to one of the writes');
+  t.same(readdirSync(root).filter((f) => f.includes('.hearth-')), [], 'no temp files left');
+});
+
+t.test('hash: sha256 as node:crypto, git_oid as git hash-object, errors per path', async (t) => {
+  const { root, d } = await setup(t);
+  const files = ['a.txt', 'b.bin', 'empty'].map((n) => join(root, n));
+  writeFileSync(files[0]!, 'hello\n');
+  writeFileSync(files[1]!, Buffer.from([0, 1, 2, 255]));
+  writeFileSync(files[2]!, '');
+  const answer = await d.client.call<any[]>('POST', '/files/hash', { paths: [...files, join(root, 'missing')] });
+  for (const [i, f] of files.entries()) {
+    const oid = execFileSync('git', ['hash-object', f], { encoding: 'utf8' }).trim();
+    t.same(answer[i], { path: f, size: statSync(f).size, sha256: sha256(readFileSync(f)), git_oid: oid }, f);
+  }
+  t.match(answer[3], { path: join(root, 'missing'), error: { code: 'NOT_FOUND' } });
+  const outside = await errorOf(d.client, 'POST', '/files/hash', { paths: [files[0], '/etc/passwd'] });
+  t.same([outside.status, outside.code], [403, 'PATH_OUTSIDE_ROOTS'], 'one path outside refuses the request');
+  writeFileSync(files[0]!, 'changed\n');
+  const again = await d.client.call<any[]>('POST', '/files/hash', { paths: [files[0]] });
+  t.equal(again[0].sha256, sha256('changed\n'), 'a changed file is hashed again');
+});
