@@ -11,6 +11,9 @@ import { RouteTable } from './http/routes.js';
 import { listenBoth, type Listening } from './http/server.js';
 import { loadPlugins, PluginHost } from './registry.js';
 import { CacheService } from './services/cache.js';
+import { EventBus } from './services/events.js';
+import { WatcherService } from './services/watcher.js';
+import { eventsRoute } from './http/events-route.js';
 import { createLogger, type Logger } from './services/logger.js';
 import { Metrics } from './services/metrics.js';
 import { withTimeout } from './timeout.js';
@@ -81,12 +84,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     });
     cleanup.push(() => withTimeout(cache.close(), config.server.close_timeout_ms, 'cache close'));
     metrics.provide('cache_stats', () => cache.stats());
+    const bus = new EventBus();
+    const watcher = new WatcherService({ ignore: config.watcher.ignore, bus, log: log.child({ service: 'watcher' }) });
+    cleanup.push(() => watcher.close());
     const routes = new RouteTable();
     const host = new PluginHost(plugins, {
       core: config,
       log,
       metrics,
       cache: (namespace) => cache.namespace(namespace),
+      watcher,
+      events: bus,
       addRoute: (owner, route) => routes.add(owner, route),
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
     });
@@ -96,14 +104,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         version,
         startedAt,
         plugins: host,
-        watcher: () => ({ mode: 'off', watched_paths: 0 }),
-        reasons: () => [],
+        watcher: () => watcher.status(),
+        reasons: () => watcher.reasons(),
         clearCache: (namespace) => cache.clear(namespace),
       },
       routes,
     )) {
       routes.add('core', route);
     }
+    routes.add('core', eventsRoute(bus));
     await host.setup();
     cleanup.push(() => host.close(config.server.close_timeout_ms));
 
@@ -130,8 +139,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         clearInterval(idleTimer);
         const deadline = Date.now() + config.server.close_timeout_ms;
         log.info('closing');
+        bus.close(); // event streams never finish by themselves
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));
+        await watcher.close();
         // Whatever the cache still buffers is committed before exit (bounded like every close step).
         await withTimeout(cache.close(), Math.max(1000, deadline - Date.now()), 'cache close').catch((err) =>
           log.error({ err }, 'cache close failed'),

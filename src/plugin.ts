@@ -6,6 +6,8 @@ import type { Logger } from './services/logger.js';
 import type { StatsSection } from './services/metrics.js';
 import type { Client } from './client.js';
 import type { CacheNamespace } from './services/cache.js';
+import type { EventBus } from './services/events.js';
+import type { WatcherService } from './services/watcher.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -64,6 +66,10 @@ export interface PluginContext<Options = unknown> {
   readonly metrics: PluginMetrics;
   /** This plugin's namespace of the two-level cache (memory LRU in front of SQLite). */
   readonly cache: CacheNamespace;
+  /** Watches directories (one level each) and reports changes; see src/services/watcher.ts. */
+  readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange'>;
+  /** The event bus behind GET /events. */
+  readonly events: Pick<EventBus, 'publish' | 'subscribe'>;
   /** Adds a route to the control API. */
   route(definition: RouteDefinition): void;
   /** The API of a plugin named in `dependsOn`. */

@@ -144,6 +144,8 @@ export interface HostServices {
   log: Logger;
   metrics: PluginMetrics;
   cache(namespace: string): CacheNamespace;
+  watcher: PluginContext['watcher'];
+  events: PluginContext['events'];
   addRoute(plugin: string, route: RouteDefinition): void;
   setupTimeoutMs?: number;
 }
@@ -171,6 +173,8 @@ export class PluginHost {
       log: this.#services.log.child({ plugin: name }),
       metrics: this.#services.metrics,
       cache: this.#services.cache(name),
+      watcher: this.#services.watcher,
+      events: this.#services.events,
       route: (route) => this.#services.addRoute(name, route),
       use: <Api>(other: string): Api => {
         if (!(item.plugin.dependsOn ?? []).includes(other)) {

@@ -2,6 +2,7 @@
 // fresh on every answer (see content.ts) and cached in the two-level cache.
 import { lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
+import { dirname } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
 import { filesCli } from './cli.js';
@@ -37,13 +38,27 @@ export default definePlugin<FilesOptions>({
   setup(ctx) {
     const roots = new Roots(ctx.config.roots ?? [homedir()]);
     const content = new ContentCache(ctx.cache);
+    // Events are an early invalidation and a feed for GET /events; freshness itself rests on the stat check.
+    ctx.onClose(
+      ctx.watcher.onChange((path) => {
+        void Promise.all([ctx.cache.delete(`content:${path}`), ctx.cache.delete(`hash:${path}`)]).then(([a, b]) => {
+          if (a || b) ctx.events.publish('cache.invalidated', { namespace: 'files', path });
+        });
+      }),
+    );
 
     ctx.route({
       method: 'GET',
       path: '/files/read',
       summary: 'A file\'s content (utf8, or base64 when not valid UTF-8), size, mtime and sha256; always fresh',
       schema: { query: pathQuery },
-      handler: async ({ query }) => ctx.metrics.timed('files.read', async () => content.read(await roots.resolve(query.path))),
+      handler: async ({ query }) =>
+        ctx.metrics.timed('files.read', async () => {
+          const path = await roots.resolve(query.path);
+          const answer = await content.read(path);
+          ctx.watcher.watchDir(dirname(path));
+          return answer;
+        }),
     });
 
     ctx.route({

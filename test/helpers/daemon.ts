@@ -78,6 +78,7 @@ export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon>
   const url = `http://127.0.0.1:${port}`;
   const client = new Client({ socket });
   const tcp = new Client({ url, token: daemon.token });
+  let closing: Promise<void> | undefined;
   return {
     daemon,
     stateDir,
@@ -91,10 +92,14 @@ export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon>
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     logText: () => lines.join('\n'),
-    async close() {
-      await client.close();
-      await tcp.close();
-      await daemon.close();
+    /** Safe to call twice (a test may close early and its teardown again). */
+    close() {
+      closing ??= (async () => {
+        await client.close();
+        await tcp.close();
+        await daemon.close();
+      })();
+      return closing;
     },
   };
 }

@@ -1,0 +1,118 @@
+// Watches directories for plugins and turns changes into events and invalidations. It watches what it is
+// asked for, one directory level at a time (chokidar keeps state per entry: a whole home directory would
+// cost hundreds of MB), ref-counted, at most `maxDirs` at once (the least recently asked for is dropped).
+// If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
+// Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
+import { watch, type FSWatcher } from 'chokidar';
+import type { EventBus } from './events.js';
+import type { Logger } from './logger.js';
+
+export type ChangeKind = 'changed' | 'added' | 'removed';
+export type ChangeListener = (path: string, kind: ChangeKind) => void;
+
+export interface WatcherOptions {
+  /** Path segments never reported (`node_modules`, `.git/objects`, from `watcher.ignore`). */
+  ignore: string[];
+  bus: EventBus;
+  log: Logger;
+  maxDirs?: number;
+}
+
+export interface WatcherStatus {
+  mode: 'off' | 'events' | 'polling';
+  watched_paths: number;
+}
+
+const EVENT: Record<string, ChangeKind> = { add: 'added', addDir: 'added', change: 'changed', unlink: 'removed', unlinkDir: 'removed' };
+
+/** `**\/node_modules/**` -> a test on path segments; other globs match as a literal segment sequence. */
+export function ignoreMatcher(patterns: string[]): (path: string) => boolean {
+  const parts = patterns.map((p) => p.replace(/^\*\*\//, '').replace(/\/\*\*$/, '')).filter(Boolean);
+  return (path) => parts.some((part) => path.includes(`/${part}/`) || path.endsWith(`/${part}`));
+}
+
+export class WatcherService {
+  #options: WatcherOptions;
+  #ignored: (path: string) => boolean;
+  #dirs = new Map<string, FSWatcher>();
+  #polling = false;
+  #listeners = new Set<ChangeListener>();
+  #reasons: string[] = [];
+  #closed = false;
+
+  constructor(options: WatcherOptions) {
+    this.#options = options;
+    this.#ignored = ignoreMatcher(options.ignore);
+  }
+
+  onChange(fn: ChangeListener): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Watches the entries of `dir` (one level). Asking again refreshes its place among the most recent. */
+  watchDir(dir: string): void {
+    if (this.#closed || this.#ignored(dir)) return;
+    const existing = this.#dirs.get(dir);
+    if (existing) {
+      this.#dirs.delete(dir);
+      this.#dirs.set(dir, existing);
+      return;
+    }
+    this.#dirs.set(dir, this.#start(dir));
+    const max = this.#options.maxDirs ?? 256;
+    for (const [old, watcher] of this.#dirs) {
+      if (this.#dirs.size <= max) break;
+      this.#dirs.delete(old);
+      void watcher.close();
+    }
+  }
+
+  #start(dir: string): FSWatcher {
+    const watcher = watch(dir, {
+      depth: 0,
+      ignoreInitial: true,
+      usePolling: this.#polling,
+      interval: 500,
+      ignored: (path: string) => this.#ignored(path),
+    });
+    watcher.on('all', (event: string, path: string) => {
+      const kind = EVENT[event];
+      if (!kind || path === dir) return;
+      for (const fn of this.#listeners) fn(path, kind);
+      this.#options.bus.publish(`file.${kind}`, { path });
+    });
+    watcher.on('error', (err: unknown) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === 'ENOSPC' || code === 'EMFILE') && !this.#polling) this.#fallBack(code);
+      else this.#options.log.warn({ err, dir }, 'watcher error');
+    });
+    return watcher;
+  }
+
+  /** The OS limit was reached: every watch moves to polling, which is slower to notice but has no limit. */
+  #fallBack(code: string): void {
+    this.#polling = true;
+    this.#reasons.push(`the OS file watch limit was reached (${code}); watching by polling`);
+    this.#options.log.warn({ code }, 'file watch limit reached; falling back to polling');
+    for (const [dir, watcher] of this.#dirs) {
+      void watcher.close();
+      this.#dirs.set(dir, this.#start(dir));
+    }
+  }
+
+  status(): WatcherStatus {
+    if (this.#dirs.size === 0) return { mode: 'off', watched_paths: 0 };
+    return { mode: this.#polling ? 'polling' : 'events', watched_paths: this.#dirs.size };
+  }
+
+  reasons(): string[] {
+    return [...this.#reasons];
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#dirs.values()].map((w) => w.close()));
+    this.#dirs.clear();
+  }
+}
