@@ -311,6 +311,7 @@ t.test('GET /openapi.json describes every route', async (t) => {
     '/echo/open',
     '/echo/query',
     '/echo/text',
+    '/events',
     '/health',
     '/metrics',
     '/openapi.json',
