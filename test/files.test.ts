@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Client } from '../src/client.js';
 import { startDaemon } from '../src/daemon.js';
-import { bootDaemon, cleanEnv, tempDir } from './helpers/daemon.js';
+import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const q = (p: string) => encodeURIComponent(p);
@@ -63,8 +63,12 @@ t.test('after a restart, a value restored from SQLite is revalidated', async (t)
   const { utimesSync } = await import('node:fs');
   const past = new Date(Date.now() - 60_000);
   utimesSync(file, past, past);
+  const still = join(root, 'still.txt');
+  writeFileSync(still, 'unchanged');
+  utimesSync(still, past, past);
   const d = await bootDaemon({ config: { plugins: { files: { roots: [root] } } } });
   await d.client.call('GET', `/files/read?path=${q(file)}`);
+  await d.client.call('GET', `/files/read?path=${q(still)}`);
   t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).cached, true);
   await d.close();
   writeFileSync(file, 'changed while down');
@@ -76,6 +80,7 @@ t.test('after a restart, a value restored from SQLite is revalidated', async (t)
     await again.close();
   });
   t.match(await client.call<any>('GET', `/files/read?path=${q(file)}`), { content: 'changed while down', cached: false });
+  t.match(await client.call<any>('GET', `/files/read?path=${q(still)}`), { content: 'unchanged', cached: true }, 'an unchanged file is served from SQLite');
 });
 
 t.test('paths outside the roots are refused, whatever the trick', async (t) => {
@@ -104,6 +109,11 @@ t.test('paths outside the roots are refused, whatever the trick', async (t) => {
   // Percent-encoded twice: the daemon decodes the query once and sees a literal "%2e%2e" name, which is missing.
   const encoded = await errorOf(d.client, 'GET', `/files/read?path=${q('%2e%2e/%2e%2e/etc/passwd')}`);
   t.equal(encoded.status, 404, 'a literal %2e%2e is a name, not a parent');
+  // Percent-encoded once in the URL: Koa decodes the query, so the handler sees "../../etc/passwd" and refuses it.
+  for (const raw of ['%2e%2e/%2e%2e/etc/passwd', '%2E%2E%2F%2E%2E%2Fetc%2Fpasswd', `${q(root)}%2F..%2F..%2Fetc%2Fpasswd`]) {
+    const e = await errorOf(d.client, 'GET', `/files/read?path=${raw}`);
+    t.same([e.status, e.code], [403, 'PATH_OUTSIDE_ROOTS'], `encoded once: ${raw}`);
+  }
   const nul = await errorOf(d.client, 'GET', `/files/read?path=${q('a\0b')}`);
   t.same([nul.status, nul.code], [403, 'PATH_OUTSIDE_ROOTS'], 'NUL byte');
   t.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'no', 'nothing outside was written');
@@ -119,6 +129,8 @@ t.test('missing, directories, binary content, stat and raw with ETag', async (t)
   t.match(await d.client.call<any>('GET', '/files/read?path=bin'), { encoding: 'base64', content: binary.toString('base64'), size: 4 });
   const st = await d.client.call<any>('GET', '/files/stat?path=dir');
   t.match(st, { type: 'directory', symlink: false });
+  symlinkSync(join(root, 'dir'), join(root, 'dir-link'));
+  t.match(await d.client.call<any>('GET', '/files/stat?path=dir-link'), { path: join(root, 'dir'), type: 'directory', symlink: true }, 'a link inside the roots');
   chmodSync(join(root, 'bin'), 0o640);
   t.match(await d.client.call<any>('GET', '/files/stat?path=bin'), { type: 'file', size: 4, mode: '0640' });
   const raw = await d.client.raw('GET', '/files/raw?path=bin');
@@ -178,4 +190,20 @@ t.test('hash: sha256 as node:crypto, git_oid as git hash-object, errors per path
   writeFileSync(files[0]!, 'changed\n');
   const again = await d.client.call<any[]>('POST', '/files/hash', { paths: [files[0]] });
   t.equal(again[0].sha256, sha256('changed\n'), 'a changed file is hashed again');
+});
+
+t.test('CLI: files write, read, hash and stat through the daemon', async (t) => {
+  const { root, d } = await setup(t);
+  const base = ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, 'files'];
+  const file = join(root, 'cli.txt');
+  const w = await runCli([...base, 'write', file, '--content', 'from the cli\n'], cleanEnv(), 60_000);
+  t.equal(w.code, 0, w.stderr);
+  t.match(JSON.parse(w.stdout), { path: file, size: 13, sha256: sha256('from the cli\n') });
+  const r = await runCli([...base, 'read', file], cleanEnv(), 60_000);
+  t.equal(r.stdout, 'from the cli\n');
+  const h = await runCli([...base, 'hash', file], cleanEnv(), 60_000);
+  const oid = execFileSync('git', ['hash-object', file], { encoding: 'utf8' }).trim();
+  t.equal(h.stdout, `${sha256('from the cli\n')}  ${oid}  ${file}\n`);
+  const s = await runCli([...base, 'stat', file], cleanEnv(), 60_000);
+  t.match(JSON.parse(s.stdout), { type: 'file', size: 13 });
 });

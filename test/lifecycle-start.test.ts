@@ -2,7 +2,7 @@
 // one-daemon-per-state-dir lock seen from `start`, and a pid file that names a process that is not hearth.
 // (The foreground daemon is in lifecycle.test.ts; `start` with a bad config in lifecycle-config.test.ts.)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import {
   checkCleanedUp,

@@ -112,11 +112,13 @@ export default definePlugin<FilesOptions>({
     ctx.route({
       method: 'GET',
       path: '/files/stat',
-      summary: 'Type, size, times, mode and inode of a path (a directory too)',
+      summary: 'Type (of the target), whether the path named is a symlink, size, times, mode and inode of a path (a directory too)',
       schema: { query: pathQuery },
       handler: async ({ query }) => {
+        // Containment is decided on the real path; the link itself (if the path given is one) is lstat'd
+        // where it was named, so `symlink` says whether the caller's path is a link and `type` is its target's.
         const path = await roots.resolve(query.path);
-        const [s, l] = await Promise.all([stat(path), lstat(path)]);
+        const [s, l] = await Promise.all([stat(path), lstat(roots.absolute(query.path))]);
         return {
           path,
           type: s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other',

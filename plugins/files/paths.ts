@@ -25,9 +25,14 @@ export class Roots {
    * checked through its nearest existing ancestor: outside the roots → 403, inside → 404 (or, with
    * `forCreate`, the path to create when its parent directory exists).
    */
+  /** `input` made absolute (relative to the first root), not resolved through links: check it with resolve() first. */
+  absolute(input: string): string {
+    return isAbsolute(input) ? resolve(input) : resolve(this.dirs[0]!, input);
+  }
+
   async resolve(input: string, options: { forCreate?: boolean } = {}): Promise<string> {
     if (input.includes('\0')) throw this.#outside(input);
-    const wanted = isAbsolute(input) ? resolve(input) : resolve(this.dirs[0]!, input);
+    const wanted = this.absolute(input);
     try {
       const real = await realpath(wanted);
       if (!this.contains(real)) throw this.#outside(input);

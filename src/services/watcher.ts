@@ -3,6 +3,8 @@
 // cost hundreds of MB), ref-counted, at most `maxDirs` at once (the least recently asked for is dropped).
 // If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
 // Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
+import { unlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
@@ -23,6 +25,9 @@ export interface WatcherStatus {
   watched_paths: number;
 }
 
+/** Cookie files written by settle(): never reported as changes. */
+export const COOKIE_PREFIX = '.hearth-cookie-';
+
 const EVENT: Record<string, ChangeKind> = { add: 'added', addDir: 'added', change: 'changed', unlink: 'removed', unlinkDir: 'removed' };
 
 /** `**\/node_modules/**` -> a test on path segments; other globs match as a literal segment sequence. */
@@ -34,15 +39,18 @@ export function ignoreMatcher(patterns: string[]): (path: string) => boolean {
 export class WatcherService {
   #options: WatcherOptions;
   #ignored: (path: string) => boolean;
-  #dirs = new Map<string, FSWatcher>();
+  #dirs = new Map<string, { watcher: FSWatcher; ready: Promise<void> }>();
   #polling = false;
   #listeners = new Set<ChangeListener>();
   #reasons: string[] = [];
   #closed = false;
+  #cookieSeq = 0;
+  #cookies = new Map<string, () => void>();
+  #settleTimeouts = 0;
 
   constructor(options: WatcherOptions) {
     this.#options = options;
-    this.#ignored = ignoreMatcher(options.ignore);
+    this.#ignored = ignoreMatcher([...options.ignore, '**/.git/objects/**']);
   }
 
   onChange(fn: ChangeListener): () => void {
@@ -61,14 +69,14 @@ export class WatcherService {
     }
     this.#dirs.set(dir, this.#start(dir));
     const max = this.#options.maxDirs ?? 256;
-    for (const [old, watcher] of this.#dirs) {
+    for (const [old, { watcher }] of this.#dirs) {
       if (this.#dirs.size <= max) break;
       this.#dirs.delete(old);
       void watcher.close();
     }
   }
 
-  #start(dir: string): FSWatcher {
+  #start(dir: string): { watcher: FSWatcher; ready: Promise<void> } {
     const watcher = watch(dir, {
       depth: 0,
       ignoreInitial: true,
@@ -76,9 +84,14 @@ export class WatcherService {
       interval: 500,
       ignored: (path: string) => this.#ignored(path),
     });
+    const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     watcher.on('all', (event: string, path: string) => {
       const kind = EVENT[event];
       if (!kind || path === dir) return;
+      if (basename(path).startsWith(COOKIE_PREFIX)) {
+        if (kind !== 'removed') this.#cookies.get(path)?.();
+        return;
+      }
       for (const fn of this.#listeners) fn(path, kind);
       this.#options.bus.publish(`file.${kind}`, { path });
     });
@@ -87,7 +100,7 @@ export class WatcherService {
       if ((code === 'ENOSPC' || code === 'EMFILE') && !this.#polling) this.#fallBack(code);
       else this.#options.log.warn({ err, dir }, 'watcher error');
     });
-    return watcher;
+    return { watcher, ready };
   }
 
   /** The OS limit was reached: every watch moves to polling, which is slower to notice but has no limit. */
@@ -95,10 +108,44 @@ export class WatcherService {
     this.#polling = true;
     this.#reasons.push(`the OS file watch limit was reached (${code}); watching by polling`);
     this.#options.log.warn({ code }, 'file watch limit reached; falling back to polling');
-    for (const [dir, watcher] of this.#dirs) {
+    for (const [dir, { watcher }] of this.#dirs) {
       void watcher.close();
       this.#dirs.set(dir, this.#start(dir));
     }
+  }
+
+  /**
+   * Watchman-style cookie: writes a uniquely named file in the watched `dir` and resolves when the watcher
+   * reports it, so changes to `dir` made before the call have been delivered (events of one directory
+   * arrive in order). Resolves anyway after `timeoutMs` (counted in `settleTimeouts`); resolves at once
+   * for a directory that is not watched. Note chokidar's throttle: a second change to the same file
+   * within 5 ms of the first is never reported, so settle() cannot make that one appear.
+   */
+  async settle(dir: string, timeoutMs = 2000): Promise<void> {
+    const entry = this.#dirs.get(dir);
+    if (this.#closed || !entry) return;
+    await entry.ready; // a cookie written before the first scan ends would not be reported
+    const cookie = join(dir, `${COOKIE_PREFIX}${process.pid}-${++this.#cookieSeq}`);
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.#cookies.set(cookie, () => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      await writeFile(cookie, '');
+      if (!(await seen)) this.#settleTimeouts++;
+    } catch (err) {
+      this.#options.log.warn({ err, dir }, 'settle: cookie could not be written');
+    } finally {
+      clearTimeout(timer);
+      this.#cookies.delete(cookie);
+      await unlink(cookie).catch(() => {});
+    }
+  }
+
+  /** How many settle() calls resolved by their timeout rather than by seeing their cookie. */
+  get settleTimeouts(): number {
+    return this.#settleTimeouts;
   }
 
   status(): WatcherStatus {
@@ -112,7 +159,7 @@ export class WatcherService {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#dirs.values()].map((w) => w.close()));
+    await Promise.all([...this.#dirs.values()].map(({ watcher }) => watcher.close()));
     this.#dirs.clear();
   }
 }
