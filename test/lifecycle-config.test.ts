@@ -166,9 +166,10 @@ t.test('idle shutdown: requests keep the daemon up; without them it exits 0 by i
   t.equal(code, undefined, 'still running after 3.5 s of requests with a 2 s idle limit');
 
   const idleFrom = Date.now();
-  t.equal(await within(d.exited, 6000, 'idle exit'), 0, 'exits 0 by itself once idle');
+  t.equal(await within(d.exited, 12_000, 'idle exit'), 0, 'exits 0 by itself once idle');
   const took = Date.now() - idleFrom;
-  t.ok(took >= 1000 && took < 5000, `exited ${took} ms after the last request (limit 2 s, checked each second)`);
+  // At least the limit less one check interval; the upper bound is a liveness bound (a loaded CI machine).
+  t.ok(took >= 1000 && took < 10_000, `exited ${took} ms after the last request (limit 2 s, checked each second)`);
   t.ok(
     d.logs().some((l) => /idle/.test(l.msg)),
     'it logs why it exits',
