@@ -313,7 +313,7 @@ t.test('writes are committed within 100 ms, visible to another connection', asyn
   while ((await rowCount(dir)) === 0 && Date.now() - start < 2000) await sleep(10);
   const took = Date.now() - start;
   t.equal(await rowCount(dir), 1);
-  t.ok(took < 500, `committed after ~${took} ms (flush delay 50 ms; generous bound for a loaded machine)`);
+  t.ok(took < 1000, `committed after ~${took} ms (flush delay 50 ms; generous bound for a loaded machine)`);
   await cache.close();
 });
 

@@ -244,7 +244,7 @@ t.test('a close that hangs: daemon.close() still finishes in about close_timeout
   const elapsed = Date.now() - started;
   // The hanging close gets the budget less a reserve (50 ms here) for each of the two plugins after it.
   t.ok(elapsed >= 180, `waited for the hanging close (${elapsed} ms)`);
-  t.ok(elapsed < 1500, `but not much longer than close_timeout_ms (${elapsed} ms)`);
+  t.ok(elapsed < 2500, `but not much longer than close_timeout_ms (${elapsed} ms)`);
 
   const errors = d.logs.filter((l) => l.level === 50);
   t.equal(errors.length, 1, 'one error logged');
