@@ -20,16 +20,16 @@ export class Roots {
     return new HearthError('PATH_OUTSIDE_ROOTS', `${JSON.stringify(input)} is outside the configured roots`);
   }
 
-  /**
-   * The real path of `input` (absolute, or relative to the first root). A path that does not exist is
-   * checked through its nearest existing ancestor: outside the roots → 403, inside → 404 (or, with
-   * `forCreate`, the path to create when its parent directory exists).
-   */
   /** `input` made absolute (relative to the first root), not resolved through links: check it with resolve() first. */
   absolute(input: string): string {
     return isAbsolute(input) ? resolve(input) : resolve(this.dirs[0]!, input);
   }
 
+  /**
+   * The real path of `input` (absolute, or relative to the first root). A path that does not exist is
+   * checked through its nearest existing ancestor: outside the roots → 403, inside → 404 (or, with
+   * `forCreate`, the path to create when its parent directory exists).
+   */
   async resolve(input: string, options: { forCreate?: boolean } = {}): Promise<string> {
     if (input.includes('\0')) throw this.#outside(input);
     const wanted = this.absolute(input);
