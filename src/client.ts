@@ -96,4 +96,13 @@ export class Client {
   async close(): Promise<void> {
     await this.#dispatcher?.close();
   }
+
+  /** Runs `fn` with this client and closes it afterwards, whatever `fn` did: what a one-shot command wants. */
+  async use<T>(fn: (client: this) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this);
+    } finally {
+      await this.close();
+    }
+  }
 }

@@ -8,14 +8,7 @@ const abs = (p: string) => resolve(p);
 
 export function filesCli(program: Command, client: () => Client): void {
   const files = program.command('files').description('read, write, hash and stat files through the daemon');
-  const run = async (fn: (c: Client) => Promise<void>) => {
-    const c = client();
-    try {
-      await fn(c);
-    } finally {
-      await c.close();
-    }
-  };
+  const run = (fn: (c: Client) => Promise<void>) => client().use(fn);
   files
     .command('read')
     .argument('<path>')

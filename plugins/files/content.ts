@@ -39,7 +39,7 @@ interface Entry {
 
 export const identityOf = (s: Stats): Identity => ({ size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev });
 
-const sameIdentity = (a: Identity, b: Identity): boolean =>
+export const sameIdentity = (a: Identity, b: Identity): boolean =>
   a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.dev === b.dev;
 
 /** Fresh: same identity, and last modified clearly before the entry was made. */

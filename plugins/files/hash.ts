@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { CacheNamespace } from '../../src/services/cache.js';
-import { identityOf, isFresh, statFile, type Identity } from './content.js';
+import { identityOf, isFresh, sameIdentity, statFile, type Identity } from './content.js';
 
 export interface FileHash {
   path: string;
@@ -39,7 +39,8 @@ export async function cachedHash(cache: CacheNamespace, path: string): Promise<F
   const cachedAt = Date.now();
   const hash = await hashFile(path, now.size);
   const after = identityOf(await stat(path));
-  if (after.size === now.size && after.mtimeMs === now.mtimeMs && after.ino === now.ino) {
+  // Cached only if the file did not change while it was hashed.
+  if (sameIdentity(now, after)) {
     await cache.set<Entry>(`hash:${path}`, { hash, identity: after, cachedAt });
   }
   return hash;

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
 import { filesCli } from './cli.js';
-import { ContentCache, statFile } from './content.js';
+import { ContentCache } from './content.js';
 import { cachedHash } from './hash.js';
 import { Roots } from './paths.js';
 import { writeAtomic } from './write.js';

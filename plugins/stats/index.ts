@@ -65,13 +65,8 @@ export default definePlugin<StatsOptions>({
       .description('timings per operation and the services\' stats')
       .option('--json', 'print the raw answer')
       .action(async (o: { json?: boolean }) => {
-        const c = client();
-        try {
-          const stats = await c.call<StatsAnswer>('GET', '/optimization/stats');
-          process.stdout.write(o.json ? `${JSON.stringify(stats, null, 2)}\n` : printStats(stats));
-        } finally {
-          await c.close();
-        }
+        const stats = await client().use((c) => c.call<StatsAnswer>('GET', '/optimization/stats'));
+        process.stdout.write(o.json ? `${JSON.stringify(stats, null, 2)}\n` : printStats(stats));
       });
   },
 });

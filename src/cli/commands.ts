@@ -216,12 +216,9 @@ export function cacheCommands(program: Command): void {
     .description('clear every namespace, or the one named')
     .option('--namespace <name>', 'only this namespace (a plugin name)')
     .action(async (o: { namespace?: string }, command: Command) => {
-      const client = pluginClient(flagsOf(command));
-      try {
-        const answer = await client.call<{ message: string; cleared: number }>('POST', '/cache/clear', o.namespace ? { namespace: o.namespace } : {});
-        process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);
-      } finally {
-        await client.close();
-      }
+      const answer = await pluginClient(flagsOf(command)).use((c) =>
+        c.call<{ message: string; cleared: number }>('POST', '/cache/clear', o.namespace ? { namespace: o.namespace } : {}),
+      );
+      process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);
     });
 }
