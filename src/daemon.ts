@@ -13,6 +13,7 @@ import { loadPlugins, PluginHost } from './registry.js';
 import { CacheService } from './services/cache.js';
 import { EventBus } from './services/events.js';
 import { WatcherService } from './services/watcher.js';
+import { Breakers } from './services/breakers.js';
 import { eventsRoute } from './http/events-route.js';
 import { createLogger, type Logger } from './services/logger.js';
 import { Metrics } from './services/metrics.js';
@@ -87,6 +88,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const bus = new EventBus();
     const watcher = new WatcherService({ ignore: config.watcher.ignore, bus, log: log.child({ service: 'watcher' }) });
     cleanup.push(() => watcher.close());
+    const breakers = new Breakers(config.circuit_breaker);
+    cleanup.push(() => breakers.close());
+    metrics.provide('circuit_breakers', () => breakers.stats());
     const routes = new RouteTable();
     const host = new PluginHost(plugins, {
       core: config,
@@ -94,6 +98,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       metrics,
       cache: (namespace) => cache.namespace(namespace),
       watcher,
+      breakers,
       events: bus,
       addRoute: (owner, route) => routes.add(owner, route),
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
@@ -143,6 +148,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));
         await watcher.close();
+        breakers.close();
         // Whatever the cache still buffers is committed before exit (bounded like every close step).
         await withTimeout(cache.close(), Math.max(1000, deadline - Date.now()), 'cache close').catch((err) =>
           log.error({ err }, 'cache close failed'),

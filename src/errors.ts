@@ -16,6 +16,7 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json' },
   QUEUE_FULL: { status: 429, message: 'The work queue is full' },
   INTERNAL: { status: 500, message: 'Internal error' },
+  GIT_FAILED: { status: 502, message: 'The repository could not be read or written' },
   CIRCUIT_OPEN: { status: 503, message: 'The circuit breaker is open' },
   TIMEOUT: { status: 504, message: 'The operation timed out' },
 } as const satisfies Record<string, { status: number; message: string }>;

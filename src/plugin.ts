@@ -8,6 +8,7 @@ import type { Client } from './client.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { EventBus } from './services/events.js';
 import type { WatcherService } from './services/watcher.js';
+import type { Breakers } from './services/breakers.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -67,7 +68,9 @@ export interface PluginContext<Options = unknown> {
   /** This plugin's namespace of the two-level cache (memory LRU in front of SQLite). */
   readonly cache: CacheNamespace;
   /** Watches directories (one level each) and reports changes; see src/services/watcher.ts. */
-  readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange'>;
+  readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange' | 'watchDirs'>;
+  /** Circuit breakers by name (shared by all plugins; name them `<plugin>:<thing>`). */
+  readonly breakers: Pick<Breakers, 'run' | 'state'>;
   /** The event bus behind GET /events. */
   readonly events: Pick<EventBus, 'publish' | 'subscribe'>;
   /** Adds a route to the control API. */

@@ -145,6 +145,7 @@ export interface HostServices {
   metrics: PluginMetrics;
   cache(namespace: string): CacheNamespace;
   watcher: PluginContext['watcher'];
+  breakers: PluginContext['breakers'];
   events: PluginContext['events'];
   addRoute(plugin: string, route: RouteDefinition): void;
   setupTimeoutMs?: number;
@@ -174,6 +175,7 @@ export class PluginHost {
       metrics: this.#services.metrics,
       cache: this.#services.cache(name),
       watcher: this.#services.watcher,
+      breakers: this.#services.breakers,
       events: this.#services.events,
       route: (route) => this.#services.addRoute(name, route),
       use: <Api>(other: string): Api => {

@@ -8,7 +8,7 @@ import { definePlugin } from '../../src/plugin.js';
 import { filesCli } from './cli.js';
 import { ContentCache } from './content.js';
 import { cachedHash } from './hash.js';
-import { Roots } from './paths.js';
+import { Roots } from '../../src/roots.js';
 import { writeAtomic } from './write.js';
 
 export interface FilesOptions {

@@ -6,6 +6,7 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { COOKIE_PREFIX, DirWatchSet, type DirEventListener } from './dir-watch.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 
@@ -25,8 +26,7 @@ export interface WatcherStatus {
   watched_paths: number;
 }
 
-/** Cookie files written by settle(): never reported as changes. */
-export const COOKIE_PREFIX = '.hearth-cookie-';
+export { COOKIE_PREFIX };
 
 const EVENT: Record<string, ChangeKind> = { add: 'added', addDir: 'added', change: 'changed', unlink: 'removed', unlinkDir: 'removed' };
 
@@ -47,6 +47,7 @@ export class WatcherService {
   #cookieSeq = 0;
   #cookies = new Map<string, () => void>();
   #settleTimeouts = 0;
+  #sets = new Set<DirWatchSet>();
 
   constructor(options: WatcherOptions) {
     this.#options = options;
@@ -56,6 +57,24 @@ export class WatcherService {
   onChange(fn: ChangeListener): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
+  }
+
+  /**
+   * A set of plain directory watches for a whole tree (see dir-watch.ts), for a plugin that decides
+   * itself which directories matter. Closed with the service.
+   */
+  watchDirs(onEvent: DirEventListener): DirWatchSet {
+    const set = new DirWatchSet(onEvent, (code) => {
+      const reason = `the OS file watch limit was reached (${code}); some trees are checked without events`;
+      if (!this.#reasons.includes(reason)) this.#reasons.push(reason);
+    });
+    const close = set.close.bind(set);
+    set.close = () => {
+      this.#sets.delete(set);
+      close();
+    };
+    this.#sets.add(set);
+    return set;
   }
 
   /** Watches the entries of `dir` (one level). Asking again refreshes its place among the most recent. */
@@ -149,8 +168,10 @@ export class WatcherService {
   }
 
   status(): WatcherStatus {
-    if (this.#dirs.size === 0) return { mode: 'off', watched_paths: 0 };
-    return { mode: this.#polling ? 'polling' : 'events', watched_paths: this.#dirs.size };
+    let watched = this.#dirs.size;
+    for (const set of this.#sets) watched += set.size;
+    if (watched === 0) return { mode: 'off', watched_paths: 0 };
+    return { mode: this.#polling ? 'polling' : 'events', watched_paths: watched };
   }
 
   reasons(): string[] {
@@ -159,6 +180,7 @@ export class WatcherService {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const set of [...this.#sets]) set.close();
     await Promise.all([...this.#dirs.values()].map(({ watcher }) => watcher.close()));
     this.#dirs.clear();
   }

@@ -60,7 +60,7 @@ export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon>
   // Core tests see only the plugins they name (and stats): the files plugin is on by default, with the
   // user's home as its root, and is tested on its own temp roots.
   const config = options.config as { plugins?: Record<string, unknown> } | undefined;
-  writeFileSync(flags.config, JSON.stringify({ ...config, plugins: { files: false, ...config?.plugins } }));
+  writeFileSync(flags.config, JSON.stringify({ ...config, plugins: { files: false, git: false, ...config?.plugins } }));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {

@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
-import { HearthError } from '../../src/errors.js';
+import { HearthError } from './errors.js';
 
 export class Roots {
   readonly dirs: string[];

@@ -1,0 +1,67 @@
+// Which untracked paths git ignores: each directory's `.gitignore` (deeper files win), then
+// `.git/info/exclude`, then `core.excludesFile` (default `$XDG_CONFIG_HOME/git/ignore`). Patterns are
+// matched by the `ignore` package, which follows the gitignore spec; the precedence across files is ours.
+import { readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { configPath, xdgConfigHome, type GitConfig } from './git-config.js';
+
+function readRules(path: string): Ignore | null {
+  try {
+    return ignore({ allowRelativePaths: true }).add(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return null;
+    throw err;
+  }
+}
+
+export class IgnoreRules {
+  readonly #worktree: string;
+  /** info/exclude, then the global excludes file: lowest precedence last. */
+  readonly #repoWide: Ignore[];
+  /** Directory (relative, '' for the root) -> its .gitignore rules, null when it has none. */
+  readonly #perDir = new Map<string, Ignore | null>();
+  /** The files whose change means every decision must be made again. */
+  readonly sources: string[];
+
+  constructor(worktree: string, commondir: string, config: GitConfig, env: NodeJS.ProcessEnv = process.env) {
+    this.#worktree = worktree;
+    const excludesFile = config.has('core.excludesfile') ? configPath(config.get('core.excludesfile')!, env) : join(xdgConfigHome(env), 'git', 'ignore');
+    this.sources = [join(commondir, 'info', 'exclude'), excludesFile];
+    this.#repoWide = this.sources.map(readRules).filter((r): r is Ignore => r !== null);
+  }
+
+  /** Reads (again) the `.gitignore` of directory `dir` (relative to the worktree). */
+  loadDir(dir: string, present = true): void {
+    this.#perDir.set(dir, present ? readRules(join(this.#worktree, dir, '.gitignore')) : null);
+  }
+
+  /** Forgets the rules of `dir` and of every directory below it. */
+  forgetDir(dir: string): void {
+    for (const d of this.#perDir.keys()) if (d === dir || dir === '' || d.startsWith(`${dir}/`)) this.#perDir.delete(d);
+  }
+
+  /** Whether git ignores `path` (relative to the worktree); `isDir` matters for patterns ending in `/`. */
+  isIgnored(path: string, isDir: boolean): boolean {
+    const suffix = isDir ? '/' : '';
+    let dir = posix.dirname(path);
+    for (;;) {
+      const key = dir === '.' ? '' : dir;
+      const rules = this.#perDir.get(key);
+      if (rules) {
+        const r = rules.test((key ? path.slice(key.length + 1) : path) + suffix);
+        if (r.ignored) return true;
+        if (r.unignored) return false;
+      }
+      if (key === '') break;
+      dir = posix.dirname(dir);
+    }
+    for (const rules of this.#repoWide) {
+      const r = rules.test(path + suffix);
+      if (r.ignored) return true;
+      if (r.unignored) return false;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,227 @@
+// The git plugin: status as `git status --porcelain=v1` gives it, from warm state; the prompt summary;
+// branches, checkout and log. Every operation on a repository goes through that repository's circuit
+// breaker and is timed as `git_operations.<name>`.
+import { homedir } from 'node:os';
+import { HearthError } from '../../src/errors.js';
+import { definePlugin, type PluginContext } from '../../src/plugin.js';
+import { Roots } from '../../src/roots.js';
+import { gitCli } from './cli.js';
+import { IndexFormatError } from './index-file.js';
+import { RepoManager } from './manager.js';
+import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
+import { keyValueLines } from './porcelain.js';
+import type { RepoPaths } from './repo.js';
+import type { RepoStatus } from './status.js';
+
+export interface GitOptions {
+  roots?: string[];
+  max_watched_repos: number;
+  idle_release_seconds: number;
+  lock_wait_ms: number;
+}
+
+const repo = { type: 'string', minLength: 1, maxLength: 4096, description: 'Any path inside the worktree' };
+const branchName = { type: 'string', minLength: 1, maxLength: 255 };
+const statusProps = {
+  repo,
+  include_untracked: { type: 'boolean', default: true },
+  include_ignored: { type: 'boolean', default: false },
+};
+const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
+
+const statusResponse = {
+  type: 'object',
+  properties: {
+    repo: { type: 'string' },
+    branch: { type: ['string', 'null'] },
+    head: { type: ['string', 'null'] },
+    clean: { type: 'boolean' },
+    entries: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' } } } },
+    cached: { type: 'boolean' },
+  },
+};
+
+/** Errors of the repository itself (a damaged index, missing objects) are the repository's failure: 502. */
+function asGitFailure(err: unknown): unknown {
+  if (err instanceof HearthError) return err;
+  const code = (err as { code?: string } | null)?.code;
+  if (err instanceof IndexFormatError || (typeof code === 'string' && /Error$/.test(code)) || code === 'ENOENT' || code === 'EACCES' || code === 'EIO' || code === 'Z_DATA_ERROR') {
+    return new HearthError('GIT_FAILED', `git operation failed: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
+}
+
+export default definePlugin<GitOptions>({
+  name: 'git',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Directories whose repositories may be asked about. Default: your home directory.' },
+      max_watched_repos: { type: 'integer', minimum: 1, maximum: 1024, default: 32, description: 'Repositories kept warm at once; the least recently used is released.' },
+      idle_release_seconds: { type: 'number', minimum: 1, default: 1800, description: 'A repository not asked about for this long is released.' },
+      lock_wait_ms: { type: 'integer', minimum: 0, maximum: 60000, default: 1000, description: 'How long a write waits for another git command\'s index.lock before 409.' },
+    },
+  },
+  setup(ctx: PluginContext<GitOptions>) {
+    let options = ctx.config;
+    const manager = new RepoManager({
+      roots: new Roots(options.roots ?? [homedir()]),
+      maxRepos: options.max_watched_repos,
+      idleMs: options.idle_release_seconds * 1000,
+      watchDirs: (onEvent) => ctx.watcher.watchDirs(onEvent),
+    });
+    ctx.onClose(() => manager.close());
+    ctx.onReconfigure((next) => {
+      options = next; // lock_wait_ms applies at once; roots and limits at the next start
+    });
+    ctx.metrics.provide('git', () => manager.stats());
+
+    /** Locates the repository (not counted by the breaker: a bad path is the caller's) and runs `fn` through its breaker. */
+    const operate = async <T>(name: string, input: string, fn: (paths: RepoPaths) => Promise<T>): Promise<T> => {
+      const paths = await manager.locate(input);
+      return ctx.metrics.timed(`git_operations.${name}`, () =>
+        ctx.breakers.run(`git:${paths.worktree}`, async () => {
+          try {
+            return await fn(paths);
+          } catch (err) {
+            throw asGitFailure(err);
+          }
+        }),
+      );
+    };
+
+    const status = async (input: string, untracked: boolean, ignored: boolean) =>
+      operate('status', input, async (paths) => {
+        const state = manager.state(paths);
+        const cached = state.built;
+        const result = await state.status({ untracked, ignored });
+        return { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries, cached };
+      });
+
+    const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
+
+    ctx.route({
+      method: 'POST',
+      path: '/git/status',
+      summary: 'The status of a repository, entry for entry as `git status --porcelain=v1 --no-renames -uall` gives it',
+      schema: { body: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
+      handler: ({ body }) => status(body.repo, body.include_untracked, body.include_ignored),
+    });
+    ctx.route({
+      method: 'GET',
+      path: '/git/status',
+      summary: 'The same as POST /git/status, from the query',
+      schema: { query: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
+      handler: ({ query }) => status(query.repo, query.include_untracked, query.include_ignored),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/git/summary',
+      summary: 'What a shell prompt shows: branch, upstream, ahead/behind, counts of staged, unstaged, untracked and conflicted entries, stashes',
+      schema: { query: repoQuery },
+      text: keyValueLines,
+      handler: ({ query }) =>
+        operate('summary', query.repo, async (paths) => {
+          const result = await freshStatus(paths);
+          const summary = await summarize(paths, manager.reader(paths), manager.state(paths).config, result);
+          return { repo: paths.worktree, ...summary };
+        }),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/git/branches',
+      summary: 'Local branches and the current one',
+      schema: { query: repoQuery },
+      handler: ({ query }) =>
+        operate('list_branches', query.repo, async (paths) => {
+          const reader = manager.reader(paths);
+          return listBranches(reader, (await reader.head(paths.gitdir)).branch);
+        }),
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/git/branches',
+      status: 201,
+      summary: 'Create a branch (from base_branch, default HEAD), and check it out when asked',
+      schema: {
+        body: {
+          type: 'object',
+          required: ['repo', 'branch_name'],
+          additionalProperties: false,
+          properties: { repo, branch_name: branchName, base_branch: branchName, checkout: { type: 'boolean', default: false } },
+        },
+      },
+      handler: ({ body }) =>
+        operate('create_branch', body.repo, async (paths) => {
+          await waitForIndexLock(paths, options.lock_wait_ms);
+          const reader = manager.reader(paths);
+          const head = await reader.head(paths.gitdir);
+          const oid = await createBranch(reader, body.branch_name, body.base_branch ?? null, head.oid);
+          if (body.checkout) await checkoutBranch(paths, reader, await freshStatus(paths), body.branch_name);
+          return { name: body.branch_name, oid, checked_out: body.checkout };
+        }),
+    });
+
+    ctx.route({
+      method: 'DELETE',
+      path: '/git/branches',
+      summary: 'Delete a branch (not the current one; one not merged into HEAD only with force)',
+      schema: {
+        query: {
+          type: 'object',
+          required: ['repo', 'branch_name'],
+          additionalProperties: false,
+          properties: { repo, branch_name: branchName, force: { type: 'boolean', default: false } },
+        },
+      },
+      handler: ({ query }) =>
+        operate('delete_branch', query.repo, async (paths) => {
+          await waitForIndexLock(paths, options.lock_wait_ms);
+          const reader = manager.reader(paths);
+          const head = await reader.head(paths.gitdir);
+          const oid = await deleteBranch(reader, query.branch_name, head.branch, head.oid, query.force);
+          return { name: query.branch_name, oid, deleted: true };
+        }),
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/git/checkout',
+      summary: 'Switch to a branch; refused (409) when local changes would be overwritten, as git refuses',
+      schema: { body: { type: 'object', required: ['repo', 'branch_name'], additionalProperties: false, properties: { repo, branch_name: branchName } } },
+      handler: ({ body }) =>
+        operate('checkout', body.repo, async (paths) => {
+          await waitForIndexLock(paths, options.lock_wait_ms);
+          const reader = manager.reader(paths);
+          const head = await checkoutBranch(paths, reader, await freshStatus(paths), body.branch_name);
+          return { branch: body.branch_name, head };
+        }),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/git/log',
+      summary: 'The latest commits reachable from HEAD, newest first',
+      schema: {
+        query: {
+          type: 'object',
+          required: ['repo'],
+          additionalProperties: false,
+          properties: { repo, limit: { type: 'integer', minimum: 1, maximum: 10000, default: 20 } },
+        },
+      },
+      handler: ({ query }) =>
+        operate('log', query.repo, async (paths) => {
+          const reader = manager.reader(paths);
+          return readLog(reader, (await reader.head(paths.gitdir)).oid, query.limit);
+        }),
+    });
+
+    return { manager };
+  },
+  cli: gitCli,
+});

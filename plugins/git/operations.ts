@@ -1,0 +1,281 @@
+// Branches, checkout, log and the prompt summary, on isomorphic-git's reads and writes. Refusals follow
+// git's: an existing branch, the current branch deleted, local changes a checkout would overwrite.
+import * as fs from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import git from 'isomorphic-git';
+import { HearthError } from '../../src/errors.js';
+import type { GitConfig } from './git-config.js';
+import type { ObjectReader } from './objects.js';
+import type { RepoPaths } from './repo.js';
+import type { RepoStatus } from './status.js';
+
+export interface Summary {
+  branch: string | null;
+  head: string | null;
+  upstream: string | null;
+  ahead: number;
+  behind: number;
+  staged: number;
+  unstaged: number;
+  untracked: number;
+  conflicted: number;
+  stashes: number;
+  clean: boolean;
+}
+
+const isCode = (err: unknown, code: string): boolean => (err as { code?: string } | null)?.code === code;
+
+/** git check-ref-format's rules for a branch name (refs/heads/<name>). */
+export function validBranchName(name: string): boolean {
+  return (
+    name.length > 0 &&
+    name.length <= 255 &&
+    name !== '@' &&
+    name !== 'HEAD' &&
+    !name.startsWith('-') &&
+    !name.startsWith('/') &&
+    !name.endsWith('/') &&
+    !name.endsWith('.') &&
+    !name.includes('..') &&
+    !name.includes('//') &&
+    !name.includes('@{') &&
+    // eslint-disable-next-line no-control-regex
+    !/[\x00-\x20\x7f~^:?*[\\]/.test(name) &&
+    name.split('/').every((part) => !part.startsWith('.') && !part.endsWith('.lock'))
+  );
+}
+
+export function checkBranchName(name: string, field = 'branch_name'): void {
+  if (!validBranchName(name)) {
+    throw new HearthError('VALIDATION_FAILED', `${JSON.stringify(name)} is not a valid branch name`, {
+      details: [{ path: `/${field}`, message: 'is not a valid branch name (see git check-ref-format)' }],
+    });
+  }
+}
+
+/** Waits while another git command holds `index.lock`, up to `waitMs`; then 409. */
+export async function waitForIndexLock(paths: RepoPaths, waitMs: number): Promise<void> {
+  const lock = join(paths.gitdir, 'index.lock');
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await stat(lock);
+    } catch {
+      return;
+    }
+    if (Date.now() >= deadline) {
+      throw new HearthError('CONFLICT', `the repository is locked by another git command (${lock} exists)`);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(25, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+export async function listBranches(reader: ObjectReader, current: string | null): Promise<{ current: string | null; branches: Array<{ name: string; oid: string }> }> {
+  const names = await git.listBranches({ fs, gitdir: reader.commondir });
+  const branches: Array<{ name: string; oid: string }> = [];
+  for (const name of names.sort()) {
+    const oid = await reader.resolve(`refs/heads/${name}`);
+    if (oid) branches.push({ name, oid });
+  }
+  return { current, branches };
+}
+
+export async function createBranch(reader: ObjectReader, name: string, base: string | null, headOid: string | null): Promise<string> {
+  checkBranchName(name);
+  if (await reader.resolve(`refs/heads/${name}`)) throw new HearthError('CONFLICT', `a branch named ${JSON.stringify(name)} already exists`);
+  const oid = base === null ? headOid : await resolveCommitish(reader, base);
+  if (!oid) throw new HearthError(base === null ? 'CONFLICT' : 'NOT_FOUND', base === null ? 'HEAD has no commit yet to branch from' : `no branch or commit named ${JSON.stringify(base)}`);
+  try {
+    await git.writeRef({ fs, gitdir: reader.commondir, ref: `refs/heads/${name}`, value: oid });
+  } catch (err) {
+    if (isCode(err, 'AlreadyExistsError')) throw new HearthError('CONFLICT', `a branch named ${JSON.stringify(name)} already exists`);
+    if (isCode(err, 'InvalidRefNameError')) checkBranchName('');
+    throw err;
+  }
+  return oid;
+}
+
+async function resolveCommitish(reader: ObjectReader, name: string): Promise<string | null> {
+  for (const ref of [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`, name]) {
+    if (ref === name && !/^[0-9a-f]{40}$/.test(name) && !name.startsWith('refs/')) continue;
+    try {
+      const oid = await git.resolveRef({ fs, gitdir: reader.commondir, ref });
+      // A tag may point at a tag object: peel it to its commit.
+      const { oid: commit } = await git.readCommit({ ...reader.git, oid }).catch(async () => {
+        const tag = await git.readTag({ ...reader.git, oid });
+        return { oid: tag.tag.object };
+      });
+      return commit;
+    } catch (err) {
+      if (!isCode(err, 'NotFoundError')) throw err;
+    }
+  }
+  return null;
+}
+
+export async function deleteBranch(reader: ObjectReader, name: string, current: string | null, headOid: string | null, force: boolean): Promise<string> {
+  checkBranchName(name);
+  const oid = await reader.resolve(`refs/heads/${name}`);
+  if (!oid) throw new HearthError('NOT_FOUND', `no branch named ${JSON.stringify(name)}`);
+  if (name === current) throw new HearthError('CONFLICT', `cannot delete the branch ${JSON.stringify(name)}: it is checked out`);
+  if (!force && headOid && oid !== headOid && !(await git.isDescendent({ ...reader.git, oid: headOid, ancestor: oid, depth: -1 }))) {
+    throw new HearthError('CONFLICT', `the branch ${JSON.stringify(name)} is not fully merged into HEAD (use force to delete it anyway)`);
+  }
+  await git.deleteBranch({ fs, gitdir: reader.commondir, ref: name });
+  return oid;
+}
+
+/** The paths whose entry differs between two trees (either may be null: the empty tree). */
+export async function changedPaths(reader: ObjectReader, a: string | null, b: string | null, prefix = '', out = new Set<string>()): Promise<Set<string>> {
+  if (a === b) return out;
+  const left = a ? await reader.tree(a) : [];
+  const right = b ? await reader.tree(b) : [];
+  const byName = new Map(right.map((e) => [e.name, e]));
+  for (const l of left) {
+    const r = byName.get(l.name);
+    byName.delete(l.name);
+    const path = prefix ? `${prefix}/${l.name}` : l.name;
+    if (r && r.oid === l.oid && r.mode === l.mode) continue;
+    if (l.isTree || r?.isTree) await changedPaths(reader, l.isTree ? l.oid : null, r?.isTree ? r.oid : null, path, out);
+    if (!l.isTree || (r && !r.isTree)) out.add(path);
+  }
+  for (const r of byName.values()) {
+    const path = prefix ? `${prefix}/${r.name}` : r.name;
+    if (r.isTree) await changedPaths(reader, null, r.oid, path, out);
+    else out.add(path);
+  }
+  return out;
+}
+
+/**
+ * Switches the worktree to `branch`. Refuses, as git does, when local changes (staged or not) touch a
+ * path that differs between the two commits, when an untracked file would be overwritten, and while a
+ * merge conflict is unresolved. Other local changes are carried over.
+ */
+export async function checkoutBranch(paths: RepoPaths, reader: ObjectReader, status: RepoStatus, branch: string): Promise<string> {
+  checkBranchName(branch);
+  const target = await reader.resolve(`refs/heads/${branch}`);
+  if (!target) throw new HearthError('NOT_FOUND', `no branch named ${JSON.stringify(branch)}`);
+  if (status.head.branch === branch) return target;
+  if (paths.gitdir !== paths.commondir) throw new HearthError('CONFLICT', 'checkout in a linked worktree is not supported by hearth; use git');
+  const conflicted = status.entries.filter((e) => 'UAD'.includes(e.x) && 'UAD'.includes(e.y) && (e.x === 'U' || e.y === 'U' || e.x === e.y));
+  if (conflicted.length > 0) throw new HearthError('CONFLICT', 'you need to resolve your current index first (merge conflicts)');
+  const headTree = status.head.oid ? await reader.commitTree(status.head.oid) : null;
+  const changed = await changedPaths(reader, headTree, await reader.commitTree(target));
+  const local = status.entries.filter((e) => e.x !== '?' && e.x !== '!' && changed.has(e.path)).map((e) => e.path);
+  if (local.length > 0) {
+    throw new HearthError('CONFLICT', `your local changes would be overwritten by checkout: ${local.slice(0, 20).join(', ')}`, { details: local.slice(0, 100).map((p) => ({ path: p, message: 'has local changes' })) });
+  }
+  const untracked = status.entries.filter((e) => e.x === '?' && (changed.has(e.path) || [...changed].some((c) => c.startsWith(e.path.endsWith('/') ? e.path : `${e.path}/`)))).map((e) => e.path);
+  if (untracked.length > 0) {
+    throw new HearthError('CONFLICT', `untracked files would be overwritten by checkout: ${untracked.slice(0, 20).join(', ')}`, { details: untracked.slice(0, 100).map((p) => ({ path: p, message: 'is untracked' })) });
+  }
+  try {
+    await git.checkout({ fs, dir: paths.worktree, gitdir: paths.gitdir, ref: branch, cache: reader.git.cache });
+  } catch (err) {
+    if (isCode(err, 'CheckoutConflictError')) throw new HearthError('CONFLICT', (err as Error).message);
+    throw err;
+  }
+  return target;
+}
+
+export async function readLog(reader: ObjectReader, head: string | null, limit: number): Promise<Array<{ oid: string; message: string; author: { name: string; email: string; timestamp: number } }>> {
+  if (!head) return [];
+  const commits = await git.log({ ...reader.git, ref: head, depth: limit });
+  return commits.map((c) => ({ oid: c.oid, message: c.commit.message, author: { name: c.commit.author.name, email: c.commit.author.email, timestamp: c.commit.author.timestamp } }));
+}
+
+/** The upstream of `branch` as git reads it from `branch.<name>.remote` and `.merge`. */
+export function upstreamOf(config: GitConfig, branch: string | null): { name: string; ref: string } | null {
+  if (!branch) return null;
+  const remote = config.get(`branch.${branch}.remote`);
+  const merge = config.get(`branch.${branch}.merge`);
+  if (!remote || !merge) return null;
+  const short = merge.replace(/^refs\/heads\//, '');
+  if (remote === '.') return { name: short, ref: merge };
+  return { name: `${remote}/${short}`, ref: `refs/remotes/${remote}/${short}` };
+}
+
+/**
+ * Commits only `a` reaches and commits only `b` reaches (git rev-list --left-right --count a...b), walking
+ * newest first from both and stopping once every commit still queued is reached by both.
+ */
+export async function aheadBehind(reader: ObjectReader, a: string, b: string, limit = 100_000): Promise<{ ahead: number; behind: number }> {
+  if (a === b) return { ahead: 0, behind: 0 };
+  const LEFT = 1;
+  const RIGHT = 2;
+  const flags = new Map<string, number>();
+  const time = new Map<string, number>();
+  const queue: string[] = [];
+  const parents = new Map<string, string[]>();
+  const load = async (oid: string): Promise<void> => {
+    if (!time.has(oid)) {
+      const { commit } = await git.readCommit({ ...reader.git, oid });
+      time.set(oid, commit.committer.timestamp);
+      parents.set(oid, commit.parent);
+    }
+  };
+  const push = async (oid: string, flag: number): Promise<void> => {
+    const had = flags.get(oid);
+    flags.set(oid, (had ?? 0) | flag);
+    if (had === undefined) {
+      await load(oid);
+      queue.push(oid);
+    }
+  };
+  await push(a, LEFT);
+  await push(b, RIGHT);
+  let ahead = 0;
+  let behind = 0;
+  let steps = 0;
+  while (queue.length > 0 && steps++ < limit) {
+    if (queue.every((oid) => flags.get(oid) === (LEFT | RIGHT))) break;
+    queue.sort((x, y) => time.get(x)! - time.get(y)!);
+    const oid = queue.pop()!;
+    const f = flags.get(oid)!;
+    if (f === LEFT) ahead++;
+    else if (f === RIGHT) behind++;
+    for (const p of parents.get(oid)!) await push(p, f);
+  }
+  return { ahead, behind };
+}
+
+export async function stashCount(paths: RepoPaths): Promise<number> {
+  try {
+    const log = await readFile(join(paths.commondir, 'logs', 'refs', 'stash'), 'utf8');
+    return log.split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+export async function summarize(paths: RepoPaths, reader: ObjectReader, config: GitConfig, status: RepoStatus): Promise<Summary> {
+  let staged = 0;
+  let unstaged = 0;
+  let untracked = 0;
+  let conflicted = 0;
+  for (const e of status.entries) {
+    if (e.x === '?') untracked++;
+    else if (e.x === 'U' || e.y === 'U' || (e.x === e.y && (e.x === 'A' || e.x === 'D'))) conflicted++;
+    else {
+      if (e.x !== ' ') staged++;
+      if (e.y !== ' ') unstaged++;
+    }
+  }
+  const upstream = upstreamOf(config, status.head.branch);
+  const upstreamOid = upstream ? await reader.resolve(upstream.ref) : null;
+  const counts = status.head.oid && upstreamOid ? await aheadBehind(reader, status.head.oid, upstreamOid) : { ahead: 0, behind: 0 };
+  return {
+    branch: status.head.branch,
+    head: status.head.oid,
+    upstream: upstream && upstreamOid ? upstream.name : null,
+    ...counts,
+    staged,
+    unstaged,
+    untracked,
+    conflicted,
+    stashes: await stashCount(paths),
+    clean: status.entries.length === 0,
+  };
+}

@@ -1,0 +1,528 @@
+// The status engine of one worktree, kept warm. The first answer builds everything (index, staged changes,
+// a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
+// answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
+// defined by `git status --porcelain=v1 --no-renames -uall`.
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
+import { join, posix, relative } from 'node:path';
+import { configBool, loadGitConfig, type GitConfig } from './git-config.js';
+import { IgnoreRules } from './ignore-rules.js';
+import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
+import type { Head, ObjectReader } from './objects.js';
+import type { RepoPaths } from './repo.js';
+import { sameType, stagedChanges, type StagedLetter } from './staged.js';
+import type { DirWatchSet } from '../../src/services/dir-watch.js';
+
+export interface StatusEntry {
+  path: string;
+  x: string;
+  y: string;
+}
+
+export interface StatusOptions {
+  untracked: boolean;
+  ignored: boolean;
+}
+
+export interface RepoStatus {
+  head: Head;
+  entries: StatusEntry[];
+}
+
+/** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
+export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; dirty: boolean }>;
+
+const GITLINK = 0o160000;
+const SYMLINK = 0o120000;
+const TYPE_MASK = 0o170000;
+/** More dirty paths than this at once and the whole worktree is compared again instead. */
+const MAX_DIRTY = 2000;
+const STAT_BATCH = 128;
+
+/** By code point, which is UTF-8 byte order: git's path order. */
+export function comparePaths(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    // A surrogate (half of a code point above U+FFFF) sorts after every other UTF-16 unit.
+    const sa = ca >= 0xd800 && ca <= 0xdfff;
+    const sb = cb >= 0xd800 && cb <= 0xdfff;
+    if (sa !== sb) return sa ? 1 : -1;
+    return ca - cb;
+  }
+  return a.length - b.length;
+}
+
+const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
+
+export function blobId(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+}
+
+const U32 = 0x100000000n;
+const BILLION = 1_000_000_000n;
+
+function statMatches(e: IndexEntry, s: BigIntStats): boolean {
+  return (
+    Number(s.mtimeNs / BILLION % U32) === e.mtimeSec &&
+    Number(s.mtimeNs % BILLION) === e.mtimeNsec &&
+    Number(s.ctimeNs / BILLION % U32) === e.ctimeSec &&
+    Number(s.ctimeNs % BILLION) === e.ctimeNsec &&
+    Number(s.ino % U32) === e.ino &&
+    Number(s.uid) === e.uid &&
+    Number(s.gid) === e.gid
+  );
+}
+
+function under(path: string, prefix: string): boolean {
+  return prefix === '' || path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47);
+}
+
+export class RepoState {
+  readonly paths: RepoPaths;
+  readonly #reader: ObjectReader;
+  readonly #submodule: SubmoduleCheck;
+  readonly #watch: DirWatchSet | null;
+  #config!: GitConfig;
+  #fileMode = true;
+  #rules!: IgnoreRules;
+
+  #indexId = '';
+  /** Index entries are racily clean when not older than the index file (git's racy-git rule). */
+  #indexMtimeNs = 0n;
+  #index: GitIndex = { version: 2, entries: [], trees: new Map() };
+  #stage0 = new Map<string, IndexEntry>();
+  #conflicts = new Map<string, number>();
+  /** Every tracked path (any stage), sorted, for "entries under this directory". */
+  #tracked: string[] = [];
+  #trackedDirs = new Set<string>();
+  #head: Head = { branch: null, ref: null, oid: null };
+  #staged = new Map<string, StagedLetter>();
+  #stagedKey = '';
+  /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
+  #worktree = new Map<string, string>();
+  #untracked = new Set<string>();
+  #ignoredFiles = new Set<string>();
+  /** Ignored directories not walked (their files are listed only when asked for). */
+  #ignoredDirs = new Set<string>();
+  /** Walked directories -> whether they are ignored (walked only because they hold tracked files). */
+  #dirs = new Map<string, boolean>();
+
+  #built = false;
+  #dirty = new Set<string>();
+  #metaDirty = true;
+  #rulesDirty = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  lastUsed = Date.now();
+
+  constructor(paths: RepoPaths, reader: ObjectReader, submodule: SubmoduleCheck, watch: (onEvent: (dir: string, name: string | null) => void) => DirWatchSet | null) {
+    this.paths = paths;
+    this.#reader = reader;
+    this.#submodule = submodule;
+    this.#watch = watch((dir, name) => this.#onEvent(dir, name));
+  }
+
+  get built(): boolean {
+    return this.#built;
+  }
+
+  /** Directories watched for this worktree (0 when the OS limit left it without events). */
+  get watchedDirs(): number {
+    return this.#watch?.size ?? 0;
+  }
+
+  /** The repository's git config as of the last update. */
+  get config(): GitConfig {
+    return this.#config;
+  }
+
+  /** Why answers are computed without the help of events (the OS watch limit), or null. */
+  get degraded(): string | null {
+    return this.#watch === null ? 'not watched' : this.#watch.failed;
+  }
+
+  get trackedFiles(): number {
+    return this.#stage0.size;
+  }
+
+  close(): void {
+    this.#watch?.close();
+  }
+
+  #onEvent(dir: string, name: string | null): void {
+    if (dir === this.paths.gitdir || dir === this.paths.commondir || dir.startsWith(`${this.paths.commondir}/`) || dir.startsWith(`${this.paths.gitdir}/`)) {
+      this.#metaDirty = true;
+      return;
+    }
+    const rel = relative(this.paths.worktree, dir);
+    if (name === null) {
+      this.#dirty.add(rel);
+      return;
+    }
+    const path = rel ? `${rel}/${name}` : name;
+    if (name === '.gitignore') this.#rulesDirty = true;
+    this.#dirty.add(path);
+  }
+
+  /** Brings the state up to date and answers. Calls are serialized. */
+  status(options: StatusOptions): Promise<RepoStatus> {
+    this.lastUsed = Date.now();
+    const run = this.#queue.then(async () => {
+      await this.#update();
+      return { head: this.#head, entries: await this.#entries(options) };
+    });
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #update(): Promise<void> {
+    const settled = this.#built && this.#watch !== null && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
+    if (!settled || this.#dirty.size > MAX_DIRTY || this.#rulesDirty) {
+      await this.#build();
+      return;
+    }
+    if (this.#metaDirty) await this.#refreshMeta();
+    const dirty = [...this.#dirty].sort(comparePaths);
+    this.#dirty.clear();
+    for (const path of dirty) await this.#refreshPath(path);
+    for (const entry of this.#stage0.values()) if (entry.mode === GITLINK) await this.#compareEntry(entry);
+    await this.#refreshStaged();
+  }
+
+  /** Everything from scratch: the cold path, and the answer to lost or too many events. */
+  async #build(): Promise<void> {
+    this.#dirty.clear();
+    this.#rulesDirty = false;
+    this.#metaDirty = false;
+    this.#config = loadGitConfig(this.paths.commondir);
+    this.#fileMode = configBool(this.#config, 'core.filemode', true);
+    this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
+    this.#head = await this.#reader.head(this.paths.gitdir);
+    await this.#loadIndex();
+    this.#worktree.clear();
+    await this.#compareAll([...this.#stage0.values()]);
+    this.#untracked.clear();
+    this.#ignoredFiles.clear();
+    this.#ignoredDirs.clear();
+    this.#dirs.clear();
+    if (this.#watch) {
+      for (const dir of this.#metaDirs()) this.#watch.add(dir);
+    }
+    await this.#walk('', false);
+    this.#stagedKey = '';
+    await this.#refreshStaged();
+    this.#built = true;
+  }
+
+  /** The git directories whose changes matter: HEAD, index, refs, config, info/exclude. */
+  #metaDirs(): string[] {
+    const { gitdir, commondir } = this.paths;
+    const dirs = new Set([gitdir, commondir, join(commondir, 'info'), join(commondir, 'refs')]);
+    const addRefs = (dir: string, depth: number): void => {
+      dirs.add(dir);
+      if (depth > 8) return;
+      // Ref directories are few and small; read synchronously once per build.
+      try {
+        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) addRefs(join(dir, e.name), depth + 1);
+      } catch {
+        /* no such directory */
+      }
+    };
+    addRefs(join(commondir, 'refs'), 0);
+    return [...dirs];
+  }
+
+  async #refreshMeta(): Promise<void> {
+    this.#metaDirty = false;
+    const config = loadGitConfig(this.paths.commondir);
+    if (!sameMap(config, this.#config)) {
+      await this.#build();
+      return;
+    }
+    this.#head = await this.#reader.head(this.paths.gitdir);
+    if (this.#watch) for (const dir of this.#metaDirs()) this.#watch.add(dir);
+    const before = this.#index;
+    const changed = await this.#loadIndex();
+    if (!changed) return;
+    // Entries whose index data changed are compared again; paths that joined or left the index move
+    // between tracked and untracked.
+    const old = new Map<string, IndexEntry>();
+    for (const e of before.entries) old.set(`${e.stage}:${e.path}`, e);
+    const touched = new Set<string>();
+    for (const e of this.#index.entries) {
+      const o = old.get(`${e.stage}:${e.path}`);
+      old.delete(`${e.stage}:${e.path}`);
+      if (!o || o.oid !== e.oid || o.mode !== e.mode || o.mtimeNsec !== e.mtimeNsec || o.mtimeSec !== e.mtimeSec || o.size !== e.size || o.ctimeSec !== e.ctimeSec || o.ctimeNsec !== e.ctimeNsec || o.intentToAdd !== e.intentToAdd || o.skipWorktree !== e.skipWorktree) touched.add(e.path);
+      else if (e.stage === 0 && this.#racy(e)) touched.add(e.path);
+    }
+    for (const o of old.values()) touched.add(o.path);
+    if (touched.size > MAX_DIRTY) {
+      await this.#build();
+      return;
+    }
+    for (const path of [...touched].sort(comparePaths)) await this.#refreshPath(path);
+  }
+
+  /** Reads the index when its identity changed; returns whether it did. */
+  async #loadIndex(): Promise<boolean> {
+    const file = join(this.paths.gitdir, 'index');
+    let s: BigIntStats;
+    try {
+      s = await stat(file, { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (this.#indexId === 'none') return false;
+      this.#indexId = 'none';
+      this.#setIndex({ version: 2, entries: [], trees: new Map() }, 0n);
+      return true;
+    }
+    const id = `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    if (id === this.#indexId) return false;
+    this.#indexId = id;
+    this.#setIndex(parseIndex(await readFile(file), this.#config.get('extensions.objectformat') === 'sha256' ? 32 : 20), s.mtimeNs);
+    return true;
+  }
+
+  #setIndex(index: GitIndex, mtimeNs: bigint): void {
+    this.#index = index;
+    this.#indexMtimeNs = mtimeNs;
+    this.#stage0.clear();
+    this.#conflicts.clear();
+    this.#trackedDirs.clear();
+    const tracked: string[] = [];
+    for (const e of index.entries) {
+      if (e.stage === 0) this.#stage0.set(e.path, e);
+      else this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
+      if (tracked[tracked.length - 1] !== e.path) tracked.push(e.path);
+      for (let i = e.path.lastIndexOf('/'); i > 0; i = e.path.lastIndexOf('/', i - 1)) {
+        const dir = e.path.slice(0, i);
+        if (this.#trackedDirs.has(dir)) break;
+        this.#trackedDirs.add(dir);
+      }
+    }
+    this.#tracked = tracked.sort(comparePaths);
+    for (const path of this.#worktree.keys()) if (!this.#stage0.has(path)) this.#worktree.delete(path);
+  }
+
+  async #refreshStaged(): Promise<void> {
+    const tree = this.#head.oid ? await this.#reader.commitTree(this.#head.oid) : null;
+    const key = `${tree}:${this.#indexId}`;
+    if (key === this.#stagedKey) return;
+    this.#staged = await stagedChanges(this.#reader, tree, this.#index, this.#stage0, this.#conflicts);
+    this.#stagedKey = key;
+  }
+
+  #racy(e: IndexEntry): boolean {
+    return this.#indexMtimeNs !== 0n && BigInt(e.mtimeSec) * BILLION + BigInt(e.mtimeNsec) >= this.#indexMtimeNs;
+  }
+
+  async #compareAll(entries: IndexEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += STAT_BATCH) {
+      await Promise.all(entries.slice(i, i + STAT_BATCH).map((e) => this.#compareEntry(e)));
+    }
+  }
+
+  /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
+  async #compareEntry(e: IndexEntry): Promise<void> {
+    const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
+    if (letter === ' ') this.#worktree.delete(e.path);
+    else this.#worktree.set(e.path, letter);
+  }
+
+  async #worktreeLetter(e: IndexEntry): Promise<string> {
+    const abs = join(this.paths.worktree, e.path);
+    let s: BigIntStats;
+    try {
+      s = await lstat(abs, { bigint: true });
+    } catch {
+      return 'D';
+    }
+    // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
+    if (e.mode === GITLINK) {
+      if (!s.isDirectory()) return 'T';
+      const sub = await this.#submodule(abs);
+      if (sub.head === null) return ' ';
+      return sub.head !== e.oid || sub.dirty ? 'M' : ' ';
+    }
+    if (!s.isFile() && !s.isSymbolicLink()) return 'D';
+    const mode = s.isSymbolicLink() ? SYMLINK : !this.#fileMode ? e.mode : (Number(s.mode) & 0o100) ? 0o100755 : 0o100644;
+    if (!sameType(mode, e.mode)) return 'T';
+    if (e.intentToAdd) return 'A';
+    if (mode !== e.mode) return 'M';
+    const size = Number(s.size % U32);
+    if (size !== e.size && e.size !== 0) return 'M';
+    if (size === e.size && statMatches(e, s) && !this.#racy(e)) return ' ';
+    const content = (mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
+    if (content === null) return 'D';
+    return blobId(content) === e.oid ? ' ' : 'M';
+  }
+
+  /** After an event on `path`: its tracked entries compared again, its untracked standing decided again. */
+  async #refreshPath(path: string): Promise<void> {
+    for (const p of this.#trackedUnder(path)) {
+      const e = this.#stage0.get(p);
+      if (e) await this.#compareEntry(e);
+    }
+    if (path === '') {
+      await this.#rewalk('');
+      return;
+    }
+    const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+    const parentIgnored = this.#dirs.get(parent);
+    this.#forgetUntracked(path);
+    if (parentIgnored === undefined) return; // inside a directory that is not walked (ignored, or gone)
+    let s;
+    try {
+      s = await lstat(join(this.paths.worktree, path));
+    } catch {
+      return;
+    }
+    await this.#classify(path, posix.basename(path), s.isDirectory(), parentIgnored);
+    if (posix.basename(path) === '.gitignore' && this.#dirs.has(parent)) await this.#rewalk(parent);
+  }
+
+  async #rewalk(dir: string): Promise<void> {
+    this.#forgetUntracked(dir, true);
+    this.#rules.forgetDir(dir);
+    const ignored = this.#dirs.get(dir) ?? false;
+    await this.#walk(dir, ignored);
+  }
+
+  #trackedUnder(path: string): string[] {
+    const list = this.#tracked;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (comparePaths(list[mid]!, path) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    // `path` itself, then `path/...`; names like `path.c` or `path-x` sort between them and are skipped.
+    for (let i = lo; i < list.length; i++) {
+      const p = list[i]!;
+      if (p === path || under(p, path)) out.push(p);
+      else if (!p.startsWith(path)) break;
+    }
+    return out;
+  }
+
+  /** Drops what is known of `path` and below it (with `keepSelf`, only below it). */
+  #forgetUntracked(path: string, keepSelf = false): void {
+    const below = path === '' ? '' : `${path}/`;
+    for (const set of [this.#untracked, this.#ignoredFiles, this.#ignoredDirs]) {
+      for (const p of set) {
+        if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) set.delete(p);
+      }
+    }
+    for (const d of [...this.#dirs.keys()]) {
+      if ((!keepSelf && d === path) || (d.startsWith(below) && d !== path)) {
+        this.#dirs.delete(d);
+        this.#watch?.delete(join(this.paths.worktree, d));
+      }
+    }
+  }
+
+  /** Reads directory `dir`, watches it and classifies its entries. */
+  async #walk(dir: string, ignored: boolean): Promise<void> {
+    const abs = dir ? join(this.paths.worktree, dir) : this.paths.worktree;
+    // Watched before it is read: an entry made after the listing is reported, one made before is listed.
+    this.#watch?.add(abs);
+    let list: Dirent[];
+    try {
+      list = await readdir(abs, { withFileTypes: true });
+    } catch {
+      this.#watch?.delete(abs);
+      return;
+    }
+    this.#dirs.set(dir, ignored);
+    if (!ignored) this.#rules.loadDir(dir, list.some((e) => e.name === '.gitignore'));
+    const subdirs: Array<Promise<void>> = [];
+    for (const e of list) {
+      if (e.name === '.git' && dir === '') continue;
+      const path = dir ? `${dir}/${e.name}` : e.name;
+      const work = this.#classify(path, e.name, e.isDirectory(), ignored);
+      if (work) subdirs.push(work);
+    }
+    await Promise.all(subdirs);
+  }
+
+  /** Decides what an entry of a walked directory is; returns the walk of a subdirectory when there is one. */
+  #classify(path: string, name: string, isDir: boolean, parentIgnored: boolean): Promise<void> | undefined {
+    if (!isDir) {
+      if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith('.hearth-cookie-')) return;
+      if (parentIgnored || this.#rules.isIgnored(path, false)) this.#ignoredFiles.add(path);
+      else this.#untracked.add(path);
+      return;
+    }
+    const entry = this.#stage0.get(path);
+    if (entry?.mode === GITLINK) return;
+    const ignored = parentIgnored || this.#rules.isIgnored(path, true);
+    if (this.#trackedDirs.has(path)) return this.#walk(path, ignored);
+    if (ignored) {
+      this.#ignoredDirs.add(path);
+      return;
+    }
+    return this.#walkUntrackedDir(path);
+  }
+
+  /** A directory with no tracked files: a nested repository is listed as `dir/`, anything else is walked. */
+  async #walkUntrackedDir(path: string): Promise<void> {
+    try {
+      await lstat(join(this.paths.worktree, path, '.git'));
+      this.#untracked.add(`${path}/`);
+      return;
+    } catch {
+      /* not a nested repository */
+    }
+    await this.#walk(path, false);
+  }
+
+  async #entries(options: StatusOptions): Promise<StatusEntry[]> {
+    const changed = new Set<string>([...this.#staged.keys(), ...this.#worktree.keys(), ...this.#conflicts.keys()]);
+    const entries: StatusEntry[] = [];
+    for (const path of [...changed].sort(comparePaths)) {
+      const mask = this.#conflicts.get(path);
+      if (mask !== undefined) {
+        const letters = CONFLICT_LETTERS[mask]!;
+        entries.push({ path, x: letters[0]!, y: letters[1]! });
+        continue;
+      }
+      entries.push({ path, x: this.#staged.get(path) ?? ' ', y: this.#worktree.get(path) ?? ' ' });
+    }
+    if (!options.untracked) return entries;
+    for (const path of [...this.#untracked].sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
+    if (options.ignored) {
+      const ignored = [...this.#ignoredFiles];
+      for (const dir of this.#ignoredDirs) ignored.push(...(await this.#filesUnder(dir)));
+      for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
+    }
+    return entries;
+  }
+
+  /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
+  async #filesUnder(dir: string): Promise<string[]> {
+    let list: Dirent[];
+    try {
+      list = await readdir(join(this.paths.worktree, dir), { withFileTypes: true });
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const e of list) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory()) out.push(...(await this.#filesUnder(path)));
+      else if (!this.#stage0.has(path)) out.push(path);
+    }
+    return out;
+  }
+}
+
+function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
