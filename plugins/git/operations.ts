@@ -198,45 +198,55 @@ export function upstreamOf(config: GitConfig, branch: string | null): { name: st
 }
 
 /**
- * Commits only `a` reaches and commits only `b` reaches (git rev-list --left-right --count a...b), walking
- * newest first from both and stopping once every commit still queued is reached by both.
+ * Commits only `a` reaches and commits only `b` reaches (git rev-list --left-right --count a...b). Walks
+ * newest first from both, carrying a flag per side down to parents (again when a commit learns a side
+ * late), and stops once every commit still queued is reached by both and is a day older than any commit
+ * reached by one side only (the slop for clocks that disagree, as git keeps some).
  */
-export async function aheadBehind(reader: ObjectReader, a: string, b: string, limit = 100_000): Promise<{ ahead: number; behind: number }> {
+export async function aheadBehind(reader: ObjectReader, a: string, b: string, limit = 200_000): Promise<{ ahead: number; behind: number }> {
   if (a === b) return { ahead: 0, behind: 0 };
-  const LEFT = 1;
-  const RIGHT = 2;
+  const BOTH = 3;
+  const SLOP_SECONDS = 86_400;
   const flags = new Map<string, number>();
-  const time = new Map<string, number>();
-  const queue: string[] = [];
-  const parents = new Map<string, string[]>();
-  const load = async (oid: string): Promise<void> => {
-    if (!time.has(oid)) {
-      const { commit } = await git.readCommit({ ...reader.git, oid });
-      time.set(oid, commit.committer.timestamp);
-      parents.set(oid, commit.parent);
-    }
-  };
+  const commits = new Map<string, { time: number; parents: string[] }>();
+  const queue: string[] = []; // sorted oldest first; pop() takes the newest
+  let oldestSingle = Infinity;
   const push = async (oid: string, flag: number): Promise<void> => {
-    const had = flags.get(oid);
-    flags.set(oid, (had ?? 0) | flag);
-    if (had === undefined) {
-      await load(oid);
-      queue.push(oid);
+    const had = flags.get(oid) ?? 0;
+    if ((had | flag) === had) return;
+    flags.set(oid, had | flag);
+    let commit = commits.get(oid);
+    if (!commit) {
+      const read = (await git.readCommit({ ...reader.git, oid })).commit;
+      commit = { time: read.committer.timestamp, parents: read.parent };
+      commits.set(oid, commit);
     }
+    if (queue.includes(oid)) return;
+    let lo = 0;
+    let hi = queue.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (commits.get(queue[mid]!)!.time <= commit.time) lo = mid + 1;
+      else hi = mid;
+    }
+    queue.splice(lo, 0, oid);
   };
-  await push(a, LEFT);
-  await push(b, RIGHT);
-  let ahead = 0;
-  let behind = 0;
-  let steps = 0;
-  while (queue.length > 0 && steps++ < limit) {
-    if (queue.every((oid) => flags.get(oid) === (LEFT | RIGHT))) break;
-    queue.sort((x, y) => time.get(x)! - time.get(y)!);
+  await push(a, 1);
+  await push(b, 2);
+  for (let steps = 0; queue.length > 0 && steps < limit; steps++) {
+    const newest = commits.get(queue[queue.length - 1]!)!.time;
+    if (newest < oldestSingle - SLOP_SECONDS && queue.every((oid) => flags.get(oid) === BOTH)) break;
     const oid = queue.pop()!;
     const f = flags.get(oid)!;
-    if (f === LEFT) ahead++;
-    else if (f === RIGHT) behind++;
-    for (const p of parents.get(oid)!) await push(p, f);
+    const commit = commits.get(oid)!;
+    if (f !== BOTH) oldestSingle = Math.min(oldestSingle, commit.time);
+    for (const p of commit.parents) await push(p, f);
+  }
+  let ahead = 0;
+  let behind = 0;
+  for (const f of flags.values()) {
+    if (f === 1) ahead++;
+    else if (f === 2) behind++;
   }
   return { ahead, behind };
 }

@@ -171,7 +171,12 @@ export class RepoState {
   status(options: StatusOptions): Promise<RepoStatus> {
     this.lastUsed = Date.now();
     const run = this.#queue.then(async () => {
-      await this.#update();
+      try {
+        await this.#update();
+      } catch (err) {
+        this.#built = false; // half-updated state is never answered from: the next call starts over
+        throw err;
+      }
       return { head: this.#head, entries: await this.#entries(options) };
     });
     this.#queue = run.catch(() => {});
@@ -281,8 +286,8 @@ export class RepoState {
     }
     const id = `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
     if (id === this.#indexId) return false;
-    this.#indexId = id;
     this.#setIndex(parseIndex(await readFile(file), this.#config.get('extensions.objectformat') === 'sha256' ? 32 : 20), s.mtimeNs);
+    this.#indexId = id;
     return true;
   }
 
