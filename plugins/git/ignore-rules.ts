@@ -1,7 +1,7 @@
 // Which untracked paths git ignores: each directory's `.gitignore` (deeper files win), then
 // `.git/info/exclude`, then `core.excludesFile` (default `$XDG_CONFIG_HOME/git/ignore`). Patterns are
 // matched by the `ignore` package, which follows the gitignore spec; the precedence across files is ours.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { configPath, xdgConfigHome, type GitConfig } from './git-config.js';
@@ -16,6 +16,15 @@ function readRules(path: string): Ignore | null {
   }
 }
 
+function fileId(path: string): string {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}
+
 export class IgnoreRules {
   readonly #worktree: string;
   /** info/exclude, then the global excludes file: lowest precedence last. */
@@ -24,12 +33,23 @@ export class IgnoreRules {
   readonly #perDir = new Map<string, Ignore | null>();
   /** The files whose change means every decision must be made again. */
   readonly sources: string[];
+  /** The identity of each source file when it was read ('' when missing). */
+  readonly #sourceIds: string[];
 
   constructor(worktree: string, commondir: string, config: GitConfig, env: NodeJS.ProcessEnv = process.env) {
     this.#worktree = worktree;
     const excludesFile = config.has('core.excludesfile') ? configPath(config.get('core.excludesfile')!, env) : join(xdgConfigHome(env), 'git', 'ignore');
     this.sources = [join(commondir, 'info', 'exclude'), excludesFile];
+    this.#sourceIds = this.sources.map(fileId);
     this.#repoWide = this.sources.map(readRules).filter((r): r is Ignore => r !== null);
+  }
+
+  /**
+   * Whether `info/exclude` or the excludes file changed since they were read. The excludes file lives
+   * outside the repository, where no watch reports it, so this is asked on every update (two stats).
+   */
+  sourcesChanged(): boolean {
+    return this.sources.some((path, i) => fileId(path) !== this.#sourceIds[i]);
   }
 
   /** Reads (again) the `.gitignore` of directory `dir` (relative to the worktree). */

@@ -4,7 +4,7 @@
 // defined by `git status --porcelain=v1 --no-renames -uall`.
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
-import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { configBool, loadGitConfig, type GitConfig } from './git-config.js';
 import { IgnoreRules } from './ignore-rules.js';
@@ -38,7 +38,7 @@ const SYMLINK = 0o120000;
 const TYPE_MASK = 0o170000;
 /** More dirty paths than this at once and the whole worktree is compared again instead. */
 const MAX_DIRTY = 2000;
-const STAT_BATCH = 128;
+const STAT_BATCH = 512;
 
 /** By code point, which is UTF-8 byte order: git's path order. */
 export function comparePaths(a: string, b: string): number {
@@ -81,6 +81,13 @@ function under(path: string, prefix: string): boolean {
   return prefix === '' || path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47);
 }
 
+/**
+ * Every open state by worktree: a submodule's own state, to ask it with the caller's options. (The
+ * submodule check says only whether it has changes with untracked files counted; with untracked files
+ * off, git does not count a submodule's untracked files either.)
+ */
+const live = new Map<string, RepoState>();
+
 export class RepoState {
   readonly paths: RepoPaths;
   readonly #reader: ObjectReader;
@@ -104,6 +111,8 @@ export class RepoState {
   #stagedKey = '';
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
+  /** Submodules listed as modified whose HEAD is the recorded commit: dirty by their own files only. */
+  #subDirtyOnly = new Set<string>();
   #untracked = new Set<string>();
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
@@ -123,6 +132,7 @@ export class RepoState {
     this.#reader = reader;
     this.#submodule = submodule;
     this.#watch = watch((dir, name) => this.#onEvent(dir, name));
+    live.set(paths.worktree, this);
   }
 
   get built(): boolean {
@@ -149,6 +159,7 @@ export class RepoState {
   }
 
   close(): void {
+    if (live.get(this.paths.worktree) === this) live.delete(this.paths.worktree);
     this.#watch?.close();
   }
 
@@ -185,7 +196,7 @@ export class RepoState {
 
   async #update(): Promise<void> {
     const settled = this.#built && this.#watch !== null && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
-    if (!settled || this.#dirty.size > MAX_DIRTY || this.#rulesDirty) {
+    if (!settled || this.#dirty.size > MAX_DIRTY || this.#rulesDirty || this.#rules.sourcesChanged()) {
       await this.#build();
       return;
     }
@@ -324,17 +335,56 @@ export class RepoState {
     return this.#indexMtimeNs !== 0n && BigInt(e.mtimeSec) * BILLION + BigInt(e.mtimeNsec) >= this.#indexMtimeNs;
   }
 
+  /**
+   * Every entry compared: stats in synchronous slices (a sync lstat is ~3x cheaper than a promise per
+   * file, and a slice of STAT_BATCH keeps the event loop free between slices), content reads for the few
+   * the stat cannot decide.
+   */
   async #compareAll(entries: IndexEntry[]): Promise<void> {
     for (let i = 0; i < entries.length; i += STAT_BATCH) {
-      await Promise.all(entries.slice(i, i + STAT_BATCH).map((e) => this.#compareEntry(e)));
+      const undecided: Array<Promise<void>> = [];
+      for (const e of entries.slice(i, i + STAT_BATCH)) {
+        let letter: string | null = ' ';
+        if (!e.skipWorktree && !e.assumeValid) {
+          let s: BigIntStats | null = null;
+          try {
+            s = lstatSync(join(this.paths.worktree, e.path), { bigint: true, throwIfNoEntry: false }) ?? null;
+          } catch {
+            /* ENOTDIR: a parent is now a file */
+          }
+          letter = this.#fromStat(e, s);
+        }
+        if (letter === null) undecided.push(this.#compareEntry(e));
+        else if (letter === ' ') this.#worktree.delete(e.path);
+        else this.#worktree.set(e.path, letter);
+      }
+      await Promise.all(undecided);
+      await new Promise((r) => setImmediate(r));
     }
   }
 
   /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
+    if (letter !== 'M') this.#subDirtyOnly.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
+  }
+
+  /** What a stat alone tells of a non-gitlink entry: its letter, or null when only the content can tell. */
+  #fromStat(e: IndexEntry, s: BigIntStats | null): string | null {
+    if (s === null) return 'D';
+    if (e.mode === GITLINK) return s.isDirectory() ? null : 'T';
+    // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
+    if (!s.isFile() && !s.isSymbolicLink()) return 'D';
+    const mode = s.isSymbolicLink() ? SYMLINK : !this.#fileMode ? e.mode : (Number(s.mode) & 0o100) ? 0o100755 : 0o100644;
+    if (!sameType(mode, e.mode)) return 'T';
+    if (e.intentToAdd) return 'A';
+    if (mode !== e.mode) return 'M';
+    const size = Number(s.size % U32);
+    if (size !== e.size && e.size !== 0) return 'M';
+    if (size === e.size && statMatches(e, s) && !this.#racy(e)) return ' ';
+    return null;
   }
 
   async #worktreeLetter(e: IndexEntry): Promise<string> {
@@ -349,18 +399,14 @@ export class RepoState {
     if (e.mode === GITLINK) {
       if (!s.isDirectory()) return 'T';
       const sub = await this.#submodule(abs);
+      this.#subDirtyOnly.delete(e.path);
       if (sub.head === null) return ' ';
+      if (sub.head === e.oid && sub.dirty) this.#subDirtyOnly.add(e.path);
       return sub.head !== e.oid || sub.dirty ? 'M' : ' ';
     }
-    if (!s.isFile() && !s.isSymbolicLink()) return 'D';
-    const mode = s.isSymbolicLink() ? SYMLINK : !this.#fileMode ? e.mode : (Number(s.mode) & 0o100) ? 0o100755 : 0o100644;
-    if (!sameType(mode, e.mode)) return 'T';
-    if (e.intentToAdd) return 'A';
-    if (mode !== e.mode) return 'M';
-    const size = Number(s.size % U32);
-    if (size !== e.size && e.size !== 0) return 'M';
-    if (size === e.size && statMatches(e, s) && !this.#racy(e)) return ' ';
-    const content = (mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
+    const decided = this.#fromStat(e, s);
+    if (decided !== null) return decided;
+    const content = (e.mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
     if (content === null) return 'D';
     return blobId(content) === e.oid ? ' ' : 'M';
   }
@@ -496,7 +542,10 @@ export class RepoState {
         entries.push({ path, x: letters[0]!, y: letters[1]! });
         continue;
       }
-      entries.push({ path, x: this.#staged.get(path) ?? ' ', y: this.#worktree.get(path) ?? ' ' });
+      let y = this.#worktree.get(path) ?? ' ';
+      if (y === 'M' && !options.untracked && this.#subDirtyOnly.has(path) && !(await this.#subTrackedChanges(path))) y = ' ';
+      const x = this.#staged.get(path) ?? ' ';
+      if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
     }
     if (!options.untracked) return entries;
     for (const path of [...this.#untracked].sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
@@ -506,6 +555,13 @@ export class RepoState {
       for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     }
     return entries;
+  }
+
+  /** Whether the submodule at `path` has changes besides untracked files (true when it cannot be asked). */
+  async #subTrackedChanges(path: string): Promise<boolean> {
+    const sub = live.get(join(this.paths.worktree, path));
+    if (!sub) return true;
+    return (await sub.status({ untracked: false, ignored: false })).entries.length > 0;
   }
 
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
