@@ -99,7 +99,10 @@ export class RepoManager {
   #release(worktree: string, state: RepoState): void {
     state.close();
     this.#states.delete(worktree);
-    if (![...this.#states.values()].some((s) => s.paths.commondir === state.paths.commondir)) this.#readers.delete(state.paths.commondir);
+    if (![...this.#states.values()].some((s) => s.paths.commondir === state.paths.commondir)) {
+      void this.#readers.get(state.paths.commondir)?.close();
+      this.#readers.delete(state.paths.commondir);
+    }
   }
 
   stats(): { repos: number; watched_dirs: number; tracked_files: number; degraded: string[] } {

@@ -101,12 +101,9 @@ async function resolveCommitish(reader: ObjectReader, name: string): Promise<str
     if (ref === name && !/^[0-9a-f]{40}$/.test(name) && !name.startsWith('refs/')) continue;
     try {
       const oid = await git.resolveRef({ fs, gitdir: reader.commondir, ref });
-      // A tag may point at a tag object: peel it to its commit.
-      const { oid: commit } = await git.readCommit({ ...reader.git, oid }).catch(async () => {
-        const tag = await git.readTag({ ...reader.git, oid });
-        return { oid: tag.tag.object };
-      });
-      return commit;
+      // A tag may point at a tag object: peel it to its commit (and refuse what is no commit).
+      await reader.commit(oid);
+      return oid;
     } catch (err) {
       if (!isCode(err, 'NotFoundError')) throw err;
     }
@@ -119,7 +116,7 @@ export async function deleteBranch(reader: ObjectReader, name: string, current: 
   const oid = await reader.resolve(`refs/heads/${name}`);
   if (!oid) throw new HearthError('NOT_FOUND', `no branch named ${JSON.stringify(name)}`);
   if (name === current) throw new HearthError('CONFLICT', `cannot delete the branch ${JSON.stringify(name)}: it is checked out`);
-  if (!force && headOid && oid !== headOid && !(await git.isDescendent({ ...reader.git, oid: headOid, ancestor: oid, depth: -1 }))) {
+  if (!force && headOid && oid !== headOid && (await aheadBehind(reader, headOid, oid)).behind > 0) {
     throw new HearthError('CONFLICT', `the branch ${JSON.stringify(name)} is not fully merged into HEAD (use force to delete it anyway)`);
   }
   await git.deleteBranch({ fs, gitdir: reader.commondir, ref: name });
@@ -172,7 +169,7 @@ export async function checkoutBranch(paths: RepoPaths, reader: ObjectReader, sta
     throw new HearthError('CONFLICT', `untracked files would be overwritten by checkout: ${untracked.slice(0, 20).join(', ')}`, { details: untracked.slice(0, 100).map((p) => ({ path: p, message: 'is untracked' })) });
   }
   try {
-    await git.checkout({ fs, dir: paths.worktree, gitdir: paths.gitdir, ref: branch, cache: reader.git.cache });
+    await git.checkout({ fs, dir: paths.worktree, gitdir: paths.gitdir, ref: branch, cache: {} });
   } catch (err) {
     if (isCode(err, 'CheckoutConflictError')) throw new HearthError('CONFLICT', (err as Error).message);
     throw err;
@@ -181,9 +178,21 @@ export async function checkoutBranch(paths: RepoPaths, reader: ObjectReader, sta
 }
 
 export async function readLog(reader: ObjectReader, head: string | null, limit: number): Promise<Array<{ oid: string; message: string; author: { name: string; email: string; timestamp: number } }>> {
-  if (!head) return [];
-  const commits = await git.log({ ...reader.git, ref: head, depth: limit });
-  return commits.map((c) => ({ oid: c.oid, message: c.commit.message, author: { name: c.commit.author.name, email: c.commit.author.email, timestamp: c.commit.author.timestamp } }));
+  // Newest first by committer time, as git log shows a history without --topo-order.
+  const out: Array<{ oid: string; message: string; author: { name: string; email: string; timestamp: number } }> = [];
+  const queue = head ? [await reader.commit(head)] : [];
+  const seen = new Set(queue.map((c) => c.oid));
+  while (queue.length > 0 && out.length < limit) {
+    queue.sort((a, b) => a.committer.timestamp - b.committer.timestamp);
+    const c = queue.pop()!;
+    out.push({ oid: c.oid, message: c.message, author: c.author });
+    for (const p of c.parents) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      queue.push(await reader.commit(p));
+    }
+  }
+  return out;
 }
 
 /** The upstream of `branch` as git reads it from `branch.<name>.remote` and `.merge`. */
@@ -217,8 +226,8 @@ export async function aheadBehind(reader: ObjectReader, a: string, b: string, li
     flags.set(oid, had | flag);
     let commit = commits.get(oid);
     if (!commit) {
-      const read = (await git.readCommit({ ...reader.git, oid })).commit;
-      commit = { time: read.committer.timestamp, parents: read.parent };
+      const read = await reader.commit(oid);
+      commit = { time: read.committer.timestamp, parents: read.parents };
       commits.set(oid, commit);
     }
     if (queue.includes(oid)) return;

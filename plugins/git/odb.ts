@@ -1,0 +1,225 @@
+// Reads git objects (commits, trees, tags) from loose files and packs, looking each one up in the pack
+// index by binary search and reading only its bytes from the pack. isomorphic-git parses a whole pack
+// index into a Map before its first read and keeps the whole pack in memory: on a repository with 1.3M
+// objects that was 11 s and ~400 MB before the first status; this reader answers in milliseconds and holds
+// only the index files. Formats: Documentation/gitformat-pack.txt in git.
+import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { inflateSync } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
+
+export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
+
+export interface GitObject {
+  type: ObjectType;
+  data: Buffer;
+}
+
+export class ObjectMissingError extends Error {
+  readonly code = 'NotFoundError';
+}
+
+const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+const OFS_DELTA = 6;
+const REF_DELTA = 7;
+
+interface Pack {
+  idx: Buffer;
+  count: number;
+  file: string;
+  handle: FileHandle | null;
+  size: number;
+}
+
+/** Applies a git delta to its base. */
+export function applyDelta(delta: Buffer, base: Buffer): Buffer {
+  let pos = 0;
+  const varint = (): number => {
+    let value = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = delta[pos++]!;
+      value += (c & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (c & 0x80);
+    return value;
+  };
+  if (varint() !== base.length) throw new Error('delta base size mismatch');
+  const out = Buffer.allocUnsafe(varint());
+  let at = 0;
+  while (pos < delta.length) {
+    const op = delta[pos++]!;
+    if (op & 0x80) {
+      let offset = 0;
+      let size = 0;
+      for (let i = 0; i < 4; i++) if (op & (1 << i)) offset |= delta[pos++]! << (8 * i);
+      for (let i = 0; i < 3; i++) if (op & (0x10 << i)) size |= delta[pos++]! << (8 * i);
+      offset >>>= 0;
+      if (size === 0) size = 0x10000;
+      at += base.copy(out, at, offset, offset + size);
+    } else if (op > 0) {
+      at += delta.copy(out, at, pos, pos + op);
+      pos += op;
+    } else throw new Error('bad delta opcode 0');
+  }
+  if (at !== out.length) throw new Error('delta result size mismatch');
+  return out;
+}
+
+export class ObjectDatabase {
+  readonly #dirs: string[] = [];
+  #packs: Pack[] | null = null;
+  /** Decoded pack entries by pack and offset: delta bases are read once. */
+  readonly #byOffset = new LRUCache<string, GitObject>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (o) => o.data.length + 64 });
+
+  constructor(objectsDir: string) {
+    this.#dirs.push(objectsDir);
+  }
+
+  async #loadPacks(): Promise<Pack[]> {
+    await this.#closePacks();
+    const packs: Pack[] = [];
+    const dirs = [this.#dirs[0]!];
+    try {
+      const alternates = await readFile(join(dirs[0]!, 'info', 'alternates'), 'utf8');
+      for (const line of alternates.split('\n')) if (line.trim() && !line.startsWith('#')) dirs.push(resolve(dirs[0]!, line.trim()));
+    } catch {
+      /* no alternates */
+    }
+    this.#dirs.splice(0, this.#dirs.length, ...dirs);
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await readdir(join(dir, 'pack'));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!name.endsWith('.idx')) continue;
+        const idx = await readFile(join(dir, 'pack', name));
+        if (idx.readUInt32BE(0) !== 0xff744f63 || idx.readUInt32BE(4) !== 2) continue; // only version 2 (git's default since 1.5.2)
+        packs.push({ idx, count: idx.readUInt32BE(8 + 255 * 4), file: join(dir, 'pack', name.replace(/\.idx$/, '.pack')), handle: null, size: 0 });
+      }
+    }
+    this.#packs = packs;
+    return packs;
+  }
+
+  /** Where `oid` is in `pack`, or -1. */
+  #find(pack: Pack, oid: Buffer): number {
+    const first = oid[0]!;
+    let lo = first === 0 ? 0 : pack.idx.readUInt32BE(8 + (first - 1) * 4);
+    let hi = pack.idx.readUInt32BE(8 + first * 4);
+    const base = 8 + 256 * 4;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = pack.idx.compare(oid, 0, 20, base + mid * 20, base + mid * 20 + 20);
+      if (c === 0) {
+        const offsets = base + pack.count * 24;
+        const small = pack.idx.readUInt32BE(offsets + mid * 4);
+        if (!(small & 0x80000000)) return small;
+        const big = offsets + pack.count * 4 + (small & 0x7fffffff) * 8;
+        return pack.idx.readUInt32BE(big) * 2 ** 32 + pack.idx.readUInt32BE(big + 4);
+      }
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  async read(oidHex: string): Promise<GitObject> {
+    const oid = Buffer.from(oidHex, 'hex');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const packs = this.#packs && attempt === 0 ? this.#packs : await this.#loadPacks();
+      for (const pack of packs) {
+        const offset = this.#find(pack, oid);
+        if (offset >= 0) return this.#readPacked(pack, offset);
+      }
+      const loose = await this.#readLoose(oidHex);
+      if (loose) return loose;
+    }
+    throw new ObjectMissingError(`object ${oidHex} not found`);
+  }
+
+  async #readLoose(oid: string): Promise<GitObject | null> {
+    for (const dir of this.#dirs) {
+      let raw: Buffer;
+      try {
+        raw = inflateSync(await readFile(join(dir, oid.slice(0, 2), oid.slice(2))));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const nul = raw.indexOf(0);
+      const type = raw.toString('latin1', 0, raw.indexOf(32)) as ObjectType;
+      return { type, data: raw.subarray(nul + 1) };
+    }
+    return null;
+  }
+
+  async #readPacked(pack: Pack, offset: number): Promise<GitObject> {
+    const key = `${pack.file}:${offset}`;
+    const cached = this.#byOffset.get(key);
+    if (cached) return cached;
+    if (!pack.handle) {
+      pack.handle = await open(pack.file, 'r');
+      pack.size = (await pack.handle.stat()).size;
+    }
+    // Header: type and size in a varint, then the base (an offset or an object id) for deltas.
+    let chunk = Buffer.alloc(Math.min(4096, pack.size - offset));
+    await pack.handle.read(chunk, 0, chunk.length, offset);
+    let pos = 0;
+    let c = chunk[pos++]!;
+    const typeCode = (c >> 4) & 7;
+    let size = c & 15;
+    let shift = 4;
+    while (c & 0x80) {
+      c = chunk[pos++]!;
+      size += (c & 0x7f) * 2 ** shift;
+      shift += 7;
+    }
+    let baseOffset = -1;
+    let baseOid: string | null = null;
+    if (typeCode === OFS_DELTA) {
+      c = chunk[pos++]!;
+      let back = c & 0x7f;
+      while (c & 0x80) {
+        c = chunk[pos++]!;
+        back = (back + 1) * 128 + (c & 0x7f);
+      }
+      baseOffset = offset - back;
+    } else if (typeCode === REF_DELTA) {
+      baseOid = chunk.toString('hex', pos, pos + 20);
+      pos += 20;
+    }
+    // The compressed data follows; its length is not stored, so read generously and let zlib stop.
+    const want = Math.min(pack.size - offset, pos + size + Math.ceil(size / 1000) + 1024);
+    if (want > chunk.length) {
+      chunk = Buffer.alloc(want);
+      await pack.handle.read(chunk, 0, want, offset);
+    }
+    const body = inflateSync(chunk.subarray(pos), { maxOutputLength: Math.max(size, 1) });
+    let object: GitObject;
+    if (typeCode === OFS_DELTA || typeCode === REF_DELTA) {
+      const base = baseOid ? await this.read(baseOid) : await this.#readPacked(pack, baseOffset);
+      object = { type: base.type, data: applyDelta(body, base.data) };
+    } else {
+      const type = TYPES[typeCode];
+      if (!type) throw new Error(`unknown object type ${typeCode} in ${pack.file}`);
+      object = { type, data: body };
+    }
+    this.#byOffset.set(key, object);
+    return object;
+  }
+
+  async #closePacks(): Promise<void> {
+    for (const pack of this.#packs ?? []) await pack.handle?.close().catch(() => {});
+    this.#packs = null;
+  }
+
+  async close(): Promise<void> {
+    await this.#closePacks();
+    this.#byOffset.clear();
+  }
+}
