@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { root as projectRoot, bootDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { root as projectRoot, bootDaemon, cleanEnv, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { sleep, waitFor } from './helpers/processes.js';
 
 const execFileAsync = promisify(execFile);
@@ -315,4 +315,30 @@ t.test('the API lists the git routes', async (t) => {
   const { d } = await setup(t);
   const spec = await d.client.call<any>('GET', '/openapi.json').catch(async () => JSON.parse((await d.client.raw('GET', '/openapi.json')).body));
   for (const path of ['/git/status', '/git/summary', '/git/branches', '/git/checkout', '/git/log']) t.ok(spec.paths[path], path);
+});
+
+t.test('the CLI: summary, branches, branch create/delete, checkout, log, status', async (t) => {
+  const { d, repo } = await setup(t);
+  const hearth = (...args: string[]) => runCli(['--state-dir', d.stateDir, 'git', ...args], cleanEnv(), 60_000);
+  const summary = await hearth('summary', repo);
+  t.equal(summary.code, 0, summary.stderr);
+  t.match(summary.stdout, /^repo=.*\nbranch=main\nhead=[0-9a-f]{40}\nupstream=\nahead=0\n/);
+  const created = await hearth('branch', 'create', 'cli-made', '--repo', repo, '--base', 'feature', '--checkout');
+  t.equal(created.code, 0, created.stderr);
+  t.same(JSON.parse(created.stdout), { name: 'cli-made', oid: git(repo, 'rev-parse', 'feature').trim(), checked_out: true });
+  const branches = await hearth('branches', repo);
+  t.match(branches.stdout, /^\* cli-made [0-9a-f]{7}$/m);
+  t.match(branches.stdout, /^ {2}main [0-9a-f]{7}$/m);
+  t.equal((await hearth('checkout', 'main', '--repo', repo)).code, 0);
+  t.equal(git(repo, 'symbolic-ref', '--short', 'HEAD').trim(), 'main');
+  t.equal((await hearth('branch', 'delete', 'cli-made', '--repo', repo)).code, 1, 'not merged: refused, exit 1');
+  t.equal((await hearth('branch', 'delete', 'cli-made', '--repo', repo, '--force')).code, 0);
+  const log = await hearth('log', repo, '-n', '1');
+  t.equal(log.stdout, `${git(repo, 'rev-parse', '--short=7', 'HEAD').trim()} second\n`);
+  writeFileSync(join(repo, 'a.txt'), 'changed\n');
+  const human = await hearth('status', repo);
+  t.equal(human.stdout, 'On branch main\n M a.txt\n');
+  const notRepo = await hearth('status', tempDir('hearth-not-repo-'));
+  t.equal(notRepo.code, 1);
+  t.match(notRepo.stderr, /NOT_A_REPOSITORY|outside|not inside/);
 });
