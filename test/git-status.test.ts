@@ -5,20 +5,41 @@
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { Agent, request } from 'undici';
 import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
 import { commitAll, git, gitHead, gitMay, gitRaw, gitStatus, gitToplevel, isolateGit, makeRepo, write, type StatusFlags } from './helpers/git.js';
 
 const home = isolateGit();
 const root = realpathSync(tempDir('hearth-git-'));
 const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-t.teardown(() => d.close());
+// The daemon runs in this process and git runs synchronously: a step of several git commands blocks the
+// event loop past the server's keep-alive timeout, and a request sent on the pooled connection right after
+// would meet its closing. Each status request has a connection of its own.
+const agent = new Agent({ connect: { socketPath: d.socket } });
+t.teardown(async () => {
+  await agent.close();
+  await d.close();
+});
+
+async function status(body: object): Promise<{ status: number; json: any }> {
+  const res = await request('http://localhost/git/status', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    dispatcher: agent,
+    reset: true,
+  });
+  return { status: res.statusCode, json: await res.body.json() };
+}
 
 const FLAGS: StatusFlags[] = [{}, { untracked: false }, { ignored: true }];
 const describe = (f: StatusFlags) => (f.untracked === false ? '-uno' : f.ignored ? '--ignored' : '-uall');
 
 /** Asks the daemon (first: nothing git does may help it), then git, and compares the whole answer. */
 async function check(t: Tap.Test, repo: string, flags: StatusFlags = {}, label = '', at = repo): Promise<boolean> {
-  const answer = await d.client.call<any>('POST', '/git/status', { repo: at, include_untracked: flags.untracked !== false, include_ignored: flags.ignored === true });
+  const res = await status({ repo: at, include_untracked: flags.untracked !== false, include_ignored: flags.ignored === true });
+  if (!res.json.success) return t.fail(`${label}: ${res.status} ${JSON.stringify(res.json.error)}`);
+  const answer = res.json.data;
   const entries = gitStatus(at, flags);
   const expected = { repo: gitToplevel(at), ...gitHead(at), clean: entries.length === 0, entries };
   const got = { repo: answer.repo, branch: answer.branch, head: answer.head, clean: answer.clean, entries: answer.entries };
@@ -133,6 +154,54 @@ scenario('negated patterns', base, (r) => {
   write(r, 'cache/x', 'c');
   write(r, 'dir/cache/y', 'c');
   write(r, 'dir/sub/cache/z', 'c');
+});
+scenario('more ignore rules: middle slashes, an untracked dir with its own .gitignore, CRLF, trailing spaces, ignored nested repository', base, (r) => {
+  write(r, '.gitignore', 'dir/sub/*.o\r\n*.tmp   \r\nvendor/\n\\#hash.txt\n');
+  write(r, 'dir/.gitignore', 'sub/*.log\n');
+  write(r, 'dir/sub/x.o', 'o');
+  write(r, 'dir/x.o', 'o');
+  write(r, 'dir/sub/y.log', 'l');
+  write(r, 'dir/y.log', 'l');
+  write(r, 'a.tmp', 't');
+  write(r, '#hash.txt', 'h');
+  write(r, 'untracked/.gitignore', '*.gen\n!keep.gen\n');
+  write(r, 'untracked/a.gen', 'g');
+  write(r, 'untracked/keep.gen', 'g');
+  write(r, 'untracked/deep/b.gen', 'g');
+  write(r, 'untracked/deep/c.txt', 'c');
+  makeRepo(r, 'vendor/lib');
+  write(r, 'vendor/lib/f.txt', 'f');
+  write(r, 'vendor/plain.txt', 'p');
+});
+scenario('skip-worktree, assume-unchanged and core.fileMode false', base, (r) => {
+  git(r, 'update-index', '--skip-worktree', 'a.txt');
+  git(r, 'update-index', '--assume-unchanged', 'b.txt');
+  write(r, 'a.txt', 'hidden change\n');
+  write(r, 'b.txt', 'hidden change\n');
+  git(r, 'config', 'core.fileMode', 'false');
+  chmodSync(join(r, 'dir/c.txt'), 0o755);
+  write(r, 'dir/sub/d.txt', 'seen\n');
+});
+scenario('an index with the untracked cache', (r) => {
+  base(r);
+  git(r, 'config', 'core.untrackedCache', 'true');
+  git(r, 'update-index', '--untracked-cache');
+  write(r, 'u1.txt', 'u');
+  git(r, 'status', '--porcelain');
+}, (r) => {
+  write(r, 'u2.txt', 'u');
+  write(r, 'dir/u3.txt', 'u');
+  git(r, 'status', '--porcelain');
+  write(r, 'a.txt', 'changed\n');
+});
+scenario('empty files, and a file emptied', (r) => {
+  base(r);
+  write(r, 'empty.txt', '');
+  commitAll(r, 'empty');
+}, (r) => {
+  write(r, 'empty.txt', 'now something');
+  write(r, 'a.txt', '');
+  write(r, 'new-empty.txt', '');
 });
 scenario('.git/info/exclude', base, (r) => {
   write(r, '.git/info/exclude', '*.secret\nprivate/\n');
@@ -481,8 +550,8 @@ t.test('which repository a path is in', async (t) => {
   t.same(sub.entries, []);
 
   const errorOf = async (path: string) => {
-    const res = await d.client.raw('POST', '/git/status', { repo: path });
-    return [res.status, JSON.parse(res.body).error?.code];
+    const res = await status({ repo: path });
+    return [res.status, res.json.error?.code];
   };
   const plain = join(root, `plain-${Math.random().toString(36).slice(2)}`);
   mkdirSync(join(plain, 'x'), { recursive: true });

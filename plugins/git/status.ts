@@ -522,14 +522,17 @@ export class RepoState {
 
   /** A directory with no tracked files: a nested repository is listed as `dir/`, anything else is walked. */
   async #walkUntrackedDir(path: string): Promise<void> {
+    if (await this.#isNestedRepo(path)) this.#untracked.add(`${path}/`);
+    else await this.#walk(path, false);
+  }
+
+  async #isNestedRepo(path: string): Promise<boolean> {
     try {
       await lstat(join(this.paths.worktree, path, '.git'));
-      this.#untracked.add(`${path}/`);
-      return;
+      return true;
     } catch {
-      /* not a nested repository */
+      return false;
     }
-    await this.#walk(path, false);
   }
 
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
@@ -566,6 +569,8 @@ export class RepoState {
 
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
   async #filesUnder(dir: string): Promise<string[]> {
+    // A nested repository is listed as itself (`dir/`), as git lists an untracked one.
+    if (await this.#isNestedRepo(dir)) return [`${dir}/`];
     let list: Dirent[];
     try {
       list = await readdir(join(this.paths.worktree, dir), { withFileTypes: true });
