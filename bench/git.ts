@@ -4,8 +4,9 @@
 //   git      `git status` as a process (spawned, BENCH_GIT_RUNS times), measured before any daemon runs;
 //   cold     the first request, each sample on a freshly started daemon (BENCH_GIT_COLD daemons);
 //   warm     nothing changed, sequential requests (BENCH_GIT_WARM);
-//   snippet  what the prompt snippet runs: `curl -s --unix-socket SOCK '.../git/summary?repo=..&format=text'`
-//            as a whole process (BENCH_GIT_RUNS times);
+//   snippet  what plugins/git/prompt.sh runs: `curl -sf --unix-socket SOCK -G --data-urlencode repo=..
+//            -d format=text http://localhost/git/summary` as a whole process (BENCH_GIT_RUNS times),
+//            beside curl asking GET /health (the cost of curl itself);
 //   rss      the daemon's VmRSS (and VmHWM, its peak) with the repository watched;
 //   edits    a byte appended to 10 tracked files, then one request (BENCH_GIT_EDITS rounds; the edits
 //            accumulate, and every file is restored, bytes and times, at the end).
@@ -304,8 +305,8 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
     process.stdout.write(`  warm: p50 ${warm.p50} ms\n`);
 
     // (e) the prompt snippet: curl as a whole process.
-    const url = `http://localhost/git/summary?repo=${encodeURIComponent(repo)}&format=text`;
-    const curlArgs = ['-s', '--fail', '--unix-socket', d.socket, url];
+    // The same curl command line as plugins/git/prompt.sh.
+    const curlArgs = ['-sf', '--max-time', '2', '--unix-socket', d.socket, '-G', '--data-urlencode', `repo=${repo}`, '-d', 'format=text', 'http://localhost/git/summary'];
     await run('curl', curlArgs, repo);
     const snippetSamples: number[] = [];
     let text = '';
