@@ -288,6 +288,7 @@ scenario('names with spaces, quotes and non-ASCII characters', (r) => {
   write(r, 'quote"d.txt', 'q');
   write(r, 'back\\slash.txt', 'b');
   write(r, 'tab\there.txt', 't');
+  write(r, 'new\nline.txt', 'n');
   write(r, 'emoji 😀/x.txt', 'e');
   write(r, 'Ä-upper.txt', 'a');
   write(r, 'z-last.txt', 'z');
@@ -298,6 +299,25 @@ scenario('a file replaced by a directory, a directory replaced by a file', base,
   write(r, 'a.txt/inner.txt', 'inner');
   rmSync(join(r, 'dir/sub'), { recursive: true });
   write(r, 'dir/sub', 'now a file');
+});
+scenario('a tracked directory replaced by a symlink to a copy of it', base, (r) => {
+  cpSync(join(r, 'dir/sub'), join(r, 'elsewhere'), { recursive: true });
+  rmSync(join(r, 'dir/sub'), { recursive: true });
+  symlinkSync('../elsewhere', join(r, 'dir/sub'));
+});
+scenario('force-added files in ignored directories', (r) => {
+  base(r);
+  write(r, '.gitignore', 'build/\n*.log\n');
+  write(r, 'build/kept.txt', 'k');
+  write(r, 'tracked.log', 'l');
+  git(r, 'add', '-f', 'build/kept.txt', 'tracked.log');
+  commitAll(r, 'forced');
+}, (r) => {
+  write(r, 'build/kept.txt', 'changed');
+  write(r, 'build/other.txt', 'ignored');
+  write(r, 'build/deep/x.txt', 'ignored');
+  write(r, 'tracked.log', 'changed');
+  write(r, 'other.log', 'ignored');
 });
 scenario('merge conflicts: UU, AA, DU, UD', (r) => {
   write(r, 'both.txt', 'base\n');

@@ -120,6 +120,9 @@ export class RepoState {
   /** Walked directories -> whether they are ignored (walked only because they hold tracked files). */
   #dirs = new Map<string, boolean>();
 
+  /** Directories found real (not links) in this update, for #realLeading. */
+  #leadingDirs = new Map<string, Promise<boolean>>();
+
   #built = false;
   #dirty = new Set<string>();
   #metaDirty = true;
@@ -195,6 +198,7 @@ export class RepoState {
   }
 
   async #update(): Promise<void> {
+    this.#leadingDirs.clear();
     const settled = this.#built && this.#watch !== null && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
     if (!settled || this.#dirty.size > MAX_DIRTY || this.#rulesDirty || this.#rules.sourcesChanged()) {
       await this.#build();
@@ -387,8 +391,26 @@ export class RepoState {
     return null;
   }
 
+  /**
+   * Whether every directory leading to `path` is a real directory: git does not follow a symlink on the
+   * way to a tracked file (a directory replaced by a link deletes the files below it). Answers are kept
+   * for one update.
+   */
+  #realLeading(path: string): Promise<boolean> {
+    const i = path.lastIndexOf('/');
+    if (i < 0) return Promise.resolve(true);
+    const dir = path.slice(0, i);
+    let known = this.#leadingDirs.get(dir);
+    if (!known) {
+      known = this.#realLeading(dir).then(async (real) => real && (await lstat(join(this.paths.worktree, dir)).then((s) => s.isDirectory(), () => false)));
+      this.#leadingDirs.set(dir, known);
+    }
+    return known;
+  }
+
   async #worktreeLetter(e: IndexEntry): Promise<string> {
     const abs = join(this.paths.worktree, e.path);
+    if (!(await this.#realLeading(e.path))) return 'D';
     let s: BigIntStats;
     try {
       s = await lstat(abs, { bigint: true });
