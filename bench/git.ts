@@ -4,9 +4,9 @@
 //   git      `git status` as a process (spawned, BENCH_GIT_RUNS times), measured before any daemon runs;
 //   cold     the first request, each sample on a freshly started daemon (BENCH_GIT_COLD daemons);
 //   warm     nothing changed, sequential requests (BENCH_GIT_WARM);
-//   snippet  what plugins/git/prompt.sh runs: `curl -sf --unix-socket SOCK -G --data-urlencode repo=..
-//            -d format=text http://localhost/git/summary` as a whole process (BENCH_GIT_RUNS times),
-//            beside curl asking GET /health (the cost of curl itself);
+//   snippet  plugins/git/prompt.sh as a whole process: `bash -c '. prompt.sh; hearth_git_prompt'` (bash
+//            asks over /dev/tcp) and the same in zsh (its zsh/net/socket module on the unix socket),
+//            BENCH_GIT_RUNS times each, beside the shell doing nothing (the cost of starting it);
 //   rss      the daemon's VmRSS (and VmHWM, its peak) with the repository watched;
 //   edits    a byte appended to 10 tracked files, then one request (BENCH_GIT_EDITS rounds; the edits
 //            accumulate, and every file is restored, bytes and times, at the end).
@@ -21,7 +21,7 @@
 // --cpu-prof and writes its profile there on exit), BENCH_STRICT=1 (exit 1 when a target is missed).
 // A real repository is measured in place: its files are restored afterwards, but `git status` and the
 // daemon see the work tree as it is (local changes included).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -53,6 +53,8 @@ const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
 const STRICT = process.env.BENCH_STRICT === '1';
 const KEEP = process.env.BENCH_GIT_KEEP === '1';
 
+/** The shells the snippet is timed in (zsh only where it is installed). */
+const SHELLS = ['bash', 'zsh'].filter((sh) => spawnSync(sh, ['-c', 'true']).status === 0);
 const TARGETS = { warm: 50, snippet: 10, edits: 10, cold: 1 / 3, rss_mb: 300 };
 
 const realRepos: string[] = [];
@@ -158,6 +160,7 @@ interface Daemon {
   child: Child;
   client: Client;
   socket: string;
+  state: string;
   stop(): Promise<void>;
 }
 
@@ -191,6 +194,7 @@ async function startDaemon(work: string, repoParent: string): Promise<Daemon> {
     child,
     client,
     socket,
+    state,
     async stop() {
       await client.close();
       await child.stop();
@@ -247,8 +251,8 @@ interface RepoResult {
   cold_ms: Stats;
   warm_ms: Stats;
   edits_ms: Stats;
-  snippet_ms: Stats;
-  curl_health_ms: Stats;
+  snippet_ms: Record<string, Stats>;
+  shell_ms: Record<string, Stats>;
   rss_mb: number;
   peak_rss_mb: number;
   rss_after_edits_mb: number;
@@ -304,23 +308,28 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
     compare(repo, 'warm', last!.entries, await gitEntries(repo));
     process.stdout.write(`  warm: p50 ${warm.p50} ms\n`);
 
-    // (e) the prompt snippet: curl as a whole process.
-    // The same curl command line as plugins/git/prompt.sh.
-    const curlArgs = ['-sf', '--max-time', '2', '--unix-socket', d.socket, '-G', '--data-urlencode', `repo=${repo}`, '-d', 'format=text', 'http://localhost/git/summary'];
-    await run('curl', curlArgs, repo);
-    const snippetSamples: number[] = [];
+    // (e) the prompt snippet as a whole process, in bash (TCP) and zsh (unix socket); the shell alone
+    // is the floor under it.
+    const snippetPath = join(root, 'plugins', 'git', 'prompt.sh');
+    const shellEnv = { ...process.env, HEARTH_STATE_DIR: d.state, HEARTH_SOCKET: undefined };
+    const snippetRuns: Record<string, Stats> = {};
+    const shellFloor: Record<string, Stats> = {};
     let text = '';
-    for (let i = 0; i < RUNS; i++) {
-      const r = await run('curl', curlArgs, repo);
-      snippetSamples.push(r.ms);
-      text = r.stdout.toString('utf8');
+    for (const shell of SHELLS) {
+      const args = ['-c', `. ${JSON.stringify(snippetPath)}; _hearth_summary && printf %s "$_hearth_body"`];
+      await run(shell, args, repo, shellEnv);
+      const samples: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const r = await run(shell, args, repo, shellEnv);
+        samples.push(r.ms);
+        text = r.stdout.toString('utf8');
+      }
+      snippetRuns[shell] = stats(samples);
+      const floor: number[] = [];
+      for (let i = 0; i < RUNS; i++) floor.push((await run(shell, ['-c', 'true'], repo, shellEnv)).ms);
+      shellFloor[shell] = stats(floor);
     }
-    const snippet = stats(snippetSamples);
-    // The floor under the snippet: curl as a process asking the daemon the least it can (GET /health).
-    const floorArgs = ['-s', '--fail', '--unix-socket', d.socket, 'http://localhost/health'];
-    const floorSamples: number[] = [];
-    for (let i = 0; i < RUNS; i++) floorSamples.push((await run('curl', floorArgs, repo)).ms);
-    const curlFloor = stats(floorSamples);
+    const snippet = snippetRuns.bash!;
     const summary = Object.fromEntries(text.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     const want = countsOf(await gitEntries(repo));
     const got = Object.fromEntries(Object.keys(want).map((k) => [k, Number(summary[k])]));
@@ -329,7 +338,7 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
       mismatches.push({ repo, phase: 'snippet', detail });
       process.stdout.write(`  MISMATCH (snippet): ${detail}\n`);
     }
-    process.stdout.write(`  snippet: p50 ${snippet.p50} ms (curl GET /health: ${curlFloor.p50} ms)\n`);
+    for (const shell of SHELLS) process.stdout.write(`  snippet (${shell}): p50 ${snippetRuns[shell]!.p50} ms (${shell} -c true: ${shellFloor[shell]!.p50} ms)\n`);
 
     // (f) memory with the repository watched.
     const mem = memoryMb(d.child.proc.pid);
@@ -368,8 +377,8 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
       cold_ms: cold,
       warm_ms: warm,
       edits_ms: edits,
-      snippet_ms: snippet,
-      curl_health_ms: curlFloor,
+      snippet_ms: snippetRuns,
+      shell_ms: shellFloor,
       rss_mb: mem.rss,
       peak_rss_mb: mem.hwm,
       rss_after_edits_mb: memAfter.rss,
@@ -402,8 +411,10 @@ function report(results: RepoResult[]): string[] {
   row('hearth cold (first request)', (r) => cell(r.cold_ms));
   row('hearth warm, nothing changed', (r) => cell(r.warm_ms));
   row('hearth warm, 10 files touched', (r) => cell(r.edits_ms));
-  row('prompt snippet (curl process)', (r) => cell(r.snippet_ms));
-  row('curl GET /health (process)', (r) => cell(r.curl_health_ms));
+  for (const shell of SHELLS) {
+    row(`prompt snippet (${shell} process)`, (r) => cell(r.snippet_ms[shell]!));
+    row(`${shell} -c true (process)`, (r) => cell(r.shell_ms[shell]!));
+  }
   row('daemon RSS MB (peak)', (r) => `${r.rss_mb} (${r.peak_rss_mb})`);
   row('RSS MB after the edits', (r) => String(r.rss_after_edits_mb));
   row('warm vs git (>= 50x)', (r) => `${r.ratios.warm}x`);

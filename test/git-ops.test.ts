@@ -213,21 +213,34 @@ t.test('summary: upstream, ahead/behind, counts and stashes as git counts them; 
   t.equal(text.body.split('\n').find((l) => l.startsWith('upstream=')), 'upstream=origin/main');
   t.equal(text.body.split('\n').find((l) => l.startsWith('ahead=')), 'ahead=2');
 
+  // bash asks over TCP (/dev/tcp with the token), zsh over the unix socket (zsh/net/socket), and with
+  // HEARTH_SOCKET set bash falls back to curl: all three give the same prompt.
   const snippet = join(projectRoot, 'plugins/git/prompt.sh');
-  for (const shell of ['bash', 'zsh']) {
-    // Asynchronously: the daemon answers from this very process.
-    const run = (cwd: string, socket = d.socket) =>
-      execFileAsync(shell, ['-c', `. ${JSON.stringify(snippet)}; hearth_git_prompt`], { cwd, env: { ...process.env, HEARTH_SOCKET: socket, PWD: cwd }, encoding: 'utf8' });
+  const ways = [
+    { shell: 'bash', how: 'TCP', env: { HEARTH_STATE_DIR: d.stateDir } },
+    { shell: 'zsh', how: 'unix socket', env: { HEARTH_STATE_DIR: d.stateDir } },
+    { shell: 'bash', how: 'curl', env: { HEARTH_SOCKET: d.socket } },
+  ];
+  for (const { shell, how, env } of ways) {
     if (spawnSync(shell, ['-c', 'true']).error) {
       t.skip(`${shell} is not installed`);
       continue;
     }
-    t.equal((await run(clone)).stdout, ' (main ^2 v1 +1 ~1 ?2 $1)', `${shell}: the prompt shows the summary`);
-    t.equal((await run(root)).stdout, '', `${shell}: nothing outside a repository`);
-    t.equal((await run(clone, join(root, 'no-daemon.sock'))).stdout, '', `${shell}: nothing when the daemon is not running`);
+    // Asynchronously: the daemon answers from this very process.
+    const run = (cwd: string, extra: Record<string, string> = {}) =>
+      execFileAsync(shell, ['-c', `. ${JSON.stringify(snippet)}; hearth_git_prompt`], { cwd, env: { ...process.env, HEARTH_SOCKET: '', ...env, ...extra, PWD: cwd }, encoding: 'utf8' });
+    const label = `${shell} (${how})`;
+    t.equal((await run(clone)).stdout, ' (main ^2 v1 +1 ~1 ?2 $1)', `${label}: the prompt shows the summary`);
+    t.equal((await run(root)).stdout, '', `${label}: nothing outside a repository`);
+    const elsewhere = tempDir('hearth-no-daemon-');
+    t.equal((await run(clone, { HEARTH_STATE_DIR: elsewhere, HEARTH_SOCKET: env.HEARTH_SOCKET ? join(elsewhere, 'x.sock') : '' })).stdout, '', `${label}: nothing when no daemon runs`);
     git(repo, 'checkout', '-q', '--detach', 'HEAD');
-    t.equal((await run(repo)).stdout, ` (${git(repo, 'rev-parse', '--short=7', 'HEAD').trim()})`, `${shell}: a detached HEAD shows its commit`);
+    t.equal((await run(repo)).stdout, ` (${git(repo, 'rev-parse', '--short=7', 'HEAD').trim()})`, `${label}: a detached HEAD shows its commit`);
     git(repo, 'checkout', '-q', 'main');
+    const odd = join(clone, 'dir with spaces, ü & %');
+    mkdirSync(odd);
+    t.equal((await run(odd)).stdout, ' (main ^2 v1 +1 ~1 ?2 $1)', `${label}: any directory name is encoded`);
+    rmSync(odd, { recursive: true });
   }
 });
 

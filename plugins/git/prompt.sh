@@ -1,5 +1,7 @@
-# hearth's git prompt for bash and zsh: one curl over the daemon's unix socket (a few ms; no node
-# process, no git process). Source it from ~/.bashrc or ~/.zshrc:
+# hearth's git prompt for bash and zsh: asks the daemon for GET /git/summary?format=text without starting
+# a single process (no node, no git, no curl): zsh talks to the unix socket with its zsh/net/socket
+# module, bash to the TCP port with /dev/tcp and the token; curl is the fallback where neither exists.
+# Source it from ~/.bashrc or ~/.zshrc:
 #
 #   . /path/to/hearth/plugins/git/prompt.sh
 #   bash:  PS1='\w$(hearth_git_prompt)\$ '
@@ -8,14 +10,64 @@
 # Prints nothing outside a repository, or when the daemon is not running (it never starts one).
 # Shows ` (branch ^ahead vbehind +staged ~unstaged ?untracked !conflicted $stashes)`, each count only
 # when not zero; a detached HEAD shows its short commit id, an unborn one `(no commits)`.
-# HEARTH_SOCKET overrides the socket path (default: $XDG_STATE_HOME/hearth/hearth.sock).
+# HEARTH_STATE_DIR (default $XDG_STATE_HOME/hearth) and HEARTH_SOCKET override where the daemon is.
+
+# Percent-encodes $1 byte by byte into _hearth_q, with builtins only.
+_hearth_urlencode() {
+  local LC_ALL=C s=$1 i c hex
+  _hearth_q=
+  for (( i = 0; i < ${#s}; i++ )); do
+    c=${s:$i:1}
+    case $c in
+      [a-zA-Z0-9/._~-]) _hearth_q+=$c ;;
+      *) printf -v hex '%%%02X' "'$c"; _hearth_q+=$hex ;;
+    esac
+  done
+}
+
+# Sends the request on fd $1 and reads the body of a 200 answer into _hearth_body.
+_hearth_exchange() {
+  local fd=$1 request=$2 line answered=
+  _hearth_body=
+  printf '%s' "$request" >&$fd || return 1
+  IFS= read -r -t 2 line <&$fd || return 1
+  case $line in 'HTTP/1.'?' 200 '*) answered=ok ;; esac
+  while IFS= read -r -t 2 line <&$fd; do [ "$line" = $'\r' ] && break; done
+  while IFS= read -r -t 2 line <&$fd; do _hearth_body+=$line$'\n'; done
+  [ -n "$answered" ]
+}
+
+_hearth_summary() {
+  local state=${HEARTH_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/hearth}
+  local sock=${HEARTH_SOCKET:-$state/hearth.sock}
+  [ -S "$sock" ] || return 1
+  _hearth_urlencode "$PWD"
+  local target="/git/summary?format=text&repo=$_hearth_q" fd ok=1
+  if [ -n "$ZSH_VERSION" ] && zmodload zsh/net/socket 2>/dev/null && zsocket "$sock" 2>/dev/null; then
+    fd=$REPLY
+    _hearth_exchange "$fd" "GET $target HTTP/1.0"$'\r\n'"Host: localhost"$'\r\n\r\n' && ok=0
+    exec {fd}>&-
+    return $ok
+  fi
+  if [ -n "$BASH_VERSION" ] && [ -z "$HEARTH_SOCKET" ] && [ -r "$state/daemon.json" ] && [ -r "$state/token" ]; then
+    local json token port host re_port='"port": *([0-9]+)' re_host='"host": *"([^"]+)"'
+    IFS= read -r -d '' json < "$state/daemon.json"
+    IFS= read -r token < "$state/token"
+    [[ $json =~ $re_port ]] && port=${BASH_REMATCH[1]}
+    [[ $json =~ $re_host ]] && host=${BASH_REMATCH[1]}
+    if [ -n "$port" ] && [ -n "$host" ] && { exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null; then
+      _hearth_exchange "$fd" "GET $target HTTP/1.0"$'\r\n'"Host: localhost"$'\r\n'"Authorization: Bearer $token"$'\r\n\r\n' && ok=0
+      exec {fd}>&-
+      return $ok
+    fi
+  fi
+  command -v curl >/dev/null 2>&1 || return 1
+  _hearth_body=$(curl -sf --max-time 2 --unix-socket "$sock" "http://localhost$target" 2>/dev/null)
+}
 
 hearth_git_prompt() {
-  local sock="${HEARTH_SOCKET:-${XDG_STATE_HOME:-$HOME/.local/state}/hearth/hearth.sock}"
-  [ -S "$sock" ] || return 0
-  local out
-  out=$(curl -sf --max-time 2 --unix-socket "$sock" -G --data-urlencode "repo=$PWD" \
-    -d format=text 'http://localhost/git/summary' 2>/dev/null) || return 0
+  local _hearth_q _hearth_body
+  _hearth_summary || return 0
   local key value branch='' head='' ahead=0 behind=0 staged=0 unstaged=0 untracked=0 conflicted=0 stashes=0
   while IFS='=' read -r key value; do
     case $key in
@@ -30,11 +82,11 @@ hearth_git_prompt() {
       stashes) stashes=$value ;;
     esac
   done <<HEARTH_EOF
-$out
+$_hearth_body
 HEARTH_EOF
   local s
   if [ -n "$branch" ]; then s=$branch
-  elif [ -n "$head" ]; then s=$(printf '%.7s' "$head")
+  elif [ -n "$head" ]; then s=${head:0:7}
   else s='no commits'
   fi
   [ "$ahead" != 0 ] && s="$s ^$ahead"
