@@ -47,21 +47,22 @@ function toplevel(at: string): string {
 }
 
 /** Asks the daemon (first: nothing git does may help it), then git, and compares the whole answer. */
-async function check(t: Tap.Test, repo: string, flags: StatusFlags = {}, label = '', at = repo): Promise<boolean> {
+async function check(t: Tap.Test, repo: string, flags: StatusFlags = {}, label = '', at = repo, head?: ReturnType<typeof gitHead>): Promise<boolean> {
   const res = await status({ repo: at, include_untracked: flags.untracked !== false, include_ignored: flags.ignored === true });
   if (!res.json.success) return t.fail(`${label}: ${res.status} ${JSON.stringify(res.json.error)}`);
   const answer = res.json.data;
   const entries = gitStatus(at, flags);
-  const expected = { repo: toplevel(at), ...gitHead(at), clean: entries.length === 0, entries };
+  const expected = { repo: toplevel(at), ...(head ?? gitHead(at)), clean: entries.length === 0, entries };
   const got = { repo: answer.repo, branch: answer.branch, head: answer.head, clean: answer.clean, entries: answer.entries };
   return t.same(got, expected, `${label} ${describe(flags)}`.trim());
 }
 
 async function checkAll(t: Tap.Test, repo: string, label = '', at = repo): Promise<void> {
-  for (const flags of FLAGS) await check(t, repo, flags, label, at);
+  const head = gitHead(at);
+  for (const flags of FLAGS) await check(t, repo, flags, label, at, head);
 }
 
-// The scenarios are independent (a repository each): run a few at once.
+// The tests are independent (a repository each): run a few at once, the long sequences first.
 t.jobs = 4;
 
 /** A committed repository to copy: a copy's index stats match nothing, so every file is hashed once. */
@@ -96,7 +97,8 @@ function fresh(setup: (repo: string) => void): string {
 function scenario(name: string, setup: (repo: string) => void, act: (repo: string) => void, at: (repo: string) => string = (r) => r): void {
   t.test(name, async (t) => {
     const warm = fresh(setup);
-    await check(t, warm, {}, 'before', at(warm));
+    // Warmed up (the state before the change is the cold check of other scenarios).
+    t.ok((await status({ repo: at(warm) })).json.success, 'warmed up');
     act(warm);
     await checkAll(t, warm, 'warm', at(warm));
     const cold = fresh(setup);
@@ -104,6 +106,331 @@ function scenario(name: string, setup: (repo: string) => void, act: (repo: strin
     await check(t, cold, {}, 'cold', at(cold));
   });
 }
+
+t.test('a linked worktree, asked with a path inside it', async (t) => {
+  const main = fresh(base);
+  const wt = join(root, `wt-${Math.random().toString(36).slice(2)}`);
+  git(main, 'worktree', 'add', '-q', '-b', 'feature', wt);
+  await check(t, wt, {}, 'fresh worktree', join(wt, 'dir'));
+  write(wt, 'dir/c.txt', 'changed in the worktree\n');
+  write(wt, 'wt-only.txt', 'u');
+  git(wt, 'add', 'wt-only.txt');
+  write(wt, 'untracked.txt', 'u');
+  await checkAll(t, wt, 'changed', join(wt, 'dir'));
+  await check(t, main, {}, 'the main worktree is unaffected');
+  git(wt, 'commit', '-q', '-m', 'in the worktree');
+  await check(t, wt, {}, 'committed', join(wt, 'dir'));
+  write(main, 'a.txt', 'main changed\n');
+  git(main, 'add', 'a.txt');
+  await check(t, main, {}, 'main staged');
+  await check(t, wt, {}, 'worktree after main staged', join(wt, 'dir'));
+});
+
+t.test('submodules: clean, new commit, modified and untracked content, uninitialized', async (t) => {
+  const lib = makeRepo(root);
+  write(lib, 'lib.txt', 'lib\n');
+  commitAll(lib, 'lib');
+  const sup = fresh(base);
+  git(sup, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', lib, 'libs/lib');
+  git(sup, 'commit', '-q', '-m', 'submodule');
+  const sub = join(sup, 'libs/lib');
+  await checkAll(t, sup, 'clean');
+  write(sub, 'untracked.txt', 'u');
+  await checkAll(t, sup, 'untracked content');
+  unlinkSync(join(sub, 'untracked.txt'));
+  await check(t, sup, {}, 'clean again');
+  write(sub, 'lib.txt', 'modified\n');
+  await checkAll(t, sup, 'modified content');
+  git(sub, 'checkout', '-q', '--', 'lib.txt');
+  await check(t, sup, {}, 'reverted');
+  write(lib, 'lib.txt', 'lib v2\n');
+  commitAll(lib, 'lib v2');
+  git(sub, 'fetch', '-q');
+  git(sub, 'merge', '-q', '--ff-only', 'origin/main');
+  await checkAll(t, sup, 'new commit inside');
+  git(sub, 'commit', '-q', '--allow-empty', '-m', 'local commit');
+  await check(t, sup, {}, 'local commit inside');
+  git(sub, 'reset', '-q', '--hard', 'HEAD~1');
+  git(sup, 'add', 'libs/lib');
+  await checkAll(t, sup, 'new commit staged');
+  git(sup, 'commit', '-q', '-m', 'bump');
+  await check(t, sup, {}, 'bump committed');
+
+  const clone = join(root, `clone-${Math.random().toString(36).slice(2)}`);
+  git(root, 'clone', '-q', sup, clone);
+  await checkAll(t, clone, 'uninitialized (cold)');
+  git(clone, '-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init');
+  await checkAll(t, clone, 'initialized');
+  git(clone, 'submodule', 'deinit', '-q', '-f', 'libs/lib');
+  await checkAll(t, clone, 'deinitialized');
+});
+
+t.test('the warm path: each change is in the very next answer', async (t) => {
+  const r = fresh(base);
+  await check(t, r, {}, 'start');
+  const steps: Array<[string, () => void]> = [
+    ['edit', () => write(r, 'a.txt', 'one\n')],
+    ['same size edit in the same second', () => write(r, 'a.txt', 'two\n')],
+    ['and again', () => write(r, 'a.txt', 'six\n')],
+    ['back to the committed content', () => write(r, 'a.txt', 'alpha\n')],
+    ['git add', () => {
+      write(r, 'a.txt', 'staged\n');
+      git(r, 'add', 'a.txt');
+    }],
+    ['edit after add, same size', () => write(r, 'a.txt', 'STAGED\n')],
+    ['git commit -a', () => git(r, 'commit', '-q', '-a', '-m', 'c1')],
+    ['new dir with files', () => {
+      write(r, 'newdir/x.txt', 'x');
+      write(r, 'newdir/deep/y.txt', 'y');
+    }],
+    ['a file in a new nested dir of a new dir', () => write(r, 'newdir/deep/er/z.txt', 'z')],
+    ['rm -rf the new dir', () => rmSync(join(r, 'newdir'), { recursive: true })],
+    ['rm -rf a tracked dir', () => rmSync(join(r, 'dir'), { recursive: true })],
+    ['git checkout -- .', () => git(r, 'checkout', '-q', '--', '.')],
+    ['.gitignore created', () => {
+      write(r, 'junk.log', 'j');
+      write(r, 'dir/junk.log', 'j');
+      write(r, '.gitignore', '*.log\n');
+    }],
+    ['.gitignore edited', () => write(r, '.gitignore', '*.txt\n')],
+    ['nested .gitignore', () => write(r, 'dir/.gitignore', '!*.log\n')],
+    ['.gitignore deleted', () => {
+      unlinkSync(join(r, '.gitignore'));
+      unlinkSync(join(r, 'dir/.gitignore'));
+    }],
+    ['commit everything', () => commitAll(r, 'c2')],
+    ['git checkout -b', () => git(r, 'checkout', '-q', '-b', 'topic')],
+    ['commit on the branch', () => {
+      write(r, 'topic.txt', 't');
+      write(r, 'b.txt', 'topic change\n');
+      commitAll(r, 'topic');
+    }],
+    ['git checkout main', () => git(r, 'checkout', '-q', 'main')],
+    ['dirty, then git stash', () => {
+      write(r, 'a.txt', 'stash me\n');
+      write(r, 'dir/c.txt', 'stash me too\n');
+      git(r, 'add', 'dir/c.txt');
+      git(r, 'stash', '-q');
+    }],
+    ['git stash pop', () => git(r, 'stash', 'pop', '-q')],
+    ['git reset --hard', () => git(r, 'reset', '-q', '--hard')],
+    ['git reset --soft HEAD~1', () => git(r, 'reset', '-q', '--soft', 'HEAD~1')],
+    ['git reset (mixed)', () => git(r, 'reset', '-q')],
+    ['git checkout --detach', () => {
+      commitAll(r, 'c3');
+      git(r, 'checkout', '-q', '--detach', 'HEAD~1');
+    }],
+    ['back on main', () => git(r, 'checkout', '-q', 'main')],
+    ['create and delete nested dirs', () => {
+      mkdirSync(join(r, 'n1/n2/n3'), { recursive: true });
+      write(r, 'n1/n2/n3/f.txt', 'f');
+      rmSync(join(r, 'n1/n2'), { recursive: true });
+      write(r, 'n1/g.txt', 'g');
+    }],
+    ['a dir moved', () => renameSync(join(r, 'n1'), join(r, 'm1'))],
+    ['a tracked dir moved', () => renameSync(join(r, 'dir'), join(r, 'dir2'))],
+    ['moved back', () => renameSync(join(r, 'dir2'), join(r, 'dir'))],
+    ['a tracked file replaced by a dir', () => {
+      unlinkSync(join(r, 'b.txt'));
+      write(r, 'b.txt/in.txt', 'in');
+    }],
+    ['and back', () => {
+      rmSync(join(r, 'b.txt'), { recursive: true });
+      git(r, 'checkout', '-q', '--', 'b.txt');
+    }],
+    ['chmod +x', () => chmodSync(join(r, 'a.txt'), 0o755)],
+    ['git rm --cached', () => git(r, 'rm', '-q', '--cached', 'dir/c.txt')],
+    ['git add -N', () => {
+      write(r, 'ita.txt', 'ita');
+      git(r, 'add', '-N', 'ita.txt');
+    }],
+    ['git add -A and commit', () => commitAll(r, 'c4')],
+    ['the user runs git status (index refreshed), then a same-size edit', () => {
+      git(r, 'status', '--porcelain');
+      write(r, 'b.txt', 'BRAVO\n');
+    }],
+    ['git status again, then the edit undone', () => {
+      git(r, 'status', '--porcelain');
+      write(r, 'b.txt', 'bravo\n');
+    }],
+    ['an editor save: write a temp file, rename it over', () => {
+      write(r, 'dir/.c.txt.swp', 'saved by an editor\n');
+      renameSync(join(r, 'dir/.c.txt.swp'), join(r, 'dir/c.txt'));
+    }],
+    ['git mv', () => git(r, 'mv', 'dir/c.txt', 'dir/sub/moved.txt')],
+    ['commit, then a branch with a directory of its own', () => {
+      commitAll(r, 'c5');
+      git(r, 'checkout', '-q', '-b', 'withdir');
+      write(r, 'only/here/x.txt', 'x');
+      commitAll(r, 'withdir');
+      git(r, 'checkout', '-q', 'main');
+    }],
+    ['back on the branch with the directory', () => git(r, 'checkout', '-q', 'withdir')],
+    ['git pack-refs and gc', () => {
+      git(r, 'pack-refs', '--all');
+      git(r, 'gc', '-q');
+    }],
+    ['a commit after gc', () => {
+      write(r, 'a.txt', 'after gc\n');
+      git(r, 'commit', '-q', '-am', 'after gc');
+    }],
+    ['git commit --amend', () => {
+      write(r, 'a.txt', 'amended\n');
+      git(r, 'commit', '-q', '-a', '--amend', '-m', 'amended');
+    }],
+    ['a merge with a conflict', () => {
+      write(r, 'a.txt', 'withdir side\n');
+      git(r, 'commit', '-q', '-am', 'side');
+      git(r, 'checkout', '-q', 'main');
+      write(r, 'a.txt', 'main side\n');
+      git(r, 'commit', '-q', '-am', 'main side');
+      gitMay(r, 'merge', '-q', 'withdir');
+    }],
+    ['git merge --abort', () => git(r, 'merge', '--abort')],
+    ['index rewritten as version 4 while warm', () => {
+      write(r, 'b.txt', 'v4\n');
+      git(r, 'update-index', '--index-version', '4');
+    }],
+    ['info/exclude edited', () => {
+      write(r, 'excluded.txt', 'e');
+      write(r, 'dir/excluded.txt', 'e');
+      write(r, '.git/info/exclude', 'excluded.txt\n');
+    }],
+    ['core.excludesFile set', () => {
+      writeFileSync(join(home, 'warm-excludes'), '*.warm\n');
+      git(r, 'config', 'core.excludesFile', join(home, 'warm-excludes'));
+      write(r, 'x.warm', 'w');
+      write(r, 'x.cold', 'c');
+    }],
+    ['the excludes file edited (outside the repository)', () => writeFileSync(join(home, 'warm-excludes'), '*.cold\n')],
+    ['git clean -fdx', () => git(r, 'clean', '-q', '-fdx')],
+    ['a branch where a file became a directory', () => {
+      git(r, 'checkout', '-q', '-b', 'shape');
+      git(r, 'rm', '-q', '-f', 'b.txt');
+      write(r, 'b.txt/x.txt', 'x');
+      write(r, 'fresh-dir/y.txt', 'y');
+      commitAll(r, 'shape');
+      git(r, 'checkout', '-q', 'main');
+    }],
+    ['git checkout of that branch', () => git(r, 'checkout', '-q', 'shape')],
+    ['an edit in a directory git checkout created', () => write(r, 'fresh-dir/y.txt', 'Y')],
+    ['a new file there, same second', () => write(r, 'b.txt/new.txt', 'n')],
+    ['git stash -u', () => git(r, 'stash', '-q', '-u')],
+    ['git checkout main', () => git(r, 'checkout', '-q', 'main')],
+    ['git stash pop on main', () => gitMay(r, 'stash', 'pop', '-q')],
+    ['git reset --hard and git clean', () => {
+      git(r, 'reset', '-q', '--hard');
+      git(r, 'clean', '-q', '-fd');
+    }],
+    ['git init in a subdir (nested repository)', () => {
+      makeRepo(r, 'inner');
+      write(r, 'inner/f.txt', 'f');
+    }],
+    ['nested repository removed', () => rmSync(join(r, 'inner'), { recursive: true })],
+  ];
+  for (const [name, step] of steps) {
+    step();
+    await check(t, r, {}, name);
+  }
+  await checkAll(t, r, 'end');
+});
+
+t.test('the warm path: 50 random edits, each checked at once', async (t) => {
+  const r = fresh(base);
+  await check(t, r, {}, 'start');
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const files = ['a.txt', 'b.txt', 'dir/c.txt', 'dir/sub/d.txt', 'dir/e.txt', 'new/f.txt', 'new/deep/g.txt', 'h.log', 'i j.txt'];
+  const ops: Array<[string, (f: string) => void]> = [
+    ['write', (f) => write(r, f, `v${rand(3)}\n`)],
+    ['write longer', (f) => write(r, f, `longer content ${rand(1000)}\n`)],
+    ['remove', (f) => rmSync(join(r, f), { force: true })],
+    ['add', (f) => gitMay(r, 'add', '--', f)],
+    ['rm --cached', (f) => gitMay(r, 'rm', '-q', '--cached', '--', f)],
+    ['chmod', (f) => {
+      try {
+        chmodSync(join(r, f), rand(2) ? 0o755 : 0o644);
+      } catch {
+        /* gone */
+      }
+    }],
+    ['rm -rf dir', () => rmSync(join(r, ['new', 'dir/sub', 'dir'][rand(3)]!), { recursive: true, force: true })],
+    ['ignore', () => write(r, '.gitignore', ['', '*.log\n', 'new/\n', '!*.log\n*.txt\n'][rand(4)]!)],
+    ['commit', () => gitMay(r, 'commit', '-q', '-a', '-m', 'random')],
+    ['checkout file', (f) => gitMay(r, 'checkout', '-q', 'HEAD', '--', f)],
+  ];
+  for (let i = 0; i < 50; i++) {
+    const [name, op] = ops[rand(ops.length)]!;
+    const file = files[rand(files.length)]!;
+    op(file);
+    if (!(await check(t, r, i % 5 === 4 ? { ignored: true } : {}, `#${i} ${name} ${file}`))) break;
+  }
+});
+
+t.test('which repository a path is in', async (t) => {
+  const r = fresh(base);
+  const sub = await d.client.call<any>('GET', `/git/status?repo=${encodeURIComponent(join(r, 'dir/sub/d.txt'))}`);
+  t.equal(sub.repo, r, 'a file in a subdirectory answers with the worktree root');
+  t.same(sub.entries, []);
+  write(r, 'dir/new.txt', 'n');
+  write(r, '.gitignore', '*.log\n');
+  write(r, 'x.log', 'l');
+  write(r, 'a.txt', 'changed\n');
+  for (const flags of FLAGS) {
+    const query = `repo=${encodeURIComponent(join(r, 'dir'))}&include_untracked=${flags.untracked !== false}&include_ignored=${flags.ignored === true}`;
+    const got = await d.client.call<any>('GET', `/git/status?${query}`);
+    t.same(got.entries, gitStatus(r, flags), `GET ${describe(flags)}`);
+  }
+
+  const errorOf = async (path: string) => {
+    const res = await status({ repo: path });
+    return [res.status, res.json.error?.code];
+  };
+  const plain = join(root, `plain-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(join(plain, 'x'), { recursive: true });
+  t.same(await errorOf(join(plain, 'x')), [404, 'NOT_A_REPOSITORY']);
+  t.same(await errorOf(join(plain, 'x')), [404, 'NOT_A_REPOSITORY'], 'asked twice');
+  git(plain, 'init', '-q');
+  write(plain, 'x/new.txt', 'n');
+  await check(t, plain, {}, 'right after git init', join(plain, 'x'));
+  t.same(await errorOf(tempDir('hearth-elsewhere-')), [403, 'PATH_OUTSIDE_ROOTS']);
+  t.same(await errorOf('/etc'), [403, 'PATH_OUTSIDE_ROOTS']);
+  t.same(await errorOf(join(r, 'missing/path')), [404, 'NOT_FOUND']);
+});
+
+t.test('CLI: --porcelain -z byte for byte, and --porcelain quoted as git quotes', async (t) => {
+  const r = fresh(base);
+  write(r, 'with space.txt', 's');
+  write(r, 'naïve.txt', 'n');
+  commitAll(r, 'names');
+  write(r, 'with space.txt', 'changed');
+  write(r, 'naïve.txt', 'changed');
+  write(r, 'quote"d file.txt', 'q');
+  write(r, 'back\\slash.txt', 'b');
+  write(r, 'tab\tname.txt', 't');
+  write(r, '日本語/ファイル.txt', 'j');
+  write(r, 'a.txt', 'staged\n');
+  git(r, 'add', 'a.txt');
+  write(r, '.gitignore', '*.log\n');
+  write(r, 'dir/x.log', 'l');
+  const cli = ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, 'git', 'status'];
+  const cases: Array<[string[], string[]]> = [
+    [['--porcelain', '-z'], ['-z', '--untracked-files=all']],
+    [['--porcelain'], ['--untracked-files=all']],
+    [['--porcelain', '-z', '--ignored', '--untracked-files=all'], ['-z', '--untracked-files=all', '--ignored']],
+  ];
+  const runs = await Promise.all(cases.map(([ours]) => runCli([...cli, join(r, 'dir'), ...ours], cleanEnv(), 60_000)));
+  cases.forEach(([ours, theirs], i) => {
+    const run = runs[i]!;
+    t.equal(run.code, 0, run.stderr);
+    t.equal(run.stdout, gitRaw(join(r, 'dir'), 'status', '--porcelain=v1', '--no-renames', ...theirs), ours.join(' '));
+  });
+});
 
 scenario('modified files', base, (r) => {
   write(r, 'a.txt', 'alpha changed\n');
@@ -385,301 +712,3 @@ scenario('an index with index.skipHash, rewritten', base, (r) => {
   write(r, 'b.txt', 'unstaged\n');
 });
 scenario('status asked with a path in a subdirectory', base, (r) => write(r, 'dir/sub/d.txt', 'changed\n'), (r) => join(r, 'dir/sub'));
-
-t.test('a linked worktree, asked with a path inside it', async (t) => {
-  const main = fresh(base);
-  const wt = join(root, `wt-${Math.random().toString(36).slice(2)}`);
-  git(main, 'worktree', 'add', '-q', '-b', 'feature', wt);
-  await check(t, wt, {}, 'fresh worktree', join(wt, 'dir'));
-  write(wt, 'dir/c.txt', 'changed in the worktree\n');
-  write(wt, 'wt-only.txt', 'u');
-  git(wt, 'add', 'wt-only.txt');
-  write(wt, 'untracked.txt', 'u');
-  await checkAll(t, wt, 'changed', join(wt, 'dir'));
-  await check(t, main, {}, 'the main worktree is unaffected');
-  git(wt, 'commit', '-q', '-m', 'in the worktree');
-  await check(t, wt, {}, 'committed', join(wt, 'dir'));
-  write(main, 'a.txt', 'main changed\n');
-  git(main, 'add', 'a.txt');
-  await check(t, main, {}, 'main staged');
-  await check(t, wt, {}, 'worktree after main staged', join(wt, 'dir'));
-});
-
-t.test('submodules: clean, new commit, modified and untracked content, uninitialized', async (t) => {
-  const lib = makeRepo(root);
-  write(lib, 'lib.txt', 'lib\n');
-  commitAll(lib, 'lib');
-  const sup = fresh(base);
-  git(sup, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', lib, 'libs/lib');
-  git(sup, 'commit', '-q', '-m', 'submodule');
-  const sub = join(sup, 'libs/lib');
-  await checkAll(t, sup, 'clean');
-  write(sub, 'untracked.txt', 'u');
-  await checkAll(t, sup, 'untracked content');
-  unlinkSync(join(sub, 'untracked.txt'));
-  await check(t, sup, {}, 'clean again');
-  write(sub, 'lib.txt', 'modified\n');
-  await checkAll(t, sup, 'modified content');
-  git(sub, 'checkout', '-q', '--', 'lib.txt');
-  await check(t, sup, {}, 'reverted');
-  write(lib, 'lib.txt', 'lib v2\n');
-  commitAll(lib, 'lib v2');
-  git(sub, 'fetch', '-q');
-  git(sub, 'merge', '-q', '--ff-only', 'origin/main');
-  await checkAll(t, sup, 'new commit inside');
-  git(sub, 'commit', '-q', '--allow-empty', '-m', 'local commit');
-  await check(t, sup, {}, 'local commit inside');
-  git(sub, 'reset', '-q', '--hard', 'HEAD~1');
-  git(sup, 'add', 'libs/lib');
-  await checkAll(t, sup, 'new commit staged');
-  git(sup, 'commit', '-q', '-m', 'bump');
-  await check(t, sup, {}, 'bump committed');
-
-  const clone = join(root, `clone-${Math.random().toString(36).slice(2)}`);
-  git(root, 'clone', '-q', sup, clone);
-  await checkAll(t, clone, 'uninitialized (cold)');
-  git(clone, '-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init');
-  await checkAll(t, clone, 'initialized');
-  git(clone, 'submodule', 'deinit', '-q', '-f', 'libs/lib');
-  await checkAll(t, clone, 'deinitialized');
-});
-
-t.test('the warm path: each change is in the very next answer', async (t) => {
-  const r = fresh(base);
-  await check(t, r, {}, 'start');
-  const steps: Array<[string, () => void]> = [
-    ['edit', () => write(r, 'a.txt', 'one\n')],
-    ['same size edit in the same second', () => write(r, 'a.txt', 'two\n')],
-    ['and again', () => write(r, 'a.txt', 'six\n')],
-    ['back to the committed content', () => write(r, 'a.txt', 'alpha\n')],
-    ['git add', () => {
-      write(r, 'a.txt', 'staged\n');
-      git(r, 'add', 'a.txt');
-    }],
-    ['edit after add, same size', () => write(r, 'a.txt', 'STAGED\n')],
-    ['git commit -a', () => git(r, 'commit', '-q', '-a', '-m', 'c1')],
-    ['new dir with files', () => {
-      write(r, 'newdir/x.txt', 'x');
-      write(r, 'newdir/deep/y.txt', 'y');
-    }],
-    ['a file in a new nested dir of a new dir', () => write(r, 'newdir/deep/er/z.txt', 'z')],
-    ['rm -rf the new dir', () => rmSync(join(r, 'newdir'), { recursive: true })],
-    ['rm -rf a tracked dir', () => rmSync(join(r, 'dir'), { recursive: true })],
-    ['git checkout -- .', () => git(r, 'checkout', '-q', '--', '.')],
-    ['.gitignore created', () => {
-      write(r, 'junk.log', 'j');
-      write(r, 'dir/junk.log', 'j');
-      write(r, '.gitignore', '*.log\n');
-    }],
-    ['.gitignore edited', () => write(r, '.gitignore', '*.txt\n')],
-    ['nested .gitignore', () => write(r, 'dir/.gitignore', '!*.log\n')],
-    ['.gitignore deleted', () => {
-      unlinkSync(join(r, '.gitignore'));
-      unlinkSync(join(r, 'dir/.gitignore'));
-    }],
-    ['commit everything', () => commitAll(r, 'c2')],
-    ['git checkout -b', () => git(r, 'checkout', '-q', '-b', 'topic')],
-    ['commit on the branch', () => {
-      write(r, 'topic.txt', 't');
-      write(r, 'b.txt', 'topic change\n');
-      commitAll(r, 'topic');
-    }],
-    ['git checkout main', () => git(r, 'checkout', '-q', 'main')],
-    ['dirty, then git stash', () => {
-      write(r, 'a.txt', 'stash me\n');
-      write(r, 'dir/c.txt', 'stash me too\n');
-      git(r, 'add', 'dir/c.txt');
-      git(r, 'stash', '-q');
-    }],
-    ['git stash pop', () => git(r, 'stash', 'pop', '-q')],
-    ['git reset --hard', () => git(r, 'reset', '-q', '--hard')],
-    ['git reset --soft HEAD~1', () => git(r, 'reset', '-q', '--soft', 'HEAD~1')],
-    ['git reset (mixed)', () => git(r, 'reset', '-q')],
-    ['git checkout --detach', () => {
-      commitAll(r, 'c3');
-      git(r, 'checkout', '-q', '--detach', 'HEAD~1');
-    }],
-    ['back on main', () => git(r, 'checkout', '-q', 'main')],
-    ['create and delete nested dirs', () => {
-      mkdirSync(join(r, 'n1/n2/n3'), { recursive: true });
-      write(r, 'n1/n2/n3/f.txt', 'f');
-      rmSync(join(r, 'n1/n2'), { recursive: true });
-      write(r, 'n1/g.txt', 'g');
-    }],
-    ['a dir moved', () => renameSync(join(r, 'n1'), join(r, 'm1'))],
-    ['a tracked dir moved', () => renameSync(join(r, 'dir'), join(r, 'dir2'))],
-    ['moved back', () => renameSync(join(r, 'dir2'), join(r, 'dir'))],
-    ['a tracked file replaced by a dir', () => {
-      unlinkSync(join(r, 'b.txt'));
-      write(r, 'b.txt/in.txt', 'in');
-    }],
-    ['and back', () => {
-      rmSync(join(r, 'b.txt'), { recursive: true });
-      git(r, 'checkout', '-q', '--', 'b.txt');
-    }],
-    ['chmod +x', () => chmodSync(join(r, 'a.txt'), 0o755)],
-    ['git rm --cached', () => git(r, 'rm', '-q', '--cached', 'dir/c.txt')],
-    ['git add -N', () => {
-      write(r, 'ita.txt', 'ita');
-      git(r, 'add', '-N', 'ita.txt');
-    }],
-    ['git add -A and commit', () => commitAll(r, 'c4')],
-    ['the user runs git status (index refreshed), then a same-size edit', () => {
-      git(r, 'status', '--porcelain');
-      write(r, 'b.txt', 'BRAVO\n');
-    }],
-    ['git status again, then the edit undone', () => {
-      git(r, 'status', '--porcelain');
-      write(r, 'b.txt', 'bravo\n');
-    }],
-    ['an editor save: write a temp file, rename it over', () => {
-      write(r, 'dir/.c.txt.swp', 'saved by an editor\n');
-      renameSync(join(r, 'dir/.c.txt.swp'), join(r, 'dir/c.txt'));
-    }],
-    ['git mv', () => git(r, 'mv', 'dir/c.txt', 'dir/sub/moved.txt')],
-    ['commit, then a branch with a directory of its own', () => {
-      commitAll(r, 'c5');
-      git(r, 'checkout', '-q', '-b', 'withdir');
-      write(r, 'only/here/x.txt', 'x');
-      commitAll(r, 'withdir');
-      git(r, 'checkout', '-q', 'main');
-    }],
-    ['back on the branch with the directory', () => git(r, 'checkout', '-q', 'withdir')],
-    ['git pack-refs and gc', () => {
-      git(r, 'pack-refs', '--all');
-      git(r, 'gc', '-q');
-    }],
-    ['a commit after gc', () => {
-      write(r, 'a.txt', 'after gc\n');
-      git(r, 'commit', '-q', '-am', 'after gc');
-    }],
-    ['git commit --amend', () => {
-      write(r, 'a.txt', 'amended\n');
-      git(r, 'commit', '-q', '-a', '--amend', '-m', 'amended');
-    }],
-    ['a merge with a conflict', () => {
-      write(r, 'a.txt', 'withdir side\n');
-      git(r, 'commit', '-q', '-am', 'side');
-      git(r, 'checkout', '-q', 'main');
-      write(r, 'a.txt', 'main side\n');
-      git(r, 'commit', '-q', '-am', 'main side');
-      gitMay(r, 'merge', '-q', 'withdir');
-    }],
-    ['git merge --abort', () => git(r, 'merge', '--abort')],
-    ['index rewritten as version 4 while warm', () => {
-      write(r, 'b.txt', 'v4\n');
-      git(r, 'update-index', '--index-version', '4');
-    }],
-    ['info/exclude edited', () => {
-      write(r, 'excluded.txt', 'e');
-      write(r, 'dir/excluded.txt', 'e');
-      write(r, '.git/info/exclude', 'excluded.txt\n');
-    }],
-    ['core.excludesFile set', () => {
-      writeFileSync(join(home, 'warm-excludes'), '*.warm\n');
-      git(r, 'config', 'core.excludesFile', join(home, 'warm-excludes'));
-      write(r, 'x.warm', 'w');
-      write(r, 'x.cold', 'c');
-    }],
-    ['the excludes file edited (outside the repository)', () => writeFileSync(join(home, 'warm-excludes'), '*.cold\n')],
-    ['git clean -fdx', () => git(r, 'clean', '-q', '-fdx')],
-    ['git init in a subdir (nested repository)', () => {
-      makeRepo(r, 'inner');
-      write(r, 'inner/f.txt', 'f');
-    }],
-    ['nested repository removed', () => rmSync(join(r, 'inner'), { recursive: true })],
-  ];
-  for (const [name, step] of steps) {
-    step();
-    await check(t, r, {}, name);
-  }
-  await checkAll(t, r, 'end');
-});
-
-t.test('the warm path: 50 random edits, each checked at once', async (t) => {
-  const r = fresh(base);
-  await check(t, r, {}, 'start');
-  let seed = 0x2545f491;
-  const rand = (n: number) => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % n;
-  };
-  const files = ['a.txt', 'b.txt', 'dir/c.txt', 'dir/sub/d.txt', 'dir/e.txt', 'new/f.txt', 'new/deep/g.txt', 'h.log', 'i j.txt'];
-  const ops: Array<[string, (f: string) => void]> = [
-    ['write', (f) => write(r, f, `v${rand(3)}\n`)],
-    ['write longer', (f) => write(r, f, `longer content ${rand(1000)}\n`)],
-    ['remove', (f) => rmSync(join(r, f), { force: true })],
-    ['add', (f) => gitMay(r, 'add', '--', f)],
-    ['rm --cached', (f) => gitMay(r, 'rm', '-q', '--cached', '--', f)],
-    ['chmod', (f) => {
-      try {
-        chmodSync(join(r, f), rand(2) ? 0o755 : 0o644);
-      } catch {
-        /* gone */
-      }
-    }],
-    ['rm -rf dir', () => rmSync(join(r, ['new', 'dir/sub', 'dir'][rand(3)]!), { recursive: true, force: true })],
-    ['ignore', () => write(r, '.gitignore', ['', '*.log\n', 'new/\n', '!*.log\n*.txt\n'][rand(4)]!)],
-    ['commit', () => gitMay(r, 'commit', '-q', '-a', '-m', 'random')],
-    ['checkout file', (f) => gitMay(r, 'checkout', '-q', 'HEAD', '--', f)],
-  ];
-  for (let i = 0; i < 50; i++) {
-    const [name, op] = ops[rand(ops.length)]!;
-    const file = files[rand(files.length)]!;
-    op(file);
-    if (!(await check(t, r, i % 5 === 4 ? { ignored: true } : {}, `#${i} ${name} ${file}`))) break;
-  }
-});
-
-t.test('which repository a path is in', async (t) => {
-  const r = fresh(base);
-  const sub = await d.client.call<any>('GET', `/git/status?repo=${encodeURIComponent(join(r, 'dir/sub/d.txt'))}`);
-  t.equal(sub.repo, r, 'a file in a subdirectory answers with the worktree root');
-  t.same(sub.entries, []);
-
-  const errorOf = async (path: string) => {
-    const res = await status({ repo: path });
-    return [res.status, res.json.error?.code];
-  };
-  const plain = join(root, `plain-${Math.random().toString(36).slice(2)}`);
-  mkdirSync(join(plain, 'x'), { recursive: true });
-  t.same(await errorOf(join(plain, 'x')), [404, 'NOT_A_REPOSITORY']);
-  t.same(await errorOf(join(plain, 'x')), [404, 'NOT_A_REPOSITORY'], 'asked twice');
-  git(plain, 'init', '-q');
-  write(plain, 'x/new.txt', 'n');
-  await check(t, plain, {}, 'right after git init', join(plain, 'x'));
-  t.same(await errorOf(tempDir('hearth-elsewhere-')), [403, 'PATH_OUTSIDE_ROOTS']);
-  t.same(await errorOf('/etc'), [403, 'PATH_OUTSIDE_ROOTS']);
-  t.same(await errorOf(join(r, 'missing/path')), [404, 'NOT_FOUND']);
-});
-
-t.test('CLI: --porcelain -z byte for byte, and --porcelain quoted as git quotes', async (t) => {
-  const r = fresh(base);
-  write(r, 'with space.txt', 's');
-  write(r, 'naïve.txt', 'n');
-  commitAll(r, 'names');
-  write(r, 'with space.txt', 'changed');
-  write(r, 'naïve.txt', 'changed');
-  write(r, 'quote"d file.txt', 'q');
-  write(r, 'back\\slash.txt', 'b');
-  write(r, 'tab\tname.txt', 't');
-  write(r, '日本語/ファイル.txt', 'j');
-  write(r, 'a.txt', 'staged\n');
-  git(r, 'add', 'a.txt');
-  write(r, '.gitignore', '*.log\n');
-  write(r, 'dir/x.log', 'l');
-  const cli = ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, 'git', 'status'];
-  const cases: Array<[string[], string[]]> = [
-    [['--porcelain', '-z'], ['-z', '--untracked-files=all']],
-    [['--porcelain'], ['--untracked-files=all']],
-    [['--porcelain', '-z', '--ignored', '--untracked-files=all'], ['-z', '--untracked-files=all', '--ignored']],
-  ];
-  const runs = await Promise.all(cases.map(([ours]) => runCli([...cli, join(r, 'dir'), ...ours], cleanEnv(), 60_000)));
-  cases.forEach(([ours, theirs], i) => {
-    const run = runs[i]!;
-    t.equal(run.code, 0, run.stderr);
-    t.equal(run.stdout, gitRaw(join(r, 'dir'), 'status', '--porcelain=v1', '--no-renames', ...theirs), ours.join(' '));
-  });
-});
