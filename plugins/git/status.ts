@@ -223,7 +223,6 @@ export class RepoState {
     this.#head = await this.#reader.head(this.paths.gitdir);
     await this.#loadIndex();
     this.#worktree.clear();
-    await this.#compareAll([...this.#stage0.values()]);
     this.#untracked.clear();
     this.#ignoredFiles.clear();
     this.#ignoredDirs.clear();
@@ -231,9 +230,10 @@ export class RepoState {
     if (this.#watch) {
       for (const dir of this.#metaDirs()) this.#watch.add(dir);
     }
-    await this.#walk('', false);
+    // The three are independent: the walk's directory reads run on libuv's threads while this thread
+    // compares stats, and HEAD's tree is read meanwhile.
     this.#stagedKey = '';
-    await this.#refreshStaged();
+    await Promise.all([this.#compareAll([...this.#stage0.values()]), this.#walk('', false), this.#refreshStaged()]);
     this.#built = true;
   }
 
