@@ -84,12 +84,12 @@ export class RepoManager {
     return this.state(paths).status(options);
   }
 
-  /** A submodule's HEAD and whether it has changes (git lists a submodule with either as modified). */
-  async #submodule(worktree: string): Promise<{ head: string | null; dirty: boolean }> {
+  /** A submodule's HEAD and whether it has changes, tracked or untracked (git lists either as modified). */
+  async #submodule(worktree: string): Promise<{ head: string | null; changed: boolean; untracked: boolean }> {
     const paths = await findRepo(worktree);
-    if (!paths || paths.worktree !== worktree) return { head: null, dirty: false }; // not checked out
+    if (!paths || paths.worktree !== worktree) return { head: null, changed: false, untracked: false }; // not checked out
     const { head, entries } = await this.status(paths, { untracked: true, ignored: false });
-    return { head: head.oid, dirty: entries.length > 0 };
+    return { head: head.oid, changed: entries.some((e) => e.x !== '?'), untracked: entries.some((e) => e.x === '?') };
   }
 
   releaseIdle(now = Date.now()): void {

@@ -31,7 +31,7 @@ export interface RepoStatus {
 }
 
 /** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
-export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; dirty: boolean }>;
+export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; changed: boolean; untracked: boolean }>;
 
 const GITLINK = 0o160000;
 const SYMLINK = 0o120000;
@@ -81,12 +81,6 @@ function under(path: string, prefix: string): boolean {
   return prefix === '' || path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47);
 }
 
-/**
- * Every open state by worktree: a submodule's own state, to ask it with the caller's options. (The
- * submodule check says only whether it has changes with untracked files counted; with untracked files
- * off, git does not count a submodule's untracked files either.)
- */
-const live = new Map<string, RepoState>();
 
 export class RepoState {
   readonly paths: RepoPaths;
@@ -112,7 +106,8 @@ export class RepoState {
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
   /** Submodules listed as modified whose HEAD is the recorded commit: dirty by their own files only. */
-  #subDirtyOnly = new Set<string>();
+  /** Submodules whose only change is untracked content: listed as modified only when untracked files are. */
+  #subUntrackedOnly = new Set<string>();
   #untracked = new Set<string>();
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
@@ -135,7 +130,6 @@ export class RepoState {
     this.#reader = reader;
     this.#submodule = submodule;
     this.#watch = watch((dir, name) => this.#onEvent(dir, name));
-    live.set(paths.worktree, this);
   }
 
   get built(): boolean {
@@ -162,7 +156,6 @@ export class RepoState {
   }
 
   close(): void {
-    if (live.get(this.paths.worktree) === this) live.delete(this.paths.worktree);
     this.#watch?.close();
   }
 
@@ -370,7 +363,7 @@ export class RepoState {
   /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
-    if (letter !== 'M') this.#subDirtyOnly.delete(e.path);
+    if (letter !== 'M') this.#subUntrackedOnly.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
   }
@@ -421,10 +414,12 @@ export class RepoState {
     if (e.mode === GITLINK) {
       if (!s.isDirectory()) return 'T';
       const sub = await this.#submodule(abs);
-      this.#subDirtyOnly.delete(e.path);
+      this.#subUntrackedOnly.delete(e.path);
       if (sub.head === null) return ' ';
-      if (sub.head === e.oid && sub.dirty) this.#subDirtyOnly.add(e.path);
-      return sub.head !== e.oid || sub.dirty ? 'M' : ' ';
+      if (sub.head !== e.oid || sub.changed) return 'M';
+      if (!sub.untracked) return ' ';
+      this.#subUntrackedOnly.add(e.path);
+      return 'M';
     }
     const decided = this.#fromStat(e, s);
     if (decided !== null) return decided;
@@ -568,7 +563,7 @@ export class RepoState {
         continue;
       }
       let y = this.#worktree.get(path) ?? ' ';
-      if (y === 'M' && !options.untracked && this.#subDirtyOnly.has(path) && !(await this.#subTrackedChanges(path))) y = ' ';
+      if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
       const x = this.#staged.get(path) ?? ' ';
       if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
     }
@@ -580,13 +575,6 @@ export class RepoState {
       for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     }
     return entries;
-  }
-
-  /** Whether the submodule at `path` has changes besides untracked files (true when it cannot be asked). */
-  async #subTrackedChanges(path: string): Promise<boolean> {
-    const sub = live.get(join(this.paths.worktree, path));
-    if (!sub) return true;
-    return (await sub.status({ untracked: false, ignored: false })).entries.length > 0;
   }
 
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
