@@ -100,12 +100,12 @@ export class RepoState {
   /** Every tracked path (any stage), sorted, for "entries under this directory". */
   #tracked: string[] = [];
   #trackedDirs = new Set<string>();
+  #gitlinks: IndexEntry[] = [];
   #head: Head = { branch: null, ref: null, oid: null };
   #staged = new Map<string, StagedLetter>();
   #stagedKey = '';
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
-  /** Submodules listed as modified whose HEAD is the recorded commit: dirty by their own files only. */
   /** Submodules whose only change is untracked content: listed as modified only when untracked files are. */
   #subUntrackedOnly = new Set<string>();
   #untracked = new Set<string>();
@@ -121,7 +121,6 @@ export class RepoState {
   #built = false;
   #dirty = new Set<string>();
   #metaDirty = true;
-  #rulesDirty = false;
   #queue: Promise<unknown> = Promise.resolve();
   lastUsed = Date.now();
 
@@ -170,7 +169,6 @@ export class RepoState {
       return;
     }
     const path = rel ? `${rel}/${name}` : name;
-    if (name === '.gitignore') this.#rulesDirty = true;
     this.#dirty.add(path);
   }
 
@@ -193,7 +191,7 @@ export class RepoState {
   async #update(): Promise<void> {
     this.#leadingDirs.clear();
     const settled = this.#built && this.#watch !== null && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
-    if (!settled || this.#dirty.size > MAX_DIRTY || this.#rulesDirty || this.#rules.sourcesChanged()) {
+    if (!settled || this.#dirty.size > MAX_DIRTY || this.#rules.sourcesChanged()) {
       await this.#build();
       return;
     }
@@ -201,14 +199,14 @@ export class RepoState {
     const dirty = [...this.#dirty].sort(comparePaths);
     this.#dirty.clear();
     for (const path of dirty) await this.#refreshPath(path);
-    for (const entry of this.#stage0.values()) if (entry.mode === GITLINK) await this.#compareEntry(entry);
+    // A submodule's own changes make no event here: its state (warm itself) is asked every time.
+    for (const entry of this.#gitlinks) await this.#compareEntry(entry);
     await this.#refreshStaged();
   }
 
   /** Everything from scratch: the cold path, and the answer to lost or too many events. */
   async #build(): Promise<void> {
     this.#dirty.clear();
-    this.#rulesDirty = false;
     this.#metaDirty = false;
     this.#config = loadGitConfig(this.paths.commondir);
     this.#fileMode = configBool(this.#config, 'core.filemode', true);
@@ -305,8 +303,10 @@ export class RepoState {
     this.#stage0.clear();
     this.#conflicts.clear();
     this.#trackedDirs.clear();
+    this.#gitlinks = [];
     const tracked: string[] = [];
     for (const e of index.entries) {
+      if (e.stage === 0 && e.mode === GITLINK) this.#gitlinks.push(e);
       if (e.stage === 0) this.#stage0.set(e.path, e);
       else this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
       if (tracked[tracked.length - 1] !== e.path) tracked.push(e.path);
@@ -440,8 +440,16 @@ export class RepoState {
     }
     const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
     const parentIgnored = this.#dirs.get(parent);
+    if (parentIgnored === undefined) {
+      this.#forgetUntracked(path);
+      return; // inside a directory that is not walked (ignored, or gone)
+    }
+    // A .gitignore made, changed or removed: everything below its directory is decided again.
+    if (posix.basename(path) === '.gitignore') {
+      await this.#rewalk(parent);
+      return;
+    }
     this.#forgetUntracked(path);
-    if (parentIgnored === undefined) return; // inside a directory that is not walked (ignored, or gone)
     let s;
     try {
       s = await lstat(join(this.paths.worktree, path));
@@ -449,7 +457,6 @@ export class RepoState {
       return;
     }
     await this.#classify(path, posix.basename(path), s.isDirectory(), parentIgnored);
-    if (posix.basename(path) === '.gitignore' && this.#dirs.has(parent)) await this.#rewalk(parent);
   }
 
   async #rewalk(dir: string): Promise<void> {
