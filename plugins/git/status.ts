@@ -266,8 +266,8 @@ export class RepoState {
     for (const e of this.#index.entries) {
       const o = old.get(`${e.stage}:${e.path}`);
       old.delete(`${e.stage}:${e.path}`);
-      if (!o || o.oid !== e.oid || o.mode !== e.mode || o.mtimeNsec !== e.mtimeNsec || o.mtimeSec !== e.mtimeSec || o.size !== e.size || o.ctimeSec !== e.ctimeSec || o.ctimeNsec !== e.ctimeNsec || o.intentToAdd !== e.intentToAdd || o.skipWorktree !== e.skipWorktree) touched.add(e.path);
-      else if (e.stage === 0 && this.#racy(e)) touched.add(e.path);
+      // An entry whose data is unchanged keeps its answer: the worktree file's own changes come as events.
+      if (!o || o.oid !== e.oid || o.mode !== e.mode || o.mtimeNsec !== e.mtimeNsec || o.mtimeSec !== e.mtimeSec || o.size !== e.size || o.ctimeSec !== e.ctimeSec || o.ctimeNsec !== e.ctimeNsec || o.intentToAdd !== e.intentToAdd || o.skipWorktree !== e.skipWorktree || o.assumeValid !== e.assumeValid) touched.add(e.path);
     }
     for (const o of old.values()) touched.add(o.path);
     if (touched.size > MAX_DIRTY) {
