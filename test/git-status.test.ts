@@ -632,6 +632,10 @@ scenario('a tracked directory replaced by a symlink to a copy of it', base, (r) 
   rmSync(join(r, 'dir/sub'), { recursive: true });
   symlinkSync('../elsewhere', join(r, 'dir/sub'));
 });
+scenario('a tracked directory moved away and linked back (the same files, the same stat data)', base, (r) => {
+  renameSync(join(r, 'dir/sub'), join(r, 'moved'));
+  symlinkSync('../moved', join(r, 'dir/sub'));
+});
 scenario('force-added files in ignored directories', (r) => {
   base(r);
   write(r, '.gitignore', 'build/\n*.log\n');

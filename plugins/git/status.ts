@@ -225,6 +225,12 @@ export class RepoState {
     // compares stats, and HEAD's tree is read meanwhile.
     this.#stagedKey = '';
     await Promise.all([this.#compareAll([...this.#stage0.values()]), this.#walk('', false), this.#refreshStaged()]);
+    // The stats above follow links: a tracked file whose directory the walk did not find as a directory
+    // (now a symlink) is compared again, and git does not follow that link.
+    for (const e of this.#stage0.values()) {
+      const slash = e.path.lastIndexOf('/');
+      if (slash > 0 && !this.#worktree.has(e.path) && !this.#dirs.has(e.path.slice(0, slash))) await this.#compareEntry(e);
+    }
     this.#built = true;
   }
 
