@@ -1,7 +1,8 @@
 // The worker pool: one Piscina pool for every plugin's tasks. Tasks wait in a bounded queue of our own
 // and are handed to Piscina only when a thread is free, so a task's deadline counts from when it starts
-// running (not from when it was queued), a queued task is cancelled without touching a thread, and the
-// queue size is exact. A task that runs past its deadline or is aborted while running has its thread
+// running (not from when it was queued; the worker says when, after loading the task module: starting a
+// thread and loading a module have a generous deadline of their own, STARTUP_MS), a queued task is cancelled without touching a thread, and
+// the queue size is exact. A task that runs past its deadline or is aborted while running has its thread
 // terminated (Piscina replaces it); a task that throws or calls process.exit fails alone.
 import { Piscina } from 'piscina';
 import { HearthError } from '../errors.js';
@@ -31,6 +32,9 @@ export interface PoolStats {
   utilization: number;
   task_timeout_ms: number;
 }
+
+/** The deadline of a task's start (thread start-up and module load), before its own deadline applies. */
+export const STARTUP_MS = 30_000;
 
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
@@ -64,6 +68,9 @@ export class PoolService {
   #timedOut = 0;
   #cancelled = 0;
   #closed = false;
+  #nextId = 1;
+  /** Running tasks by id: what restarts the deadline when the worker says the task has started. */
+  #started = new Map<number, () => void>();
 
   constructor(options: PoolOptions) {
     this.options = { ...options };
@@ -80,6 +87,9 @@ export class PoolService {
     });
     // A worker that dies between tasks is replaced by Piscina; its error must not become an uncaught one.
     this.#piscina.on('error', () => {});
+    this.#piscina.on('message', (message: { hearth_task_started?: number }) => {
+      if (typeof message?.hearth_task_started === 'number') this.#started.get(message.hearth_task_started)?.();
+    });
   }
 
   /** Whether a new task would be refused with QUEUE_FULL right now. */
@@ -98,7 +108,10 @@ export class PoolService {
    */
   run<T = unknown>(module: URL | string, input: unknown, options: RunOptions = {}): Promise<T> {
     if (this.#closed) return Promise.reject(new HearthError('QUEUE_FULL', 'The worker pool is closed', { headers: { 'Retry-After': '1' } }));
-    if (options.signal?.aborted) return Promise.reject(abortError(options.signal.reason));
+    if (options.signal?.aborted) {
+      this.#cancelled++;
+      return Promise.reject(abortError(options.signal.reason));
+    }
     this.start();
     return new Promise<T>((resolve, reject) => {
       const task: Pending = {
@@ -135,20 +148,38 @@ export class PoolService {
   #dispatch(task: Pending): void {
     if (task.onAbort) task.signal!.removeEventListener('abort', task.onAbort);
     this.#running++;
+    const id = this.#nextId++;
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error('deadline'));
-    }, task.timeoutMs);
+    const arm = (ms: number) =>
+      setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error('deadline'));
+      }, ms);
+    // Until the worker says the task started, the thread may still be starting and loading the module.
+    let timer = arm(Math.max(task.timeoutMs, STARTUP_MS));
+    this.#started.set(id, () => {
+      clearTimeout(timer);
+      timer = arm(task.timeoutMs);
+    });
     const onAbort = () => controller.abort(task.signal!.reason);
     task.signal?.addEventListener('abort', onAbort, { once: true });
-    this.#piscina!.run({ module: task.module, input: task.input }, { signal: controller.signal }).then(
+    // Book-keeping first, so a caller that sees the result also sees the pool's counts updated.
+    const settle = (): void => {
+      clearTimeout(timer);
+      this.#started.delete(id);
+      task.signal?.removeEventListener('abort', onAbort);
+      this.#running--;
+    };
+    this.#piscina!.run({ id, module: task.module, input: task.input }, { signal: controller.signal }).then(
       (value) => {
+        settle();
         this.#completed++;
         task.resolve(value);
+        this.#next();
       },
       (err: unknown) => {
+        settle();
         if (timedOut) {
           this.#timedOut++;
           this.#failed++;
@@ -160,13 +191,9 @@ export class PoolService {
           this.#failed++;
           task.reject(err instanceof Error ? err : new Error(String(err)));
         }
+        this.#next();
       },
-    ).finally(() => {
-      clearTimeout(timer);
-      task.signal?.removeEventListener('abort', onAbort);
-      this.#running--;
-      this.#next();
-    });
+    );
   }
 
   #next(): void {

@@ -1,6 +1,11 @@
 // The one worker entry of the pool: imports the task module named by URL (once per thread, then cached by
-// the module loader) and runs its default export on the input.
+// the module loader), tells the pool the task has started (its deadline counts from here, so loading the
+// module is not charged to it), and runs its default export on the input.
+import { parentPort } from 'node:worker_threads';
+
 export interface WorkerTask {
+  /** Set by the pool: echoed in the "started" message. */
+  id?: number;
   /** file: URL of a module whose default export is `(input) => result` (sync or async). */
   module: string;
   input: unknown;
@@ -9,5 +14,6 @@ export interface WorkerTask {
 export default async function run(task: WorkerTask): Promise<unknown> {
   const mod = (await import(task.module)) as { default?: unknown };
   if (typeof mod.default !== 'function') throw new Error(`${task.module} has no default export function`);
+  if (task.id !== undefined) parentPort?.postMessage({ hearth_task_started: task.id });
   return (mod.default as (input: unknown) => unknown)(task.input);
 }
