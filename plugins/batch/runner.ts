@@ -56,6 +56,13 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** A promise with its resolve (Promise.withResolvers is Node 22). */
+function signalled(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 export async function runBatch(op: Operation, items: unknown[], options: RunBatchOptions): Promise<BatchResult> {
   const results: unknown[] = new Array(items.length).fill(null);
   const errors: BatchError[] = [];
@@ -76,6 +83,20 @@ export async function runBatch(op: Operation, items: unknown[], options: RunBatc
   // Sibling lanes stop once one fails for good (abort, or QUEUE_FULL in `fail` mode).
   const stop = new AbortController();
   const signal = AbortSignal.any([options.signal, stop.signal]);
+  // Chunks of this batch in the pool, and a promise settled whenever one of them is done.
+  let inFlight = 0;
+  let chunkDone = signalled();
+
+  const runChunk = async (input: unknown[]) => {
+    inFlight++;
+    try {
+      return await op.run(input, { signal });
+    } finally {
+      inFlight--;
+      chunkDone.resolve();
+      chunkDone = signalled();
+    }
+  };
 
   const lane = async (): Promise<void> => {
     while (nextChunk < chunks && !signal.aborted) {
@@ -86,13 +107,16 @@ export async function runBatch(op: Operation, items: unknown[], options: RunBatc
       let outcome;
       for (;;) {
         try {
-          outcome = await op.run(input, { signal });
+          outcome = await runChunk(input);
           break;
         } catch (err) {
           if (signal.aborted) throw options.signal.aborted ? options.signal.reason ?? err : err;
           if (isHearthError(err) && err.code === 'QUEUE_FULL') {
-            if (options.whenFull === 'fail') throw err;
-            await delay(50, signal);
+            // The pool is full. With chunks of our own in it, wait for one of them (our own backpressure);
+            // without, a synchronous batch gives up at once (429) and a job waits a little.
+            if (inFlight > 0) await Promise.race([chunkDone.promise, delay(1000, signal)]);
+            else if (options.whenFull === 'fail') throw err;
+            else await delay(50, signal);
             continue;
           }
           // The whole chunk failed (its task threw, exited or ran past its deadline): its items fail alone.
