@@ -30,7 +30,7 @@ t.test('runs a task module in a worker and returns its result', async (t) => {
 });
 
 t.test('a task that throws, one that exits and one that loops forever each fail alone', async (t) => {
-  const p = pool(t, { task_timeout_ms: 500 });
+  const p = pool(t, { task_timeout_ms: 2000 });
   const thrown = await rejection(p.run(task('throws'), {}));
   t.match(thrown.message, /always throws/);
   t.same(await p.run(task('echo'), 1), 1, 'the next task runs');
