@@ -1,23 +1,17 @@
 // Batch jobs through a real daemon over real HTTP, on real worker threads: progress events, results kept,
 // cancellation, restarts, retention, and the CLI.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { Client } from '../src/client.js';
 import { startDaemon } from '../src/daemon.js';
 import { bootDaemon, cleanEnv, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
-import { countLines } from '../plugins/batch/tasks/count_lines.js';
-import double from '../plugins/batch/tasks/double.js';
-import { gzipSize } from '../plugins/batch/tasks/gzip_size.js';
-import { hashFile } from '../plugins/batch/tasks/hash_file.js';
-import { sha256 } from '../plugins/batch/tasks/sha256.js';
 import { parseItems, progressLine } from '../plugins/batch/cli.js';
 
+// Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
+t.setTimeout(300_000);
+
 const faults = join(import.meta.dirname, 'fixtures/plugins/batch-faults/index.js');
-const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Setup {

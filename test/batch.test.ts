@@ -3,19 +3,20 @@
 // (jobs and the CLI are in batch-jobs.test.ts).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { Client } from '../src/client.js';
-import { startDaemon } from '../src/daemon.js';
-import { bootDaemon, cleanEnv, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { bootDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { countLines } from '../plugins/batch/tasks/count_lines.js';
 import double from '../plugins/batch/tasks/double.js';
 import { gzipSize } from '../plugins/batch/tasks/gzip_size.js';
 import { hashFile } from '../plugins/batch/tasks/hash_file.js';
 import { sha256 } from '../plugins/batch/tasks/sha256.js';
-import { parseItems, progressLine } from '../plugins/batch/cli.js';
+
+// Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
+t.setTimeout(300_000);
 
 const faults = join(import.meta.dirname, 'fixtures/plugins/batch-faults/index.js');
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -42,16 +43,6 @@ async function setup(t: Tap.Test, extra: { pool?: object; batch?: object; faults
 async function answer(client: Client, method: string, path: string, body?: unknown) {
   const res = await client.raw(method, path, body);
   return { status: res.status, headers: res.headers, json: JSON.parse(res.body) };
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 t.test('the original example: [1,2,3,4,5] doubled', async (t) => {

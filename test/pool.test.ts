@@ -5,6 +5,9 @@ import { HearthError } from '../src/errors.js';
 import { PoolService, abortError, isAbortError } from '../src/services/pool.js';
 import run from '../src/services/worker.js';
 
+// Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
+t.setTimeout(240_000);
+
 const task = (name: string) => new URL(`./fixtures/tasks/${name}.js`, import.meta.url);
 
 function pool(t: Tap.Test, options: Partial<ConstructorParameters<typeof PoolService>[0]> = {}) {
