@@ -56,7 +56,7 @@ t.test('defaults come from config/default.json', async (t) => {
   t.equal(c.log.level, 'info');
   t.same(c.cache, { ttl_seconds: 300, max_size: 2000, store: 'sqlite', max_store_entries: 100000 });
   t.same(c.watcher.ignore, ['**/node_modules/**', '**/.git/objects/**']);
-  t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000 });
+  t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000, worker_nice: 10 });
   t.same(c.circuit_breaker, { failure_threshold: 3, reset_timeout_seconds: 30 });
   t.same(c.plugins, { stats: {}, files: {}, batch: {} });
   // Every value of default.json arrives unchanged.

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { HearthError } from '../src/errors.js';
 import { PoolService, abortError, isAbortError } from '../src/services/pool.js';
-import run from '../src/services/worker.js';
+import run, { lowerThreadPriority } from '../src/services/worker.js';
+import { readdirSync, readFileSync } from 'node:fs';
 
 // Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
 t.setTimeout(240_000);
@@ -101,6 +102,21 @@ t.test('close refuses new tasks and cancels queued ones', async (t) => {
   t.ok((await running) instanceof Error, 'the running task is cut off');
   t.match(await rejection(p.run(task('echo'), 1)), { code: 'QUEUE_FULL' });
   await p.close();
+});
+
+t.test('worker threads run at a lower priority than the event loop (Linux)', { skip: process.platform !== 'linux' }, async (t) => {
+  const nices = () =>
+    readdirSync('/proc/self/task').map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    });
+  const before = nices().filter((n) => n === 5).length;
+  const p = pool(t, { worker_nice: 5 });
+  await Promise.all([p.run(task('echo'), 1), p.run(task('echo'), 2)]);
+  t.equal(nices().filter((n) => n === 5).length - before, 2, 'both worker threads are at nice 5');
+  t.equal(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16], '0', 'the main thread is not');
+  t.notOk(lowerThreadPriority(5), 'never the main thread');
+  t.notOk(lowerThreadPriority(0), 'nothing to do at 0');
 });
 
 t.test('the worker entry, in this thread', async (t) => {

@@ -11,6 +11,8 @@ export interface PoolOptions {
   max_threads: number;
   max_queue: number;
   task_timeout_ms: number;
+  /** Niceness of the worker threads relative to the event loop (Linux). Default 0. */
+  worker_nice?: number;
 }
 
 export interface RunOptions {
@@ -84,6 +86,7 @@ export class PoolService {
       minThreads: this.options.max_threads,
       maxThreads: this.options.max_threads,
       idleTimeout: 60_000,
+      workerData: { nice: this.options.worker_nice ?? 0 },
     });
     // A worker that dies between tasks is replaced by Piscina; its error must not become an uncaught one.
     this.#piscina.on('error', () => {});

@@ -4,16 +4,15 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-
-/** How much nicer than the event loop's thread the worker threads run (Linux: per thread). */
-export const WORKER_NICE = 10;
+import { Piscina } from 'piscina';
 
 /**
  * Lowers this thread's scheduling priority, so that when the cores are busy the daemon's event loop still
  * gets the CPU at once and /health stays fast. On Linux setpriority() with a thread id applies to that
  * thread only; /proc/thread-self names it. Elsewhere this does nothing (best effort).
  */
-export function lowerThreadPriority(nice = WORKER_NICE): boolean {
+export function lowerThreadPriority(nice: number): boolean {
+  if (!(nice > 0)) return false;
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isInteger(tid) || tid === process.pid) return false; // never the main thread
@@ -24,7 +23,7 @@ export function lowerThreadPriority(nice = WORKER_NICE): boolean {
   }
 }
 
-if (parentPort) lowerThreadPriority();
+if (parentPort) lowerThreadPriority(Number((Piscina.workerData as { nice?: number } | undefined)?.nice ?? 0));
 
 export interface WorkerTask {
   /** Set by the pool: echoed in the "started" message. */
