@@ -17,6 +17,7 @@ import { Breakers } from './services/breakers.js';
 import { eventsRoute } from './http/events-route.js';
 import { createLogger, type Logger } from './services/logger.js';
 import { Metrics } from './services/metrics.js';
+import { PoolService } from './services/pool.js';
 import { withTimeout } from './timeout.js';
 import { acquirePidLock, ensurePrivateDir, loadOrCreateToken, stateFiles, writeRuntimeInfo } from './state.js';
 import { version } from './version.js';
@@ -91,6 +92,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const breakers = new Breakers(config.circuit_breaker);
     cleanup.push(() => breakers.close());
     metrics.provide('circuit_breakers', () => breakers.stats());
+    const pool = new PoolService(config.pool);
+    cleanup.push(() => pool.close());
+    metrics.provide('pool', () => pool.stats());
     const routes = new RouteTable();
     const host = new PluginHost(plugins, {
       core: config,
@@ -101,6 +105,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       breakers,
       events: bus,
       addRoute: (owner, route) => routes.add(owner, route),
+      runTask: (module, input, runOptions) => pool.run(module, input, runOptions),
+      pool,
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
     });
     const startedAt = Date.now();
@@ -118,6 +124,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       routes.add('core', route);
     }
     routes.add('core', eventsRoute(bus));
+    // Threads start with the daemon when a plugin declares tasks, so the first request pays no spawn.
+    if (host.hasTasks) pool.start();
     await host.setup();
     cleanup.push(() => host.close(config.server.close_timeout_ms));
 
@@ -147,6 +155,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         bus.close(); // event streams never finish by themselves
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));
+        // After the plugins: their close may still let running tasks finish.
+        await pool.close().catch((err) => log.error({ err }, 'pool close failed'));
         await watcher.close();
         breakers.close();
         // Whatever the cache still buffers is committed before exit (bounded like every close step).

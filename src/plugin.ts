@@ -9,6 +9,7 @@ import type { CacheNamespace } from './services/cache.js';
 import type { EventBus } from './services/events.js';
 import type { WatcherService } from './services/watcher.js';
 import type { Breakers } from './services/breakers.js';
+import type { PoolService, RunOptions } from './services/pool.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -73,6 +74,15 @@ export interface PluginContext<Options = unknown> {
   readonly breakers: Pick<Breakers, 'run' | 'state'>;
   /** The event bus behind GET /events. */
   readonly events: Pick<EventBus, 'publish' | 'subscribe'>;
+  /**
+   * Runs one of this plugin's `tasks` on the shared worker pool: the task module's default export gets
+   * `input` (structured-cloned) in a worker thread. Rejects with QUEUE_FULL when the pool queue is full,
+   * TIMEOUT past pool.task_timeout_ms (the thread is stopped), an AbortError when `signal` aborts, or the
+   * task's own error (a task that throws or exits fails alone).
+   */
+  runTask<T = unknown>(task: string, input: unknown, options?: RunOptions): Promise<T>;
+  /** The shared pool's state: whether a new task would be refused now, and its stats. */
+  readonly pool: Pick<PoolService, 'full' | 'stats'>;
   /** Adds a route to the control API. */
   route(definition: RouteDefinition): void;
   /** The API of a plugin named in `dependsOn`. */
@@ -87,6 +97,8 @@ export interface Plugin<Options = any, Api = unknown> {
   name: string;
   dependsOn?: string[];
   configSchema: object;
+  /** Worker modules this plugin runs on the shared pool with ctx.runTask(name, ...), by name. */
+  tasks?: Record<string, URL>;
   setup(ctx: PluginContext<Options>): Promise<Api> | Api;
   close?(): Promise<void> | void;
   /** Adds `hearth <name> ...` subcommands. */

@@ -9,6 +9,7 @@ import { deepFreeze, type HearthConfig, type LoadedConfig } from './config.js';
 import { isPlugin, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { Logger } from './services/logger.js';
+import type { RunOptions } from './services/pool.js';
 import { withTimeout } from './timeout.js';
 import { compileSchema, describeDetails, errorDetails } from './validation.js';
 
@@ -148,6 +149,9 @@ export interface HostServices {
   breakers: PluginContext['breakers'];
   events: PluginContext['events'];
   addRoute(plugin: string, route: RouteDefinition): void;
+  /** Runs a task module on the shared worker pool. */
+  runTask(module: URL, input: unknown, options?: RunOptions): Promise<unknown>;
+  pool: PluginContext['pool'];
   setupTimeoutMs?: number;
 }
 
@@ -178,6 +182,12 @@ export class PluginHost {
       breakers: this.#services.breakers,
       events: this.#services.events,
       route: (route) => this.#services.addRoute(name, route),
+      runTask: <T>(task: string, input: unknown, options?: RunOptions): Promise<T> => {
+        const module = item.plugin.tasks?.[task];
+        if (!module) return Promise.reject(new Error(`plugin ${name} has no task "${task}" (declare it in the plugin's tasks)`));
+        return this.#services.runTask(module, input, options) as Promise<T>;
+      },
+      pool: this.#services.pool,
       use: <Api>(other: string): Api => {
         if (!(item.plugin.dependsOn ?? []).includes(other)) {
           throw new Error(`plugin ${name} uses "${other}" without listing it in dependsOn`);
@@ -254,6 +264,11 @@ export class PluginHost {
     const names = (list: LoadedPlugin[]): string => list.map((p) => p.name).sort().join(',');
     if (names(next) !== names(this.plugins)) pending.push('plugins (the set of plugins)');
     return pending;
+  }
+
+  /** Whether any plugin declares worker tasks (the pool's threads are started only then). */
+  get hasTasks(): boolean {
+    return this.plugins.some((p) => Object.keys(p.plugin.tasks ?? {}).length > 0);
   }
 
   list(): Array<{ name: string; state: PluginState; source: string; depends_on: string[] }> {

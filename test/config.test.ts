@@ -56,9 +56,9 @@ t.test('defaults come from config/default.json', async (t) => {
   t.equal(c.log.level, 'info');
   t.same(c.cache, { ttl_seconds: 300, max_size: 2000, store: 'sqlite', max_store_entries: 100000 });
   t.same(c.watcher.ignore, ['**/node_modules/**', '**/.git/objects/**']);
-  t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000 });
+  t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000, worker_nice: 10 });
   t.same(c.circuit_breaker, { failure_threshold: 3, reset_timeout_seconds: 30 });
-  t.same(c.plugins, { stats: {}, files: {}, git: {} });
+  t.same(c.plugins, { stats: {}, files: {}, git: {}, batch: {} });
   // Every value of default.json arrives unchanged.
   for (const [section, values] of Object.entries(defaultJson)) {
     t.same((c as any)[section], { ...(c as any)[section], ...values }, `section ${section} holds default.json's values`);
@@ -211,7 +211,7 @@ t.test('HEARTH_CONFIG names the config file; --config beats it; XDG_CONFIG_HOME/
 
 t.test('PERFORMANCE_BATCH_SIZE and PERFORMANCE_MAX_CONCURRENT only tune a configured batch plugin', async (t) => {
   const vars = { PERFORMANCE_BATCH_SIZE: '50', PERFORMANCE_MAX_CONCURRENT: '3' };
-  t.notOk('batch' in load({}, vars).plugins, 'not configured: the variables do not enable it');
+  t.same(load({}, vars).plugins.batch, { batch_size: 50, max_concurrent: 3 }, 'on by default (config/default.json): tuned');
   t.same(load({ config: configFile({ plugins: { batch: false } }) }, vars).plugins.batch, false, 'disabled: it stays disabled');
   t.same(load({ config: configFile({ plugins: { batch: {} } }) }, vars).plugins.batch, { batch_size: 50, max_concurrent: 3 }, 'configured: tuned');
   t.same(

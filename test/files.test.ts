@@ -192,6 +192,20 @@ t.test('hash: sha256 as node:crypto, git_oid as git hash-object, errors per path
   t.equal(again[0].sha256, sha256('changed\n'), 'a changed file is hashed again');
 });
 
+t.test('hash: a large file is hashed on the worker pool, with the same answer', async (t) => {
+  const { root, d } = await setup(t);
+  const big = join(root, 'big.bin');
+  const bytes = Buffer.alloc(3 * 1024 * 1024 + 7, 'abc');
+  writeFileSync(big, bytes);
+  const before = (await d.client.call<any>('GET', '/optimization/stats')).pool.completed;
+  const [answer] = await d.client.call<any[]>('POST', '/files/hash', { paths: [big] });
+  const oid = execFileSync('git', ['hash-object', big], { encoding: 'utf8' }).trim();
+  t.same(answer, { path: big, size: bytes.length, sha256: sha256(bytes), git_oid: oid });
+  t.equal((await d.client.call<any>('GET', '/optimization/stats')).pool.completed, before + 1, 'one pool task');
+  const { default: task } = await import('../plugins/files/hash-task.js');
+  t.same(await task({ path: big, size: bytes.length }), answer, 'the task module, in this thread');
+});
+
 t.test('CLI: files write, read, hash and stat through the daemon', async (t) => {
   const { root, d } = await setup(t);
   const base = ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, 'files'];

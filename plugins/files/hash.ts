@@ -32,12 +32,15 @@ interface Entry {
   cachedAt: number;
 }
 
-export async function cachedHash(cache: CacheNamespace, path: string): Promise<FileHash> {
+/** Hashes a file of a known size: in this thread (hashFile), or on the worker pool. */
+export type Hasher = (path: string, size: number) => Promise<FileHash>;
+
+export async function cachedHash(cache: CacheNamespace, path: string, hasher: Hasher = hashFile): Promise<FileHash> {
   const now = identityOf(await statFile(path));
   const hit = await cache.get<Entry>(`hash:${path}`, { validate: (e) => isFresh(e.identity, e.cachedAt, now) });
   if (hit) return hit.hash;
   const cachedAt = Date.now();
-  const hash = await hashFile(path, now.size);
+  const hash = await hasher(path, now.size);
   const after = identityOf(await stat(path));
   // Cached only if the file did not change while it was hashed.
   if (sameIdentity(now, after)) {

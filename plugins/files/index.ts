@@ -7,7 +7,7 @@ import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
 import { filesCli } from './cli.js';
 import { ContentCache } from './content.js';
-import { cachedHash } from './hash.js';
+import { cachedHash, hashFile, type FileHash, type Hasher } from './hash.js';
 import { Roots } from '../../src/roots.js';
 import { writeAtomic } from './write.js';
 
@@ -24,6 +24,8 @@ const pathQuery = {
 };
 
 const RAW_LIMIT = 256 * 1024 * 1024;
+/** Files at least this large are hashed on the worker pool; smaller ones cost less than a round trip to it. */
+export const POOL_HASH_MIN_BYTES = 1024 * 1024;
 const MAX_HASH_PATHS = 10_000;
 
 export default definePlugin<FilesOptions>({
@@ -35,9 +37,11 @@ export default definePlugin<FilesOptions>({
       roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Directories the files API may touch. Default: your home directory.' },
     },
   },
+  tasks: { hash: new URL(import.meta.url.endsWith('.ts') ? './hash-task.ts' : './hash-task.js', import.meta.url) },
   setup(ctx) {
     const roots = new Roots(ctx.config.roots ?? [homedir()]);
     const content = new ContentCache(ctx.cache);
+    const hasher: Hasher = (path, size) => (size >= POOL_HASH_MIN_BYTES ? ctx.runTask<FileHash>('hash', { path, size }) : hashFile(path, size));
     // Events are an early invalidation and a feed for GET /events; freshness itself rests on the stat check.
     ctx.onClose(
       ctx.watcher.onChange((path) => {
@@ -159,7 +163,7 @@ export default definePlugin<FilesOptions>({
             resolved.map(async (r, i) => {
               try {
                 if (r instanceof HearthError) throw r;
-                return await cachedHash(ctx.cache, r);
+                return await cachedHash(ctx.cache, r, hasher);
               } catch (err) {
                 if (!(err instanceof HearthError)) throw err;
                 return { path: body.paths[i]!, error: { code: err.code, message: err.message } };

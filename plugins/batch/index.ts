@@ -1,0 +1,260 @@
+// The batch plugin: named operations run on the shared worker pool in chunks, synchronously
+// (POST /batch/process) or as jobs with progress (POST /batch/jobs), with per-item errors and backpressure.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { HearthError, isHearthError } from '../../src/errors.js';
+import { definePlugin, type PluginContext } from '../../src/plugin.js';
+import { batchCli } from './cli.js';
+import { Jobs, isFinished } from './jobs.js';
+import { Operations, type OperationDefinition } from './operations.js';
+import { runBatch } from './runner.js';
+import type { ChunkResult } from './task-kit.js';
+
+export interface BatchOptions {
+  batch_size: number;
+  max_concurrent: number;
+  max_items: number;
+  job_retention_seconds: number;
+  max_running_jobs: number;
+  max_jobs: number;
+  /** Roots of the path operations when the files plugin is disabled. Default: the files plugin's, else home. */
+  roots?: string[];
+}
+
+/** What other plugins get with ctx.use('batch') (after listing "batch" in dependsOn). */
+export interface BatchApi {
+  /** Adds an operation; its `run` usually calls the adding plugin's own ctx.runTask. */
+  addOperation(definition: OperationDefinition): void;
+}
+
+const task = (name: string) => new URL(`./tasks/${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+const BUILTINS: Array<{ name: string; description: string; itemSchema: object; paths?: boolean }> = [
+  { name: 'double', description: 'numbers → twice the number', itemSchema: { type: 'number' } },
+  { name: 'sha256', description: 'strings → hex sha256 of their UTF-8 bytes', itemSchema: { type: 'string' } },
+  { name: 'gzip_size', description: 'strings → gzipped size in bytes', itemSchema: { type: 'string' } },
+  {
+    name: 'hash_file',
+    description: 'paths under the roots → {sha256, git_oid, size} (git_oid as `git hash-object`)',
+    itemSchema: { type: 'string', minLength: 1, maxLength: 4096 },
+    paths: true,
+  },
+  { name: 'count_lines', description: 'paths under the roots → number of lines', itemSchema: { type: 'string', minLength: 1, maxLength: 4096 }, paths: true },
+];
+
+/** The roots path items are contained in: this plugin's own, else the files plugin's, else home. */
+function pathRoots(ctx: PluginContext<BatchOptions>): string[] {
+  if (ctx.config.roots) return [...ctx.config.roots];
+  const files = ctx.core.plugins.files as { roots?: string[] } | boolean | undefined;
+  if (files && typeof files === 'object' && Array.isArray(files.roots)) return [...files.roots];
+  return [homedir()];
+}
+
+const batchBody = {
+  type: 'object',
+  required: ['items', 'operation'],
+  additionalProperties: false,
+  properties: {
+    items: { type: 'array', description: 'more than plugins.batch.max_items → 413' },
+    operation: { type: 'string', minLength: 1, maxLength: 100 },
+    batch_size: { type: 'integer', minimum: 1, maximum: 100_000, description: 'items per worker task (default plugins.batch.batch_size)' },
+    max_concurrent: { type: 'integer', minimum: 1, maximum: 1000, description: 'chunks of this batch in flight at once (default plugins.batch.max_concurrent)' },
+  },
+};
+
+const jobParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 100 } } };
+
+interface BatchBody {
+  items: unknown[];
+  operation: string;
+  batch_size?: number;
+  max_concurrent?: number;
+}
+
+const HEARTBEAT_MS = 15_000;
+
+export default definePlugin<BatchOptions, BatchApi>({
+  name: 'batch',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      batch_size: { type: 'integer', minimum: 1, default: 20, description: 'Items per worker task when a request does not say ($PERFORMANCE_BATCH_SIZE).' },
+      max_concurrent: { type: 'integer', minimum: 1, default: 10, description: 'Chunks of one batch in flight at once ($PERFORMANCE_MAX_CONCURRENT).' },
+      max_items: { type: 'integer', minimum: 1, default: 100_000, description: 'Most items in one batch; more → 413.' },
+      job_retention_seconds: { type: 'number', minimum: 0, default: 86_400, description: 'How long finished jobs (and their results) are kept.' },
+      max_running_jobs: { type: 'integer', minimum: 1, default: 2, description: 'Jobs that run at once; the others wait, queued.' },
+      max_jobs: { type: 'integer', minimum: 1, default: 100, description: 'Unfinished (queued or running) jobs; more → 429.' },
+      roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Roots of the path operations. Default: the files plugin\'s roots, else your home.' },
+    },
+  },
+  tasks: Object.fromEntries(BUILTINS.map((b) => [b.name, task(b.name)])),
+  setup(ctx) {
+    const operations = new Operations();
+    const roots = pathRoots(ctx);
+    for (const b of BUILTINS) {
+      operations.add('batch', {
+        name: b.name,
+        description: b.description,
+        itemSchema: b.itemSchema,
+        run: (items, { signal }) => ctx.runTask<ChunkResult>(b.name, b.paths ? { items, context: { roots } } : { items }, { signal }),
+      });
+    }
+
+    const jobs = new Jobs({
+      dir: join(ctx.core.state_dir, 'batch-jobs'),
+      maxRunning: ctx.config.max_running_jobs,
+      maxJobs: ctx.config.max_jobs,
+      retentionSeconds: ctx.config.job_retention_seconds,
+      publish: (type, data) => ctx.events.publish(type, data),
+      onError: (err, context) => ctx.log.warn({ err, context }, 'batch job store'),
+    });
+    // Chunks in flight may finish within part of the close limit; then they are aborted.
+    ctx.onClose(() => jobs.close(Math.floor(ctx.core.server.close_timeout_ms / 2)));
+
+    /** The operation, sizes and items of a request, or the 400/413/429 that refuses it. */
+    const admit = (body: BatchBody) => {
+      const op = operations.get(body.operation);
+      if (!op) {
+        throw new HearthError('VALIDATION_FAILED', `Unknown operation "${body.operation}"`, {
+          details: [{ path: '/operation', message: `must be one of ${operations.list().map((o) => JSON.stringify(o.name)).join(', ')}`, in: 'body' }],
+        });
+      }
+      if (body.items.length > ctx.config.max_items) {
+        throw new HearthError('PAYLOAD_TOO_LARGE', `${body.items.length} items is more than plugins.batch.max_items (${ctx.config.max_items})`);
+      }
+      if (ctx.pool.full) {
+        throw new HearthError('QUEUE_FULL', 'The work queue is full; retry later', { headers: { 'Retry-After': '1' } });
+      }
+      return { op, batchSize: body.batch_size ?? ctx.config.batch_size, maxConcurrent: body.max_concurrent ?? ctx.config.max_concurrent };
+    };
+
+    ctx.route({
+      method: 'GET',
+      path: '/batch/operations',
+      summary: 'The batch operations, with the JSON schema of their items',
+      handler: () => operations.list(),
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/batch/process',
+      summary: 'Run a batch and answer with its results (in input order) and per-item errors',
+      schema: { body: batchBody },
+      handler: async ({ body, koa }: { body: BatchBody; koa: import('koa').Context }) => {
+        const { op, batchSize, maxConcurrent } = admit(body);
+        // A client that goes away cancels the rest of its batch.
+        const controller = new AbortController();
+        const onGone = () => {
+          if (!koa.res.writableFinished) controller.abort(new Error('the client went away'));
+        };
+        koa.res.once('close', onGone);
+        try {
+          return await ctx.metrics.timed(`batch.${op.name}`, () =>
+            runBatch(op, body.items, { batchSize, maxConcurrent, signal: controller.signal, whenFull: 'fail' }),
+          );
+        } catch (err) {
+          if (isHearthError(err)) throw err;
+          throw new HearthError('INTERNAL', undefined, { cause: err });
+        } finally {
+          koa.res.off('close', onGone);
+        }
+      },
+    });
+
+    ctx.route({
+      method: 'POST',
+      path: '/batch/jobs',
+      summary: 'Start a batch as a job; 202 with its id (follow it with GET /batch/jobs/:id or its /events)',
+      status: 202,
+      schema: { body: batchBody },
+      handler: ({ body }: { body: BatchBody }) => {
+        const { op, batchSize, maxConcurrent } = admit(body);
+        const job = jobs.create(op, body.items, batchSize, maxConcurrent);
+        return { job_id: job.job_id, status: job.status };
+      },
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/batch/jobs',
+      summary: 'Every job kept (newest first), without results',
+      text: (list: Array<{ job_id: string; status: string; operation: string; processed_items: number; failed_items: number; total_items: number }>) =>
+        list.map((j) => `${j.job_id} ${j.status} ${j.operation} ${j.processed_items + j.failed_items}/${j.total_items}`).join('\n'),
+      handler: () => jobs.list(),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/batch/jobs/:id',
+      summary: 'A job: status, counts, times, and its results and errors once finished',
+      schema: { params: jobParams },
+      handler: async ({ params }) => {
+        const job = await jobs.get(params.id);
+        if (!job) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(params.id)}`);
+        return job;
+      },
+    });
+
+    ctx.route({
+      method: 'DELETE',
+      path: '/batch/jobs/:id',
+      summary: 'Cancel a queued or running job (its running chunks are stopped)',
+      schema: { params: jobParams },
+      handler: ({ params }) => {
+        const job = jobs.cancel(params.id);
+        if (!job) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(params.id)}`);
+        return job;
+      },
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/batch/jobs/:id/events',
+      summary: 'Server-sent progress of a job (batch.job.progress, then batch.job.finished, then the stream ends)',
+      schema: { params: jobParams },
+      handler: ({ params, koa }) => {
+        const id = String(params.id);
+        const first = jobs.summary(id);
+        if (!first) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(id)}`);
+        const stream = new PassThrough();
+        let seq = 0;
+        const write = (type: string, data: object) => stream.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+        koa.set('Cache-Control', 'no-store');
+        koa.set('X-Accel-Buffering', 'no');
+        koa.type = 'text/event-stream';
+        koa.status = 200;
+        koa.body = stream;
+        if (isFinished(first.status)) {
+          write('batch.job.finished', first);
+          stream.end();
+          return;
+        }
+        const end = () => {
+          clearInterval(heartbeat);
+          unsubscribe();
+          stream.end();
+        };
+        const unsubscribe = ctx.events.subscribe(
+          { types: ['batch.job.progress', 'batch.job.finished'] },
+          (event) => {
+            if (event.job_id !== id) return;
+            write(event.type, event);
+            if (event.type === 'batch.job.finished') end();
+          },
+          end,
+        );
+        const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
+        heartbeat.unref();
+        koa.req.once('close', end);
+        write('batch.job.progress', first);
+      },
+    });
+
+    return {
+      addOperation: (definition) => operations.add(definition.owner ?? 'another plugin', definition),
+    };
+  },
+  cli: batchCli,
+});

@@ -1,0 +1,43 @@
+// The registry of batch operations: each runs a chunk of items on the worker pool and has a JSON schema
+// for its items. Built-ins are added by this plugin; other plugins add theirs through its API.
+import { compileSchema, type Validator } from '../../src/validation.js';
+import type { ChunkResult } from './task-kit.js';
+
+export interface OperationDefinition {
+  name: string;
+  description?: string;
+  /** The plugin that adds it (shown by GET /batch/operations). */
+  owner?: string;
+  /** JSON schema of one item; an item that fails it is reported as ITEM_INVALID and never sent to a worker. */
+  itemSchema: object;
+  /** Runs one chunk (usually `ctx.runTask(task, {items, context}, {signal})` of the plugin that adds it). */
+  run(items: unknown[], options: { signal: AbortSignal }): Promise<ChunkResult>;
+}
+
+export interface Operation extends OperationDefinition {
+  validate: Validator;
+  owner: string;
+}
+
+const NAME = /^[a-z][a-z0-9_.-]*$/;
+
+export class Operations {
+  #ops = new Map<string, Operation>();
+
+  add(owner: string, definition: OperationDefinition): void {
+    if (!NAME.test(definition.name)) throw new Error(`batch operation name "${definition.name}" must be lower-case letters, digits, _, . or -`);
+    const clash = this.#ops.get(definition.name);
+    if (clash) throw new Error(`batch operation "${definition.name}" is already registered by ${clash.owner}`);
+    this.#ops.set(definition.name, { ...definition, owner, validate: compileSchema(definition.itemSchema) });
+  }
+
+  get(name: string): Operation | undefined {
+    return this.#ops.get(name);
+  }
+
+  list(): Array<{ name: string; description: string; item_schema: object; owner: string }> {
+    return [...this.#ops.values()]
+      .map((op) => ({ name: op.name, description: op.description ?? '', item_schema: op.itemSchema, owner: op.owner }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
