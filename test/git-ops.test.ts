@@ -355,3 +355,29 @@ t.test('the CLI: summary, branches, branch create/delete, checkout, log, status'
   t.equal(notRepo.code, 1);
   t.match(notRepo.stderr, /NOT_A_REPOSITORY|outside|not inside/);
 });
+
+t.test('a large worktree takes its cold stats on the worker pool, with the same answer as git', async (t) => {
+  const root = tempDir('hearth-git-large-');
+  const d = await bootDaemon({ config: { pool: { max_threads: 2 }, plugins: { git: { roots: [root] } } } });
+  t.teardown(() => d.close());
+  const repo = join(root, 'large');
+  for (let dir = 0; dir < 50; dir++) {
+    mkdirSync(join(repo, `d${dir}`), { recursive: true });
+    for (let f = 0; f < 90; f++) writeFileSync(join(repo, `d${dir}`, `f${f}.txt`), `${dir}/${f}\n`);
+  }
+  git(repo, 'init', '-q');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '-qm', 'many files');
+  writeFileSync(join(repo, 'd1', 'f1.txt'), 'changed, longer\n');
+  writeFileSync(join(repo, 'd2', 'f2.txt'), '2/3\n'); // same size, new content
+  rmSync(join(repo, 'd3', 'f3.txt'));
+  execFileSync('chmod', ['+x', join(repo, 'd4', 'f4.txt')]);
+  writeFileSync(join(repo, 'd5', 'new.txt'), 'untracked\n');
+  const before = (await d.client.call<any>('GET', '/optimization/stats')).pool.completed;
+  const status = await d.client.call<any>('GET', `/git/status?repo=${q(repo)}`);
+  const expected = git(repo, '--no-optional-locks', 'status', '--porcelain=v1', '--no-renames', '-uall', '-z').split('\0').filter(Boolean).map((l) => ({ path: l.slice(3), x: l[0], y: l[1] }));
+  t.same(status.entries, expected, 'the answer is git\'s');
+  t.equal(status.entries.length, 5);
+  const after = (await d.client.call<any>('GET', '/optimization/stats')).pool.completed;
+  t.ok(after - before >= 2, `the stats were taken by pool tasks (${after - before})`);
+});

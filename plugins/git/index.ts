@@ -53,6 +53,7 @@ function asGitFailure(err: unknown): unknown {
 
 export default definePlugin<GitOptions>({
   name: 'git',
+  tasks: { stat: new URL(import.meta.url.endsWith('.ts') ? './stat-task.ts' : './stat-task.js', import.meta.url) },
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -70,6 +71,7 @@ export default definePlugin<GitOptions>({
       maxRepos: options.max_watched_repos,
       idleMs: options.idle_release_seconds * 1000,
       watchDirs: (onEvent) => ctx.watcher.watchDirs(onEvent),
+      statMany: (root, paths) => ctx.runTask<Float64Array>('stat', { root, paths }),
     });
     ctx.onClose(() => manager.close());
     ctx.onReconfigure((next) => {

@@ -16,6 +16,8 @@ export interface ManagerOptions {
   maxRepos: number;
   idleMs: number;
   watchDirs: (onEvent: DirEventListener) => DirWatchSet;
+  /** lstat of many paths under `root` off this thread (the worker pool). */
+  statMany?: (root: string, paths: string[]) => Promise<Float64Array>;
 }
 
 export class RepoManager {
@@ -71,7 +73,14 @@ export class RepoManager {
       this.#states.set(paths.worktree, state);
       return state;
     }
-    state = new RepoState(paths, this.reader(paths), (worktree) => this.#submodule(worktree), (onEvent) => this.#options.watchDirs(onEvent));
+    const statMany = this.#options.statMany;
+    state = new RepoState(
+      paths,
+      this.reader(paths),
+      (worktree) => this.#submodule(worktree),
+      (onEvent) => this.#options.watchDirs(onEvent),
+      statMany && ((list) => statMany(paths.worktree, list)),
+    );
     this.#states.set(paths.worktree, state);
     for (const [worktree, old] of this.#states) {
       if (this.#states.size <= this.#options.maxRepos) break;

@@ -4,7 +4,7 @@
 // defined by `git status --porcelain=v1 --no-renames -uall`.
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
-import { lstatSync, readdirSync, type BigIntStats, type Dirent } from 'node:fs';
+import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { configBool, loadGitConfig, type GitConfig } from './git-config.js';
 import { IgnoreRules } from './ignore-rules.js';
@@ -12,6 +12,7 @@ import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
 import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { sameType, stagedChanges, type StagedLetter } from './staged.js';
+import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
 import type { DirWatchSet } from '../../src/services/dir-watch.js';
 
 export interface StatusEntry {
@@ -31,6 +32,9 @@ export interface RepoStatus {
 }
 
 /** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
+/** lstat of many paths of the worktree at once (on the worker pool), packed as stat-data.ts packs them. */
+export type StatMany = (paths: string[]) => Promise<Float64Array>;
+
 export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; changed: boolean; untracked: boolean }>;
 
 const GITLINK = 0o160000;
@@ -39,6 +43,9 @@ const TYPE_MASK = 0o170000;
 /** More dirty paths than this at once and the whole worktree is compared again instead. */
 const MAX_DIRTY = 2000;
 const STAT_BATCH = 512;
+/** From this many tracked files on, the cold path takes its stats on the worker pool, in this many tasks. */
+const POOL_STAT_MIN = 4096;
+const POOL_STAT_CHUNKS = 4;
 
 /** By code point, which is UTF-8 byte order: git's path order. */
 export function comparePaths(a: string, b: string): number {
@@ -62,18 +69,15 @@ export function blobId(content: Buffer): string {
   return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
 }
 
-const U32 = 0x100000000n;
 const BILLION = 1_000_000_000n;
 
-function statMatches(e: IndexEntry, s: BigIntStats): boolean {
+function statMatches(e: IndexEntry, d: StatData): boolean {
   return (
-    Number(s.mtimeNs / BILLION % U32) === e.mtimeSec &&
-    Number(s.mtimeNs % BILLION) === e.mtimeNsec &&
-    Number(s.ctimeNs / BILLION % U32) === e.ctimeSec &&
-    Number(s.ctimeNs % BILLION) === e.ctimeNsec &&
-    Number(s.ino % U32) === e.ino &&
-    Number(s.uid) === e.uid &&
-    Number(s.gid) === e.gid
+    d.mtimeMs === indexTimeMs(e.mtimeSec, e.mtimeNsec) &&
+    d.ctimeMs === indexTimeMs(e.ctimeSec, e.ctimeNsec) &&
+    d.ino === e.ino &&
+    d.uid === e.uid &&
+    d.gid === e.gid
   );
 }
 
@@ -87,6 +91,7 @@ export class RepoState {
   readonly #reader: ObjectReader;
   readonly #submodule: SubmoduleCheck;
   readonly #watch: DirWatchSet | null;
+  readonly #statMany: StatMany | undefined;
   #config!: GitConfig;
   #fileMode = true;
   #rules!: IgnoreRules;
@@ -124,10 +129,17 @@ export class RepoState {
   #queue: Promise<unknown> = Promise.resolve();
   lastUsed = Date.now();
 
-  constructor(paths: RepoPaths, reader: ObjectReader, submodule: SubmoduleCheck, watch: (onEvent: (dir: string, name: string | null) => void) => DirWatchSet | null) {
+  constructor(
+    paths: RepoPaths,
+    reader: ObjectReader,
+    submodule: SubmoduleCheck,
+    watch: (onEvent: (dir: string, name: string | null) => void) => DirWatchSet | null,
+    statMany?: StatMany,
+  ) {
     this.paths = paths;
     this.#reader = reader;
     this.#submodule = submodule;
+    this.#statMany = statMany;
     this.#watch = watch((dir, name) => this.#onEvent(dir, name));
   }
 
@@ -339,31 +351,37 @@ export class RepoState {
   }
 
   /**
-   * Every entry compared: stats in synchronous slices (a sync lstat is ~3x cheaper than a promise per
-   * file, and a slice of STAT_BATCH keeps the event loop free between slices), content reads for the few
-   * the stat cannot decide.
+   * Every entry compared. The stats are taken on the worker pool when there are many (in parallel, while
+   * this thread walks for untracked files), else here in synchronous slices (a sync lstat is ~3x cheaper
+   * than a promise per file, and a slice of STAT_BATCH keeps the event loop free between slices). Content
+   * is read only for the few entries the stat cannot decide.
    */
   async #compareAll(entries: IndexEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += STAT_BATCH) {
-      const undecided: Array<Promise<void>> = [];
-      for (const e of entries.slice(i, i + STAT_BATCH)) {
-        let letter: string | null = ' ';
-        if (!e.skipWorktree && !e.assumeValid) {
-          let s: BigIntStats | null = null;
-          try {
-            s = lstatSync(join(this.paths.worktree, e.path), { bigint: true, throwIfNoEntry: false }) ?? null;
-          } catch {
-            /* ENOTDIR: a parent is now a file */
-          }
-          letter = this.#fromStat(e, s);
-        }
-        if (letter === null) undecided.push(this.#compareEntry(e));
-        else if (letter === ' ') this.#worktree.delete(e.path);
-        else this.#worktree.set(e.path, letter);
+    const compared = entries.filter((e) => !e.skipWorktree && !e.assumeValid);
+    for (const e of entries) if (e.skipWorktree || e.assumeValid) this.#worktree.delete(e.path);
+    const undecided: Array<Promise<void>> = [];
+    const decide = (e: IndexEntry, d: StatData): void => {
+      const letter = this.#fromStat(e, d);
+      if (letter === null) undecided.push(this.#compareEntry(e));
+      else if (letter === ' ') this.#worktree.delete(e.path);
+      else this.#worktree.set(e.path, letter);
+    };
+    if (this.#statMany && compared.length >= POOL_STAT_MIN) {
+      const size = Math.ceil(compared.length / POOL_STAT_CHUNKS);
+      const chunks = [];
+      for (let i = 0; i < compared.length; i += size) chunks.push(compared.slice(i, i + size));
+      const packed = await Promise.all(chunks.map((c) => this.#statMany!(c.map((e) => e.path)).catch(() => null)));
+      for (let c = 0; c < chunks.length; c++) {
+        const stats = packed[c];
+        chunks[c]!.forEach((e, i) => decide(e, stats ? unpackStat(stats, i) : lstatData(join(this.paths.worktree, e.path))));
       }
-      await Promise.all(undecided);
-      await new Promise((r) => setImmediate(r));
+    } else {
+      for (let i = 0; i < compared.length; i += STAT_BATCH) {
+        for (const e of compared.slice(i, i + STAT_BATCH)) decide(e, lstatData(join(this.paths.worktree, e.path)));
+        await new Promise((r) => setImmediate(r));
+      }
     }
+    await Promise.all(undecided);
   }
 
   /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
@@ -374,19 +392,18 @@ export class RepoState {
     else this.#worktree.set(e.path, letter);
   }
 
-  /** What a stat alone tells of a non-gitlink entry: its letter, or null when only the content can tell. */
-  #fromStat(e: IndexEntry, s: BigIntStats | null): string | null {
-    if (s === null) return 'D';
-    if (e.mode === GITLINK) return s.isDirectory() ? null : 'T';
+  /** What a stat alone tells of an entry: its letter, or null when only the content (or the submodule) can. */
+  #fromStat(e: IndexEntry, d: StatData): string | null {
+    if (d.kind === KIND_MISSING) return 'D';
+    if (e.mode === GITLINK) return d.kind === KIND_DIR ? null : 'T';
     // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
-    if (!s.isFile() && !s.isSymbolicLink()) return 'D';
-    const mode = s.isSymbolicLink() ? SYMLINK : !this.#fileMode ? e.mode : (Number(s.mode) & 0o100) ? 0o100755 : 0o100644;
+    if (d.kind !== KIND_FILE && d.kind !== KIND_SYMLINK) return 'D';
+    const mode = d.kind === KIND_SYMLINK ? SYMLINK : !this.#fileMode ? e.mode : d.mode & 0o100 ? 0o100755 : 0o100644;
     if (!sameType(mode, e.mode)) return 'T';
     if (e.intentToAdd) return 'A';
     if (mode !== e.mode) return 'M';
-    const size = Number(s.size % U32);
-    if (size !== e.size && e.size !== 0) return 'M';
-    if (size === e.size && statMatches(e, s) && !this.#racy(e)) return ' ';
+    if (d.size !== e.size && e.size !== 0) return 'M';
+    if (d.size === e.size && statMatches(e, d) && !this.#racy(e)) return ' ';
     return null;
   }
 
@@ -410,15 +427,8 @@ export class RepoState {
   async #worktreeLetter(e: IndexEntry): Promise<string> {
     const abs = join(this.paths.worktree, e.path);
     if (!(await this.#realLeading(e.path))) return 'D';
-    let s: BigIntStats;
-    try {
-      s = await lstat(abs, { bigint: true });
-    } catch {
-      return 'D';
-    }
-    // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
-    if (e.mode === GITLINK) {
-      if (!s.isDirectory()) return 'T';
+    const d = statData(await lstat(abs).catch(() => undefined));
+    if (e.mode === GITLINK && d.kind === KIND_DIR) {
       const sub = await this.#submodule(abs);
       this.#subUntrackedOnly.delete(e.path);
       if (sub.head === null) return ' ';
@@ -427,7 +437,7 @@ export class RepoState {
       this.#subUntrackedOnly.add(e.path);
       return 'M';
     }
-    const decided = this.#fromStat(e, s);
+    const decided = this.#fromStat(e, d);
     if (decided !== null) return decided;
     const content = (e.mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
     if (content === null) return 'D';
