@@ -129,7 +129,7 @@ t.test('with the files plugin on, path operations use its roots', async (t) => {
 });
 
 t.test('a task that throws, exits or loops forever fails alone, and the next request succeeds', async (t) => {
-  const { d } = await setup(t, { pool: { task_timeout_ms: 1000 } });
+  const { d } = await setup(t, { pool: { task_timeout_ms: 4000 } });
   for (const fault of ['throws', 'exits', 'loops']) {
     const res = await d.client.call<any>('POST', '/batch/process', { items: [1, 2, 3], operation: `fault.${fault}`, batch_size: 2 });
     t.match(res, { total_items: 3, processed_items: 0, failed_items: 3, results: [null, null, null] }, fault);

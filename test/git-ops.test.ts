@@ -9,6 +9,9 @@ import t from 'tap';
 import { root as projectRoot, bootDaemon, cleanEnv, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { sleep, waitFor } from './helpers/processes.js';
 
+// Many real git processes and a real daemon: generous on a loaded machine (CI runs it in ~1 min).
+t.setTimeout(300_000);
+
 const execFileAsync = promisify(execFile);
 
 const GIT_ENV = {

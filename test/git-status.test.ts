@@ -9,6 +9,9 @@ import { Agent, request } from 'undici';
 import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
 import { commitAll, git, gitHead, gitMay, gitRaw, gitStatus, gitToplevel, isolateGit, makeRepo, write, type StatusFlags } from './helpers/git.js';
 
+// Many real git processes and a real daemon: generous on a loaded machine (CI runs it in ~1 min).
+t.setTimeout(300_000);
+
 const home = isolateGit();
 const root = realpathSync(tempDir('hearth-git-'));
 const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
