@@ -1,6 +1,7 @@
 // The one error catalogue: every error a client can see has a code, a status and a message.
 
 export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'The request is not valid HTTP' },
   BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
   NOT_A_FILE: { status: 400, message: 'The path is not a regular file' },
