@@ -129,7 +129,7 @@ interface Case {
   body?: string | Buffer;
 }
 
-type Route = { method: string; path: string };
+type Route = { method: string; path: string; query: string[]; body: string[] };
 
 /** Percent-encodes the UTF-8 bytes (lone surrogates included, as U+FFFD), where encodeURIComponent throws. */
 const enc = (s: string) => [...Buffer.from(s)].map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
@@ -140,7 +140,7 @@ function makePath(route: Route): string {
   const params: string[] = [];
   const n = r.chance(0.3) ? r.int(6) : r.int(3);
   for (let i = 0; i < n; i++) {
-    const key = r.chance(0.8) ? r.pick(KEYS) : enc(randomString()).slice(0, 100);
+    const key = route.query.length && r.chance(0.7) ? r.pick(route.query) : r.chance(0.8) ? r.pick(KEYS) : enc(randomString()).slice(0, 100);
     const value = r.chance(0.1) ? r.pick(['%00', '%ff%fe', '%', '%zz', '..%2f..%2f']) : enc(randomString()).slice(0, 3000);
     params.push(`${key}=${value}`);
   }
@@ -148,7 +148,13 @@ function makePath(route: Route): string {
   return params.length ? `${path}?${params.join('&')}` : path;
 }
 
-function makeBody(): string | Buffer | undefined {
+function makeBody(route: Route): string | Buffer | undefined {
+  if (route.body.length && r.chance(0.5)) {
+    // Near valid: the route's own fields, with values of any type (paths and names with tricks among them).
+    const o: Record<string, unknown> = {};
+    for (const key of route.body) if (r.chance(0.7)) o[key] = r.chance(0.5) ? randomString() : randomValue(1);
+    return JSON.stringify(o);
+  }
   switch (r.int(10)) {
     case 0:
       return undefined;
@@ -173,7 +179,7 @@ function makeCase(routes: Route[]): Case {
   const route = r.pick(routes);
   const method = r.chance(0.75) ? route.method : r.pick(METHODS);
   const headers: Record<string, string> = {};
-  let body = method === 'GET' || method === 'HEAD' ? (r.chance(0.05) ? makeBody() : undefined) : makeBody();
+  let body = method === 'GET' || method === 'HEAD' ? (r.chance(0.05) ? makeBody(route) : undefined) : makeBody(route);
   if (body !== undefined) headers['content-type'] = r.chance(0.85) ? 'application/json' : r.pick(['text/plain', 'application/json; charset=latin1', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '', 'application/json; charset=utf-16']);
   if (r.chance(0.1)) headers[r.pick(['accept', 'x-request-id', 'if-none-match', 'accept-encoding', 'range', 'x-forwarded-for', 'cookie'])] = randomString().replace(/[^\x20-\x7e]/g, '').slice(0, 500);
   if (r.chance(0.03)) headers['content-encoding'] = r.pick(['gzip', 'deflate', 'br', 'identity', 'bogus']);
@@ -212,7 +218,12 @@ t.test(`${TOTAL} generated requests (seed ${SEED}): no 5xx, every error an envel
   const spec = await d.client.call<any>('GET', '/openapi.json').catch(async () => JSON.parse((await d.client.raw('GET', '/openapi.json')).body));
   const routes: Route[] = [];
   for (const [path, ops] of Object.entries<Record<string, unknown>>(spec.paths)) {
-    for (const method of Object.keys(ops)) if (['get', 'post', 'put', 'delete', 'patch'].includes(method)) routes.push({ method: method.toUpperCase(), path });
+    for (const [method, op] of Object.entries<any>(ops)) {
+      if (!['get', 'post', 'put', 'delete', 'patch'].includes(method)) continue;
+      const query = ((op.parameters ?? []) as Array<{ in: string; name: string }>).filter((p) => p.in === 'query').map((p) => p.name);
+      const body = Object.keys(op.requestBody?.content?.['application/json']?.schema?.properties ?? {});
+      routes.push({ method: method.toUpperCase(), path, query, body });
+    }
   }
   t.ok(routes.length >= 20, `${routes.length} routes from /openapi.json`);
   const cases = Array.from({ length: TOTAL }, () => makeCase(routes));
