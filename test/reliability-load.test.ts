@@ -92,7 +92,8 @@ t.test(`${CLIENTS} clients for ${SECONDS} s of mixed requests: no errors, RSS fl
           });
           const text = await res.body.text();
           latencies.push(performance.now() - t0);
-          perOp.set(name, [...(perOp.get(name) ?? []), performance.now() - t0]);
+          if (!perOp.has(name)) perOp.set(name, []);
+          perOp.get(name)!.push(performance.now() - t0);
           if (res.statusCode !== 200) errors.push(`${name}: ${res.statusCode} ${text.slice(0, 200)}`);
         } catch (err) {
           errors.push(`${name}: ${(err as Error).message}`);
