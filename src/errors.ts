@@ -20,6 +20,7 @@ export const ERRORS = {
   GIT_FAILED: { status: 502, message: 'The repository could not be read or written' },
   CIRCUIT_OPEN: { status: 503, message: 'The circuit breaker is open' },
   TIMEOUT: { status: 504, message: 'The operation timed out' },
+  NO_SPACE: { status: 507, message: 'No space left on the device' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
