@@ -16,6 +16,14 @@ isolateGit();
 
 const q = encodeURIComponent;
 
+/** `git status --porcelain` as hearth's entries. */
+function porcelainEntries(repo: string): Array<{ path: string; x: string; y: string }> {
+  return execFileSync('git', ['--no-optional-locks', 'status', '--porcelain=v1', '--no-renames', '-uall'], { cwd: repo, encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => ({ path: l.slice(3), x: l[0]!, y: l[1]! }));
+}
+
 function mount(...args: string[]): boolean {
   try {
     execFileSync('mount', args, { stdio: 'ignore' });
@@ -191,12 +199,18 @@ t.test('the files root is deleted and recreated; a repository .git corrupted', a
   clear(t, await call('GET', `/git/summary?repo=${q(repo)}`), 'summary without HEAD');
   clear(t, await call('GET', `/git/log?repo=${q(repo)}`), 'log without HEAD');
   writeFileSync(join(repo, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+  const mended = await call('GET', `/git/status?repo=${q(repo)}`);
+  t.equal(mended.status, 200, 'HEAD back: a repository again (the "no repository" answer was not kept)');
+  t.same(mended.json.data?.entries, porcelainEntries(repo), 'without its index: what git says');
   rmSync(join(repo, '.git', 'objects'), { recursive: true });
   mkdirSync(join(repo, '.git', 'objects'));
   await new Promise((r) => setTimeout(r, 1100));
   for (const path of [`/git/status?repo=${q(repo)}`, `/git/log?repo=${q(repo)}`, `/git/branches?repo=${q(repo)}`, `/git/summary?repo=${q(repo)}`]) {
-    clear(t, await call('GET', path), `${path.split('?')[0]} with the objects gone`);
+    const a = await call('GET', path);
+    clear(t, a, `${path.split('?')[0]} with the objects gone`);
   }
+  // What it knew (decoded objects are kept in memory, and .git/objects is not watched) may still be
+  // served; git itself would say "bad object HEAD". A clear answer either way.
   await alive(t, 'objects gone');
   d.child.kill('SIGTERM');
   t.equal(await within(d.exited, 20_000, 'exit'), 0, 'closes cleanly');
