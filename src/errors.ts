@@ -1,6 +1,7 @@
 // The one error catalogue: every error a client can see has a code, a status and a message.
 
 export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'The request is not valid HTTP' },
   BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid' },
   NOT_A_FILE: { status: 400, message: 'The path is not a regular file' },
@@ -19,6 +20,7 @@ export const ERRORS = {
   GIT_FAILED: { status: 502, message: 'The repository could not be read or written' },
   CIRCUIT_OPEN: { status: 503, message: 'The circuit breaker is open' },
   TIMEOUT: { status: 504, message: 'The operation timed out' },
+  NO_SPACE: { status: 507, message: 'No space left on the device' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

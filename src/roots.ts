@@ -38,7 +38,12 @@ export class Roots {
       if (!this.contains(real)) throw this.#outside(input);
       return real;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // A name no filesystem can hold, or a loop of links: the client's path, not the daemon, is at fault.
+      if (code === 'ENAMETOOLONG' || code === 'ELOOP') {
+        throw new HearthError('VALIDATION_FAILED', code === 'ELOOP' ? 'the path has too many levels of symbolic links' : 'the path (or one of its names) is too long');
+      }
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
     }
     // Walk up to the nearest ancestor that exists: that is where a link could lead out.
     let missing = [basename(wanted)];

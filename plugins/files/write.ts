@@ -28,7 +28,19 @@ export interface WriteRequest {
   ifMatch?: string;
 }
 
-export async function writeAtomic(files: ContentCache, { path, bytes, ifMatch }: WriteRequest): Promise<{ path: string; size: number; sha256: string }> {
+/** A full disk or quota is the machine's state, not a bug: 507 NO_SPACE rather than a 500. */
+function noSpace(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT' ? new HearthError('NO_SPACE', `${path} was not written: no space left on the device (the file is unchanged)`) : err;
+}
+
+export async function writeAtomic(files: ContentCache, request: WriteRequest): Promise<{ path: string; size: number; sha256: string }> {
+  return write(files, request).catch((err: unknown) => {
+    throw noSpace(request.path, err);
+  });
+}
+
+async function write(files: ContentCache, { path, bytes, ifMatch }: WriteRequest): Promise<{ path: string; size: number; sha256: string }> {
   return withLock(path, async () => {
     let mode = 0o644;
     try {

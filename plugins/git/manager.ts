@@ -2,7 +2,7 @@
 // once (the least recently asked about is released: watches closed, memory freed), and released after
 // `idle_release_seconds` without a question.
 import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HearthError } from '../../src/errors.js';
 import type { Roots } from '../../src/roots.js';
@@ -139,6 +139,12 @@ async function ancestorsTimes(dir: string): Promise<Array<[string, number]>> {
       out.push([d, (await stat(d)).ctimeMs]);
     } catch {
       out.push([d, -1]);
+    }
+    // A `.git` that is here but no repository (its HEAD missing or damaged) can be mended in place without
+    // changing this directory's ctime: its own times and its HEAD's are part of the answer too.
+    for (const p of [join(d, '.git'), join(d, '.git', 'HEAD')]) {
+      const ctime = await stat(p).then((s) => s.ctimeMs, () => undefined);
+      if (ctime !== undefined) out.push([p, ctime]);
     }
     if (dirname(d) === d) return out;
   }

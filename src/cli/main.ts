@@ -7,6 +7,7 @@ import { loadPlugins } from '../registry.js';
 import { AlreadyRunningError } from '../state.js';
 import { version } from '../version.js';
 import { cacheCommands, configCommands, lifecycleCommands, pluginClient } from './commands.js';
+import { demoCommand } from './demo.js';
 import { EXIT } from './exit.js';
 
 /** Prints what went wrong in words a user can act on, and picks the exit code. */
@@ -55,6 +56,7 @@ export async function buildProgram(args: string[]): Promise<Command> {
   lifecycleCommands(program);
   configCommands(program);
   cacheCommands(program);
+  demoCommand(program);
 
   // A config that cannot load its plugins is reported only when a plugin's command is asked for.
   const core = new Set([...program.commands.map((c) => c.name()), 'help']);

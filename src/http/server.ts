@@ -1,6 +1,7 @@
 // Listens on the unix socket (mode 0600) and on TCP, and closes both gracefully within a time limit.
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { VIA_SOCKET } from './app.js';
@@ -64,6 +65,26 @@ function drainable(server: Server): { close(timeoutMs: number): Promise<void> } 
   };
 }
 
+/**
+ * What Node's HTTP parser refuses (an unknown method, a malformed request line or header, headers past the
+ * size limit) never reaches Koa; Node would answer with a bare 400 or 431. It gets the envelope instead, so
+ * every error a client sees has a code. Anything else (a reset, a timeout) just ends the connection.
+ */
+export function answerParseErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || !err.code?.startsWith('HPE_')) {
+      socket.destroy();
+      return;
+    }
+    const requestId = randomUUID();
+    const reason = err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : String((err as { reason?: string }).reason ?? err.message);
+    const body = JSON.stringify({ success: false, error: { code: 'BAD_REQUEST', message: `The request is not valid HTTP: ${reason}` }, request_id: requestId, duration_ms: 0 });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
+
 export async function listenBoth(app: Koa, socketPath: string, host: string, port: number): Promise<Listening> {
   const callback = app.callback();
   // A request without Host is answered by our guard (403 HOST_NOT_ALLOWED on TCP), not by Node's bare 400.
@@ -73,6 +94,8 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
     void callback(req, res);
   });
   const tcp = createServer(options, callback);
+  answerParseErrors(unix);
+  answerParseErrors(tcp);
   const closers = [drainable(unix), drainable(tcp)];
   // The socket's file mode is its guard: nobody but the owner may connect.
   const oldMask = process.umask(0o177);
