@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { cleanEnv, tempDir } from './helpers/daemon.js';
-import { checkCleanedUp, isAlive, killAtExit, readPidFile, runHearth, stateDir } from './helpers/processes.js';
+import { checkCleanedUp, healthOverSocket, isAlive, killAtExit, readPidFile, runHearth, stateDir } from './helpers/processes.js';
 
 t.jobs = 2;
 
@@ -44,6 +44,8 @@ t.test('a daemon of another build is reported; hearth restart replaces it', asyn
   t.notOk(isAlive(oldPid!), 'the old daemon is gone');
   t.ok(newPid !== undefined && newPid !== oldPid && isAlive(newPid), 'a new one runs');
   t.match(restart.stdout, `(pid ${newPid})`);
+  const health = (await healthOverSocket(join(dir, 'hearth.sock'))) as unknown as { build: string };
+  t.match(health.build, /^\d+\.\d+\.\d+\S*\+[0-9a-f]{12}$/, '/health has its build id: version + code hash');
 
   const again = await runHearth(['cache', 'clear', ...args]);
   t.equal(again.code, 0, again.stderr);
