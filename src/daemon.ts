@@ -20,7 +20,8 @@ import { Metrics } from './services/metrics.js';
 import { PoolService } from './services/pool.js';
 import { withTimeout } from './timeout.js';
 import { acquirePidLock, ensurePrivateDir, loadOrCreateToken, stateFiles, writeRuntimeInfo } from './state.js';
-import { version } from './version.js';
+import { buildId, version } from './version.js';
+import { notifySystemd } from './systemd.js';
 
 export interface DaemonOptions {
   flags?: ConfigFlags;
@@ -110,9 +111,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       ...(options.setupTimeoutMs ? { setupTimeoutMs: options.setupTimeoutMs } : {}),
     });
     const startedAt = Date.now();
+    const build = buildId(env);
     for (const route of coreRoutes(
       {
         version,
+        build,
         startedAt,
         plugins: host,
         watcher: () => watcher.status(),
@@ -139,12 +142,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     writeRuntimeInfo(config.state_dir, {
       pid: process.pid,
       version,
+      build,
       socket: listening.socket,
       host: listening.host,
       port: listening.port,
       started_at: new Date(startedAt).toISOString(),
     });
-    log.info({ socket: listening.socket, host: listening.host, port: listening.port, version }, 'hearth is listening');
+    log.info({ socket: listening.socket, host: listening.host, port: listening.port, version, build }, 'hearth is listening');
+    // Under systemd (Type=notify) the unit is "started" only now that both listeners answer.
+    notifySystemd(env, ['--ready', `--status=listening on ${listening.socket}`], log);
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
@@ -152,6 +158,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         clearInterval(idleTimer);
         const deadline = Date.now() + config.server.close_timeout_ms;
         log.info('closing');
+        notifySystemd(env, ['STOPPING=1'], log);
         bus.close(); // event streams never finish by themselves
         await listening.close(config.server.close_timeout_ms);
         await host.close(Math.max(0, deadline - Date.now()));

@@ -111,6 +111,7 @@ export function loadOrCreateToken(stateDir: string): string {
 export interface RuntimeInfo {
   pid: number;
   version: string;
+  build: string;
   socket: string;
   host: string;
   port: number;

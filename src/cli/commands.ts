@@ -1,16 +1,23 @@
-// Core commands: daemon, start, stop, status, config print|check.
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// Core commands: daemon, start, stop, restart, status, config print|check, cache clear.
 import type { Command } from 'commander';
 import { Client, DaemonNotRunningError } from '../client.js';
 import { ENV_VARIABLES, loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
 import { startDaemon, type Daemon } from '../daemon.js';
 import { loadPlugins } from '../registry.js';
-import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, readRuntimeInfo, stateFiles } from '../state.js';
+import { readRuntimeInfo, stateFiles } from '../state.js';
+import { buildMismatch, CliClient, startInBackground, stopDaemon, type Health } from './connect.js';
 import { EXIT } from './exit.js';
 
-type Opts = { config?: string; stateDir?: string; socket?: string; host?: string; port?: string; json?: boolean; timeout?: string };
+type Opts = {
+  config?: string;
+  stateDir?: string;
+  socket?: string;
+  host?: string;
+  port?: string;
+  json?: boolean;
+  timeout?: string;
+  spawn?: boolean;
+};
 
 export function flagsOf(command: Command): ConfigFlags {
   const o = command.optsWithGlobals<Opts>();
@@ -23,35 +30,24 @@ export function flagsOf(command: Command): ConfigFlags {
   return flags;
 }
 
-/** A client for the daemon of this config: the CLI always speaks over the socket. */
-export function pluginClient(flags: ConfigFlags): Client {
-  return new Client({ socket: loadConfig(flags).config.server.socket });
+/** False when `--no-spawn` was given. */
+export function spawnOf(command: Command): boolean {
+  return command.optsWithGlobals<Opts>().spawn !== false;
 }
 
-const cliPath = fileURLToPath(new URL(`../cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
-
-function daemonArgs(flags: ConfigFlags, config: Readonly<HearthConfig>): string[] {
-  const args = ['daemon', '--state-dir', config.state_dir, '--socket', config.server.socket];
-  if (flags.config) args.push('--config', flags.config);
-  if (flags.host) args.push('--host', flags.host);
-  if (flags.port !== undefined) args.push('--port', String(flags.port));
-  return args;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Health {
-  status: string;
-  version: string;
-  uptime_seconds: number;
-  plugins: Array<{ name: string; state: string }>;
-  reasons: string[];
+/**
+ * A client for the daemon of this config: the CLI always speaks over the socket, and starts the daemon in the
+ * background when it is not running, unless `spawn` is false (`--no-spawn`).
+ */
+export function pluginClient(flags: ConfigFlags, spawnIfNeeded = true): Client {
+  return new CliClient(flags, spawnIfNeeded);
 }
 
 function describe(health: Health, config: Readonly<HearthConfig>): string {
   const info = readRuntimeInfo(config.state_dir);
   const lines = [
     `hearth ${health.version} is running${info ? ` (pid ${info.pid})` : ''}: ${health.status}`,
+    `  build   ${health.build ?? '(none)'}`,
     `  socket  ${info?.socket ?? config.server.socket}`,
     `  tcp     http://${info?.host ?? config.server.host}:${info?.port ?? config.server.port} (bearer token in ${stateFiles(config.state_dir).token})`,
     `  uptime  ${health.uptime_seconds} s`,
@@ -103,42 +99,7 @@ export function lifecycleCommands(program: Command): void {
     .action(async (o: Opts, command: Command) => {
       const flags = flagsOf(command);
       const { config } = loadConfig(flags);
-      const files = stateFiles(config.state_dir);
-      const pid = readPid(files.pid);
-      if (pid !== undefined && isHearthDaemon(pid)) throw new AlreadyRunningError(pid, config.state_dir);
-      ensurePrivateDir(config.state_dir);
-      const log = openSync(files.log, 'a', 0o600);
-      const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, config)], {
-        detached: true,
-        stdio: ['ignore', log, log],
-      });
-      closeSync(log);
-      let exited: number | null = null;
-      child.on('exit', (code) => (exited = code ?? 1));
-      child.unref();
-      const client = new Client({ socket: config.server.socket, timeoutMs: 2000 });
-      const deadline = Date.now() + Number(o.timeout);
-      try {
-        while (Date.now() < deadline && exited === null) {
-          try {
-            const health = await client.call<Health>('GET', '/health');
-            process.stdout.write(describe(health, config));
-            return;
-          } catch (err) {
-            if (!(err instanceof DaemonNotRunningError)) throw err;
-            await sleep(50);
-          }
-        }
-      } finally {
-        await client.close();
-      }
-      const tail = readFileSync(files.log, 'utf8').split('\n').slice(-15).join('\n');
-      process.stderr.write(
-        exited !== null
-          ? `hearth: the daemon exited with code ${exited} before answering; the end of ${files.log}:\n${tail}\n`
-          : `hearth: the daemon did not answer within ${o.timeout} ms; see ${files.log}\n`,
-      );
-      process.exitCode = exited === 2 ? EXIT.usage : EXIT.failure;
+      process.stdout.write(describe(await startInBackground(flags, config, Number(o.timeout)), config));
     });
 
   program
@@ -146,20 +107,18 @@ export function lifecycleCommands(program: Command): void {
     .description('stop the daemon gracefully (SIGTERM) and wait for it to exit')
     .action(async (_o, command: Command) => {
       const { config } = loadConfig(flagsOf(command));
-      const pid = readPid(stateFiles(config.state_dir).pid);
-      if (pid === undefined || !isHearthDaemon(pid)) {
-        process.stdout.write('hearth is not running\n');
-        return;
-      }
-      process.kill(pid, 'SIGTERM');
-      const deadline = Date.now() + config.server.close_timeout_ms + 5000;
-      while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-      if (isAlive(pid)) {
-        process.stderr.write(`hearth: pid ${pid} did not exit within ${config.server.close_timeout_ms + 5000} ms\n`);
-        process.exitCode = EXIT.failure;
-        return;
-      }
-      process.stdout.write(`hearth stopped (pid ${pid})\n`);
+      const pid = await stopDaemon(config);
+      process.stdout.write(pid === undefined ? 'hearth is not running\n' : `hearth stopped (pid ${pid})\n`);
+    });
+
+  withListenFlags(program.command('restart').description('stop the daemon of this state dir (if it runs) and start a new one'))
+    .option('--timeout <ms>', 'how long to wait for the new one to answer', '15000')
+    .action(async (o: Opts, command: Command) => {
+      const flags = flagsOf(command);
+      const { config } = loadConfig(flags);
+      const pid = await stopDaemon(config);
+      if (pid !== undefined) process.stdout.write(`hearth stopped (pid ${pid})\n`);
+      process.stdout.write(describe(await startInBackground(flags, config, Number(o.timeout)), config));
     });
 
   program
@@ -172,6 +131,8 @@ export function lifecycleCommands(program: Command): void {
       try {
         const health = await client.call<Health>('GET', '/health');
         process.stdout.write(o.json ? `${JSON.stringify(health, null, 2)}\n` : describe(health, config));
+        const mismatch = buildMismatch(health);
+        if (mismatch) process.stderr.write(mismatch);
       } catch (err) {
         if (!(err instanceof DaemonNotRunningError)) throw err;
         process.stdout.write(o.json ? `${JSON.stringify({ running: false })}\n` : 'hearth is not running\n');
@@ -216,7 +177,7 @@ export function cacheCommands(program: Command): void {
     .description('clear every namespace, or the one named')
     .option('--namespace <name>', 'only this namespace (a plugin name)')
     .action(async (o: { namespace?: string }, command: Command) => {
-      const answer = await pluginClient(flagsOf(command)).use((c) =>
+      const answer = await pluginClient(flagsOf(command), spawnOf(command)).use((c) =>
         c.call<{ message: string; cleared: number }>('POST', '/cache/clear', o.namespace ? { namespace: o.namespace } : {}),
       );
       process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);

@@ -6,6 +6,8 @@ import type { RouteTable } from './routes.js';
 
 export interface CoreSources {
   version: string;
+  /** The build id (version + code hash): the CLI compares it with its own. */
+  build: string;
   startedAt: number;
   plugins: PluginHost;
   watcher: () => { mode: string; watched_paths: number };
@@ -16,10 +18,11 @@ export interface CoreSources {
 
 const healthResponse = {
   type: 'object',
-  required: ['status', 'version', 'uptime_seconds', 'plugins', 'watcher', 'reasons'],
+  required: ['status', 'version', 'build', 'uptime_seconds', 'plugins', 'watcher', 'reasons'],
   properties: {
     status: { enum: ['ok', 'degraded'] },
     version: { type: 'string' },
+    build: { type: 'string' },
     uptime_seconds: { type: 'number' },
     plugins: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } },
     watcher: { type: 'object', properties: { mode: { type: 'string' }, watched_paths: { type: 'integer' } } },
@@ -37,6 +40,7 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
     return {
       status: reasons.length === 0 ? 'ok' : 'degraded',
       version: sources.version,
+      build: sources.build,
       uptime_seconds: Math.round((Date.now() - sources.startedAt) / 10) / 100,
       plugins,
       watcher: sources.watcher(),
@@ -52,7 +56,7 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
       schema: { response: healthResponse },
       handler: health,
       text: (h: ReturnType<typeof health>) =>
-        [`status=${h.status}`, `version=${h.version}`, `uptime_seconds=${h.uptime_seconds}`, ...h.reasons.map((r) => `reason=${r}`)].join('\n') + '\n',
+        [`status=${h.status}`, `version=${h.version}`, `build=${h.build}`, `uptime_seconds=${h.uptime_seconds}`, ...h.reasons.map((r) => `reason=${r}`)].join('\n') + '\n',
     },
     {
       method: 'GET',
