@@ -109,41 +109,25 @@ t.test('event bus filters and ignore patterns', async (t) => {
   t.notOk(ignored('/r/.git/HEAD'));
 });
 
-t.test('settle(): a change made before the call has been delivered when it resolves', async (t) => {
-  const root = tempDir('hearth-settle-');
+
+t.test('watchDirs(): settle() resolves after every change made before it has been reported', async (t) => {
+  const root = tempDir('hearth-dirwatch-');
+  mkdirSync(join(root, 'sub'));
   const bus = new EventBus();
-  const watcher = new WatcherService({ ignore: ['**/node_modules/**'], bus, log: createLogger('silent') });
+  const watcher = new WatcherService({ ignore: [], bus, log: createLogger('silent') });
   t.teardown(() => watcher.close());
-  const published: Array<Record<string, any>> = [];
-  bus.subscribe({}, (e) => published.push(e));
-  const changes: string[] = [];
-  watcher.onChange((path, kind) => changes.push(`${kind}:${path}`));
-  await watcher.settle(root); // not watched: resolves at once
-  watcher.watchDir(root);
-  await new Promise((r) => setTimeout(r, 300)); // arm the watch
+  const seen: string[] = [];
+  const set = watcher.watchDirs((dir, name) => seen.push(join(dir, name ?? '')));
+  t.equal(await set.settle(root), false, 'a directory not watched cannot be settled');
+  t.ok(set.add(root) && set.add(join(root, 'sub')));
+  t.equal(watcher.status().watched_paths, 2);
   for (let i = 0; i < 50; i++) {
-    const file = join(root, `f${i}.txt`);
+    const file = join(root, i % 2 ? 'sub' : '', `f${i}.txt`);
     writeFileSync(file, String(i));
-    await watcher.settle(root);
-    t.ok(changes.includes(`added:${file}`), `write ${i} was seen after settle`);
+    t.equal(await set.settle(root), true);
+    t.ok(seen.includes(file), `write ${i} was reported before settle resolved`);
   }
-  // The same file rewritten, with a settle between writes (settle takes longer than chokidar's 5 ms throttle).
-  const same = join(root, 'same.txt');
-  writeFileSync(same, 'x');
-  await watcher.settle(root);
-  let seenChanges = 0;
-  for (let i = 0; i < 20; i++) {
-    writeFileSync(same, `v${i}`);
-    await watcher.settle(root);
-    const n = changes.filter((c) => c === `changed:${same}`).length;
-    if (n > seenChanges) seenChanges = n;
-  }
-  t.equal(watcher.settleTimeouts, 0, 'no settle needed its timeout');
-  t.ok(seenChanges >= 1, `same-file rewrites seen: ${seenChanges}/20`);
-  t.notOk(published.some((e) => String(e.path).includes('.hearth-cookie-')), 'cookies are never published');
-  t.notOk(changes.some((c) => c.includes('.hearth-cookie-')), 'cookies never reach onChange');
-  t.notOk(readdirSync(root).some((f) => f.startsWith('.hearth-cookie-')), 'cookies are deleted');
-  t.ok(published.some((e) => e.type === 'file.added' && e.path === join(root, 'f0.txt')), 'published on the bus too');
-  await watcher.close();
-  await watcher.settle(root); // closed: resolves at once
+  t.notOk(seen.some((p) => p.includes('.hearth-cookie-')), 'cookies are never reported');
+  set.deleteTree(root);
+  t.equal(set.size, 0);
 });

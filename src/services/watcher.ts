@@ -3,7 +3,6 @@
 // cost hundreds of MB), ref-counted, at most `maxDirs` at once (the least recently asked for is dropped).
 // If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
 // Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
-import { unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { COOKIE_PREFIX, DirWatchSet, type DirEventListener } from './dir-watch.js';
@@ -26,7 +25,6 @@ export interface WatcherStatus {
   watched_paths: number;
 }
 
-export { COOKIE_PREFIX };
 
 const EVENT: Record<string, ChangeKind> = { add: 'added', addDir: 'added', change: 'changed', unlink: 'removed', unlinkDir: 'removed' };
 
@@ -44,9 +42,6 @@ export class WatcherService {
   #listeners = new Set<ChangeListener>();
   #reasons: string[] = [];
   #closed = false;
-  #cookieSeq = 0;
-  #cookies = new Map<string, () => void>();
-  #settleTimeouts = 0;
   #sets = new Set<DirWatchSet>();
 
   constructor(options: WatcherOptions) {
@@ -107,10 +102,8 @@ export class WatcherService {
     watcher.on('all', (event: string, path: string) => {
       const kind = EVENT[event];
       if (!kind || path === dir) return;
-      if (basename(path).startsWith(COOKIE_PREFIX)) {
-        if (kind !== 'removed') this.#cookies.get(path)?.();
-        return;
-      }
+      // Cookies of the directory watch sets (dir-watch.ts) written into a directory watched here too.
+      if (basename(path).startsWith(COOKIE_PREFIX)) return;
       for (const fn of this.#listeners) fn(path, kind);
       this.#options.bus.publish(`file.${kind}`, { path });
     });
@@ -131,40 +124,6 @@ export class WatcherService {
       void watcher.close();
       this.#dirs.set(dir, this.#start(dir));
     }
-  }
-
-  /**
-   * Watchman-style cookie: writes a uniquely named file in the watched `dir` and resolves when the watcher
-   * reports it, so changes to `dir` made before the call have been delivered (events of one directory
-   * arrive in order). Resolves anyway after `timeoutMs` (counted in `settleTimeouts`); resolves at once
-   * for a directory that is not watched. Note chokidar's throttle: a second change to the same file
-   * within 5 ms of the first is never reported, so settle() cannot make that one appear.
-   */
-  async settle(dir: string, timeoutMs = 2000): Promise<void> {
-    const entry = this.#dirs.get(dir);
-    if (this.#closed || !entry) return;
-    await entry.ready; // a cookie written before the first scan ends would not be reported
-    const cookie = join(dir, `${COOKIE_PREFIX}${process.pid}-${++this.#cookieSeq}`);
-    let timer: NodeJS.Timeout | undefined;
-    const seen = new Promise<boolean>((resolve) => {
-      this.#cookies.set(cookie, () => resolve(true));
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    try {
-      await writeFile(cookie, '');
-      if (!(await seen)) this.#settleTimeouts++;
-    } catch (err) {
-      this.#options.log.warn({ err, dir }, 'settle: cookie could not be written');
-    } finally {
-      clearTimeout(timer);
-      this.#cookies.delete(cookie);
-      await unlink(cookie).catch(() => {});
-    }
-  }
-
-  /** How many settle() calls resolved by their timeout rather than by seeing their cookie. */
-  get settleTimeouts(): number {
-    return this.#settleTimeouts;
   }
 
   status(): WatcherStatus {
