@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
 import { hashFile } from '../plugins/batch/tasks/hash_file.js';
 import { sha256 } from '../plugins/batch/tasks/sha256.js';
-import { startChild, type Child } from './lib/proc.js';
+import { startChild, waitForHealth, type Child } from './lib/proc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FILES = Number(process.env.BENCH_FILES ?? 256);
@@ -53,16 +53,7 @@ async function startDaemon(name: string, threads: number, nice: number): Promise
     env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' },
   });
   const client = new Client({ socket: join(state, 'hearth.sock'), timeoutMs: 600_000 });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await client.call('GET', '/health');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`the daemon did not start: ${String(err)}\n${child.stderr()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitForHealth(client, child);
   return {
     child,
     client,

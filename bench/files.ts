@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
-import { startChild } from './lib/proc.js';
+import { startChild, waitForHealth } from './lib/proc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
@@ -54,16 +54,7 @@ async function requests(path: string, expectCached: boolean): Promise<{ p50: num
 }
 
 try {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await client.call('GET', '/health');
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`the daemon did not start: ${String(err)}\n${daemon.stderr()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitForHealth(client, daemon);
   const warm = await requests(stable, true);
   const uncached = await requests(racy, false);
   const fresh: number[] = [];

@@ -28,7 +28,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
-import { startChild, type Child } from './lib/proc.js';
+import { startChild, waitForHealth, type Child } from './lib/proc.js';
 import { generateRepo } from './lib/git-repo.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -177,18 +177,11 @@ async function startDaemon(work: string, repoParent: string): Promise<Daemon> {
     env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' },
   });
   const client = new Client({ socket });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await client.call('GET', '/health');
-      break;
-    } catch (err) {
-      if (child.proc.exitCode !== null || Date.now() > deadline) {
-        await child.stop();
-        throw new Error(`the daemon did not start: ${String(err)}\n${child.stderr()}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  try {
+    await waitForHealth(client, child);
+  } catch (err) {
+    await child.stop();
+    throw err;
   }
   return {
     child,

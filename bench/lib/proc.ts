@@ -66,6 +66,20 @@ export async function waitForHttp(url: string, child: Child, name: string, init:
   throw new Error(`${name} did not answer ${url} within ${timeoutMs} ms (${last}):\n${child.stderr()}`);
 }
 
+/** The same for a daemon over its unix socket: polls GET /health through `client` (hearth's own Client). */
+export async function waitForHealth(client: { call(method: string, path: string): Promise<unknown> }, child: Child, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.call('GET', '/health');
+      return;
+    } catch (err) {
+      if (child.proc.exitCode !== null || Date.now() > deadline) throw new Error(`the daemon did not start: ${String(err)}\n${child.stderr()}`);
+      await sleep(50);
+    }
+  }
+}
+
 const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux Node supports
 
 /** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is no /proc. */
