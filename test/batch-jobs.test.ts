@@ -3,39 +3,15 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { answer, setup, sleep } from './helpers/batch.js';
 import { Client } from '../src/client.js';
 import { startDaemon } from '../src/daemon.js';
-import { bootDaemon, cleanEnv, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { cleanEnv, runCli } from './helpers/daemon.js';
 import { parseItems, progressLine } from '../plugins/batch/cli.js';
 
 // Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
 t.setTimeout(300_000);
 
-const faults = join(import.meta.dirname, 'fixtures/plugins/batch-faults/index.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Setup {
-  root: string;
-  d: TestDaemon;
-}
-
-async function setup(t: Tap.Test, extra: { pool?: object; batch?: object; faults?: object; server?: object } = {}): Promise<Setup> {
-  const root = tempDir('hearth-batch-');
-  const d = await bootDaemon({
-    config: {
-      pool: { max_threads: 2, task_timeout_ms: 3000, ...extra.pool },
-      ...(extra.server ? { server: extra.server } : {}),
-      plugins: { batch: { roots: [root], ...extra.batch }, 'batch-faults': { module: faults, options: { ms: 20, ...extra.faults } } },
-    },
-  });
-  t.teardown(() => d.close());
-  return { root, d };
-}
-
-async function answer(client: Client, method: string, path: string, body?: unknown) {
-  const res = await client.raw(method, path, body);
-  return { status: res.status, headers: res.headers, json: JSON.parse(res.body) };
-}
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;

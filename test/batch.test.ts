@@ -7,8 +7,9 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
+import { answer, setup, sleep } from './helpers/batch.js';
 import { Client } from '../src/client.js';
-import { bootDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { bootDaemon, tempDir } from './helpers/daemon.js';
 import { countLines } from '../plugins/batch/tasks/count_lines.js';
 import double from '../plugins/batch/tasks/double.js';
 import { gzipSize } from '../plugins/batch/tasks/gzip_size.js';
@@ -18,32 +19,7 @@ import { sha256 } from '../plugins/batch/tasks/sha256.js';
 // Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
 t.setTimeout(300_000);
 
-const faults = join(import.meta.dirname, 'fixtures/plugins/batch-faults/index.js');
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Setup {
-  root: string;
-  d: TestDaemon;
-}
-
-async function setup(t: Tap.Test, extra: { pool?: object; batch?: object; faults?: object; server?: object } = {}): Promise<Setup> {
-  const root = tempDir('hearth-batch-');
-  const d = await bootDaemon({
-    config: {
-      pool: { max_threads: 2, task_timeout_ms: 3000, ...extra.pool },
-      ...(extra.server ? { server: extra.server } : {}),
-      plugins: { batch: { roots: [root], ...extra.batch }, 'batch-faults': { module: faults, options: { ms: 20, ...extra.faults } } },
-    },
-  });
-  t.teardown(() => d.close());
-  return { root, d };
-}
-
-async function answer(client: Client, method: string, path: string, body?: unknown) {
-  const res = await client.raw(method, path, body);
-  return { status: res.status, headers: res.headers, json: JSON.parse(res.body) };
-}
 
 t.test('the original example: [1,2,3,4,5] doubled', async (t) => {
   const { d } = await setup(t);
