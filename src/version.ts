@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { packageRoot } from './config.js';
 
@@ -27,10 +27,11 @@ function listCode(dir: string, out: string[]): void {
 let build: string | undefined;
 
 /**
- * This install's build id: the package version and a short hash of the path, size and mtime of every code
- * file it runs. A reinstall or rebuild rewrites the files, so a daemon started from an older build has another
- * id than the CLI talking to it (a change of version alone would miss a rebuild of the same version). Stats
- * only, no reads: ~100 files, about a millisecond, computed once per process. `HEARTH_BUILD_ID` overrides it
+ * This install's build id: the package version and a short hash of the path and content of every code file
+ * it runs, so a daemon started from an older build has another id than the CLI talking to it (a change of
+ * version alone would miss a rebuild of the same version). Content, not mtimes: the first `npx hearth` in a
+ * checkout runs `prepare` and rewrites dist/ with the same bytes, which must not make the running daemon
+ * "another build". ~100 files, a few milliseconds, computed once per process. `HEARTH_BUILD_ID` overrides it
  * (packagers who stamp their builds, and tests).
  */
 export function buildId(env: Record<string, string | undefined> = process.env): string {
@@ -42,8 +43,7 @@ export function buildId(env: Record<string, string | undefined> = process.env): 
   for (const dir of codeDirs()) listCode(dir, files);
   for (const file of files.sort()) {
     try {
-      const s = statSync(file);
-      hash.update(`${relative(packageRoot, file)}\0${s.size}\0${s.mtimeMs}\n`);
+      hash.update(`${relative(packageRoot, file)}\0`).update(readFileSync(file)).update('\n');
     } catch {
       // removed while we looked: the id is as good without it
     }
