@@ -1,10 +1,20 @@
 // How the CLI (and tests, and the bench) talk to a running daemon: over its unix socket, or TCP with the token.
-import { Agent, request, type Dispatcher } from 'undici';
+// node:http rather than undici: it is part of node's start-up already paid for, where importing undici costs
+// ~90 ms, and a CLI command is one or two requests.
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 
 export class DaemonNotRunningError extends Error {
-  constructor(where: string) {
+  /** The socket error: ENOENT or ECONNREFUSED when no connection was made, so nothing was sent. */
+  readonly code: string | undefined;
+  constructor(where: string, code?: string) {
     super(`hearth is not running (nothing answers at ${where}); start it with "hearth start"`);
     this.name = 'DaemonNotRunningError';
+    this.code = code;
+  }
+
+  /** Whether the request surely never reached a daemon (so sending it again cannot do it twice). */
+  get neverSent(): boolean {
+    return this.code === 'ENOENT' || this.code === 'ECONNREFUSED';
   }
 }
 
@@ -32,24 +42,27 @@ export interface ClientOptions {
 
 export interface RawResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
+/** Errors that mean nothing listens where the client looked. */
+const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
 export class Client {
   readonly where: string;
-  #origin: string;
-  #dispatcher: Dispatcher | undefined;
+  #target: { socketPath: string } | { host: string; port: number };
+  #agent = new Agent({ keepAlive: true });
   #token: string | undefined;
   #timeoutMs: number;
 
   constructor(options: ClientOptions) {
     if (options.url) {
-      this.#origin = options.url.replace(/\/$/, '');
-      this.where = this.#origin;
+      const url = new URL(options.url);
+      this.#target = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) };
+      this.where = options.url.replace(/\/$/, '');
     } else if (options.socket) {
-      this.#origin = 'http://localhost';
-      this.#dispatcher = new Agent({ connect: { socketPath: options.socket } });
+      this.#target = { socketPath: options.socket };
       this.where = options.socket;
     } else {
       throw new Error('a client needs a socket path or a URL');
@@ -59,24 +72,41 @@ export class Client {
   }
 
   async raw(method: string, path: string, body?: unknown): Promise<RawResponse> {
-    const headers: Record<string, string> = {};
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await request(`${this.#origin}${path}`, {
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-        ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
-      });
-      return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+      return await this.#send(method, path, body);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? ((err as { cause?: NodeJS.ErrnoException }).cause?.code);
-      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'UND_ERR_SOCKET') throw new DaemonNotRunningError(this.where);
+      // A kept-alive connection the daemon closed as we reused it: once more on a new one.
+      if ((err as { reused?: boolean }).reused) return this.#send(method, path, body);
       throw err;
     }
+  }
+
+  #send(method: string, path: string, body?: unknown): Promise<RawResponse> {
+    const headers: Record<string, string | number> = { host: 'localhost' };
+    if ('port' in this.#target) headers.host = `${this.#target.host.includes(':') ? `[${this.#target.host}]` : this.#target.host}:${this.#target.port}`;
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = payload.length;
+    }
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const req = request({ ...this.#target, method, path, headers, agent: this.#agent }, (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.setTimeout(this.#timeoutMs, () => req.destroy(new Error(`no answer from ${this.where} within ${this.#timeoutMs} ms`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!answered && req.reusedSocket && err.code === 'ECONNRESET') return reject(Object.assign(err, { reused: true }));
+        // A connection refused or dropped before any answer: nothing (or a daemon on its way out) is there.
+        reject(!answered && NOT_RUNNING.has(err.code ?? '') ? new DaemonNotRunningError(this.where, err.code) : err);
+      });
+      req.end(payload);
+    });
   }
 
   /** The `data` of a successful envelope; an error envelope is thrown as an ApiError. */
@@ -94,7 +124,7 @@ export class Client {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher?.close();
+    this.#agent.destroy();
   }
 
   /** Runs `fn` with this client and closes it afterwards, whatever `fn` did: what a one-shot command wants. */

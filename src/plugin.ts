@@ -1,10 +1,8 @@
 // The plugin contract. A plugin is a plain object; importing it has no side effects.
-import type { Command } from 'commander';
 import type { Context } from 'koa';
 import type { HearthConfig } from './config.js';
 import type { Logger } from './services/logger.js';
 import type { StatsSection } from './services/metrics.js';
-import type { Client } from './client.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { EventBus } from './services/events.js';
 import type { WatcherService } from './services/watcher.js';
@@ -101,8 +99,6 @@ export interface Plugin<Options = any, Api = unknown> {
   tasks?: Record<string, URL>;
   setup(ctx: PluginContext<Options>): Promise<Api> | Api;
   close?(): Promise<void> | void;
-  /** Adds `hearth <name> ...` subcommands. */
-  cli?(program: Command, client: () => Client): void;
 }
 
 export function definePlugin<Options = any, Api = unknown>(plugin: Plugin<Options, Api>): Plugin<Options, Api> {

@@ -1,11 +1,10 @@
 // Loads the plugins the config lists (built-ins by name, external ones by module), validates their options,
 // orders them by dependsOn, and runs setup and close in that order and its reverse, each time-limited.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, PluginError } from './errors.js';
-import { deepFreeze, type HearthConfig, type LoadedConfig } from './config.js';
+import { deepFreeze, type HearthConfig, type LoadedConfig, type PluginEntry } from './config.js';
+import { builtinPluginPath, resolveModule } from './plugin-paths.js';
 import { isPlugin, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { Logger } from './services/logger.js';
@@ -23,18 +22,6 @@ export interface LoadedPlugin {
   source: string;
   state: PluginState;
   api?: unknown;
-}
-
-const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-
-/** Built-ins live in the package's plugins/ folder; the core knows none of them by name. */
-export function builtinPluginPath(name: string): string {
-  return fileURLToPath(new URL(`../plugins/${name}/index${ext}`, import.meta.url));
-}
-
-function resolveModule(spec: string, baseDir: string): string {
-  if (spec.startsWith('.') || isAbsolute(spec)) return resolve(baseDir, spec);
-  return createRequire(resolve(baseDir, 'package.json')).resolve(spec);
 }
 
 async function importPlugin(name: string, file: string): Promise<Plugin> {
@@ -58,57 +45,85 @@ async function importPlugin(name: string, file: string): Promise<Plugin> {
 
 const NAME = /^[a-z][a-z0-9_-]*$/;
 
+/** Imports one enabled plugin of the config and validates its options; a ConfigError names what is wrong. */
+async function loadPluginEntry(name: string, entry: PluginEntry, baseDir: string): Promise<LoadedPlugin | undefined> {
+  if (entry === false) return undefined;
+  if (!NAME.test(name)) {
+    throw new ConfigError(`plugin name "${name}" must be lower-case letters, digits, - or _`, [
+      { path: `/plugins/${name}`, message: 'invalid plugin name' },
+    ]);
+  }
+  const section = entry === true ? {} : entry;
+  const external = typeof section.module === 'string';
+  let file: string;
+  let options: unknown;
+  let optionsPath: string;
+  if (external) {
+    const extra = Object.keys(section).filter((k) => k !== 'module' && k !== 'options');
+    if (extra.length > 0) {
+      throw new ConfigError(`plugin ${name}: unknown key "${extra[0]}" (an external plugin takes "module" and "options")`, [
+        { path: `/plugins/${name}/${extra[0]}`, message: `unknown key "${extra[0]}"` },
+      ]);
+    }
+    file = resolveModule(section.module as string, baseDir);
+    options = structuredClone(section.options ?? {});
+    optionsPath = `/plugins/${name}/options`;
+  } else {
+    file = builtinPluginPath(name);
+    if (!existsSync(file)) {
+      throw new ConfigError(
+        `plugin ${name}: there is no built-in plugin named "${name}"; an external plugin needs {"module": "./path/to/plugin.js"}`,
+        [{ path: `/plugins/${name}`, message: 'unknown built-in plugin' }],
+      );
+    }
+    options = structuredClone(section);
+    optionsPath = `/plugins/${name}`;
+  }
+  const plugin = await importPlugin(name, file);
+  const validate = compileSchema(plugin.configSchema);
+  if (!validate(options)) {
+    const details = errorDetails(validate.errors, optionsPath);
+    throw new ConfigError(`invalid config for plugin ${name}: ${describeDetails(details)}`, details);
+  }
+  return {
+    name,
+    plugin,
+    options: deepFreeze(options as Record<string, unknown>),
+    source: external ? file : 'builtin',
+    state: 'loaded',
+  };
+}
+
 /** Imports and validates every enabled plugin of the config, in dependency order. */
 export async function loadPlugins(loaded: Pick<LoadedConfig, 'config' | 'baseDir'>): Promise<LoadedPlugin[]> {
   const out: LoadedPlugin[] = [];
   for (const [name, entry] of Object.entries(loaded.config.plugins)) {
-    if (entry === false) continue;
-    if (!NAME.test(name)) {
-      throw new ConfigError(`plugin name "${name}" must be lower-case letters, digits, - or _`, [
-        { path: `/plugins/${name}`, message: 'invalid plugin name' },
-      ]);
-    }
-    const section = entry === true ? {} : entry;
-    const external = typeof section.module === 'string';
-    let file: string;
-    let options: unknown;
-    let optionsPath: string;
-    if (external) {
-      const extra = Object.keys(section).filter((k) => k !== 'module' && k !== 'options');
-      if (extra.length > 0) {
-        throw new ConfigError(`plugin ${name}: unknown key "${extra[0]}" (an external plugin takes "module" and "options")`, [
-          { path: `/plugins/${name}/${extra[0]}`, message: `unknown key "${extra[0]}"` },
-        ]);
-      }
-      file = resolveModule(section.module as string, loaded.baseDir);
-      options = structuredClone(section.options ?? {});
-      optionsPath = `/plugins/${name}/options`;
-    } else {
-      file = builtinPluginPath(name);
-      if (!existsSync(file)) {
-        throw new ConfigError(
-          `plugin ${name}: there is no built-in plugin named "${name}"; an external plugin needs {"module": "./path/to/plugin.js"}`,
-          [{ path: `/plugins/${name}`, message: 'unknown built-in plugin' }],
-        );
-      }
-      options = structuredClone(section);
-      optionsPath = `/plugins/${name}`;
-    }
-    const plugin = await importPlugin(name, file);
-    const validate = compileSchema(plugin.configSchema);
-    if (!validate(options)) {
-      const details = errorDetails(validate.errors, optionsPath);
-      throw new ConfigError(`invalid config for plugin ${name}: ${describeDetails(details)}`, details);
-    }
-    out.push({
-      name,
-      plugin,
-      options: deepFreeze(options as Record<string, unknown>),
-      source: external ? file : 'builtin',
-      state: 'loaded',
-    });
+    const item = await loadPluginEntry(name, entry, loaded.baseDir);
+    if (item) out.push(item);
   }
   return orderByDependencies(out);
+}
+
+/** Every problem of a plugins section at once, not only the first (what `hearth config check` reports). */
+export async function pluginProblems(plugins: Record<string, PluginEntry>, baseDir: string): Promise<ConfigError[]> {
+  const problems: ConfigError[] = [];
+  const out: LoadedPlugin[] = [];
+  for (const [name, entry] of Object.entries(plugins)) {
+    try {
+      const item = await loadPluginEntry(name, entry, baseDir);
+      if (item) out.push(item);
+    } catch (err) {
+      problems.push(err instanceof ConfigError ? err : new ConfigError(`plugin ${name}: ${(err as Error).message}`));
+    }
+  }
+  if (problems.length === 0) {
+    try {
+      orderByDependencies(out);
+    } catch (err) {
+      problems.push(err as ConfigError);
+    }
+  }
+  return problems;
 }
 
 /** Topological order; a missing or circular dependency is a ConfigError that names the chain. */

@@ -1,5 +1,4 @@
 // The state dir: 0700, one daemon per dir (a pid lock), the token (0600), and where a running daemon listens.
-import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -92,7 +91,7 @@ export function loadOrCreateToken(stateDir: string): string {
   const path = stateFiles(stateDir).token;
   try {
     const fd = openSync(path, 'wx', 0o600);
-    const token = randomBytes(32).toString('base64url');
+    const token = process.getBuiltinModule('node:crypto').randomBytes(32).toString('base64url');
     try {
       writeSync(fd, `${token}\n`);
     } finally {

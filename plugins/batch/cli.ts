@@ -1,7 +1,9 @@
 // `hearth batch run|jobs|cancel`.
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { defineCommands, positiveInt, UsageError } from '../../src/cli/spec.js';
 import type { Client } from '../../src/client.js';
+import { locateDaemon, numberAt } from '../../src/config-source.js';
+import { DEFAULT_MAX_ITEMS } from './limits.js';
 
 interface JobView {
   job_id: string;
@@ -15,26 +17,34 @@ interface JobView {
   errors?: unknown[];
 }
 
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`not a positive integer: ${v}`);
-  return n;
-};
+/** A JSON value when the text parses as one (numbers, quoted strings, objects), else the text itself. */
+function item(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
 
-/** Items from the command line: JSON values when they parse (numbers, quoted strings), else the text. */
+/**
+ * Items from the command line and `--file`: a file that is a JSON array gives its elements; any other file
+ * gives one item per non-empty line, read like an argument. Appended in a loop: spreading a 150k-element
+ * array into push() overflows the call stack.
+ */
 export function parseItems(args: string[], file?: string, stdinText?: () => string): unknown[] {
-  const items: unknown[] = args.map((a) => {
-    try {
-      return JSON.parse(a) as unknown;
-    } catch {
-      return a;
-    }
-  });
+  const items: unknown[] = args.map(item);
   if (file !== undefined) {
     const text = file === '-' ? (stdinText ?? (() => readFileSync(0, 'utf8')))() : readFileSync(file, 'utf8');
     const trimmed = text.trim();
-    if (trimmed.startsWith('[')) items.push(...(JSON.parse(trimmed) as unknown[]));
-    else items.push(...trimmed.split('\n').filter((l) => l.length > 0));
+    let fromFile: unknown[];
+    if (trimmed.startsWith('[')) {
+      try {
+        fromFile = JSON.parse(trimmed) as unknown[];
+      } catch (err) {
+        throw new UsageError(`${file === '-' ? 'standard input' : file} starts with "[" but is not a JSON array: ${(err as Error).message}`);
+      }
+    } else fromFile = trimmed.split(/\r?\n/).filter((l) => l.trim().length > 0).map(item);
+    for (const value of fromFile) items.push(value);
   }
   return items;
 }
@@ -50,61 +60,81 @@ export function progressLine(job: JobView, tty: boolean): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function batchCli(program: Command, client: () => Client): void {
-  const batch = program.command('batch').description('run batch operations on the daemon\'s worker pool');
-  const run = (fn: (c: Client) => Promise<void>) => client().use(fn);
-  batch
-    .command('run')
-    .argument('<operation>', 'double, sha256, hash_file, gzip_size, count_lines, or one a plugin adds')
-    .argument('[items...]', 'items (JSON values, else text)')
-    .option('--file <file>', 'more items: a JSON array, or one item per line ("-": standard input)')
-    .option('--batch-size <n>', 'items per worker task', int)
-    .option('--max-concurrent <n>', 'chunks in flight at once', int)
-    .description('run a batch as a job, show its progress, print its results as JSON')
-    .action((operation: string, args: string[], o: { file?: string; batchSize?: number; maxConcurrent?: number }) =>
-      run(async (c) => {
-        const items = parseItems(args, o.file);
-        const tty = process.stderr.isTTY === true;
-        const started = await c.call<{ job_id: string }>('POST', '/batch/jobs', {
-          items,
-          operation,
-          ...(o.batchSize ? { batch_size: o.batchSize } : {}),
-          ...(o.maxConcurrent ? { max_concurrent: o.maxConcurrent } : {}),
-        });
+const FINAL = ['completed', 'failed', 'cancelled'];
+
+/** The job once it has ended, asked every `everyMs`. */
+async function untilFinished(c: Client, first: JobView, everyMs: number, onUpdate?: (job: JobView) => void): Promise<JobView> {
+  let job = first;
+  for (;;) {
+    onUpdate?.(job);
+    if (job.results !== undefined || FINAL.includes(job.status)) return job;
+    await sleep(everyMs);
+    job = await c.call<JobView>('GET', `/batch/jobs/${encodeURIComponent(job.job_id)}`);
+  }
+}
+
+export default defineCommands([
+  {
+    name: 'batch run',
+    summary: 'run a batch as a job, show its progress, print its results as JSON (exit 1 when any item failed)',
+    args: [
+      { name: 'operation', required: true, description: 'double, sha256, hash_file, gzip_size, count_lines, or one a plugin adds' },
+      { name: 'items', variadic: true, description: 'items (JSON values, else text)' },
+    ],
+    options: {
+      file: { type: 'string', value: 'file', description: 'more items: a JSON array, or one item per line, each a JSON value or else text ("-": standard input)' },
+      'batch-size': { type: 'string', value: 'n', description: 'items per worker task' },
+      'max-concurrent': { type: 'string', value: 'n', description: 'chunks in flight at once' },
+    },
+    async run({ args, options: o, flags, client }) {
+      const batchSize = positiveInt(o['batch-size'], 'batch-size');
+      const maxConcurrent = positiveInt(o['max-concurrent'], 'max-concurrent');
+      const items = parseItems(args[1] as string[], o.file as string | undefined);
+      // Refused here with the daemon's own words: a body this large would only meet the body limit there.
+      const maxItems = numberAt(locateDaemon(flags).doc, ['plugins', 'batch', 'max_items'], DEFAULT_MAX_ITEMS);
+      if (items.length > maxItems) {
+        process.stderr.write(`hearth: PAYLOAD_TOO_LARGE: ${items.length} items is more than plugins.batch.max_items (${maxItems})\n`);
+        return 1;
+      }
+      const tty = process.stderr.isTTY === true;
+      return client().use(async (c) => {
+        const body = { items, operation: args[0], ...(batchSize ? { batch_size: batchSize } : {}), ...(maxConcurrent ? { max_concurrent: maxConcurrent } : {}) };
+        const started = await c.call<JobView>('POST', '/batch/jobs', body);
         let last = '';
-        let job: JobView;
-        for (;;) {
-          job = await c.call<JobView>('GET', `/batch/jobs/${started.job_id}`);
-          const line = progressLine(job, tty);
+        const job = await untilFinished(c, await c.call<JobView>('GET', `/batch/jobs/${started.job_id}`), 200, (j) => {
+          const line = progressLine(j, tty);
           if (line !== last) process.stderr.write(line);
           last = line;
-          if (job.results !== undefined || ['completed', 'failed', 'cancelled'].includes(job.status)) break;
-          await sleep(200);
-        }
+        });
         if (tty) process.stderr.write('\n');
-        process.stdout.write(`${JSON.stringify({ job_id: job.job_id, status: job.status, results: job.results ?? null, errors: job.errors ?? [] , ...(job.reason ? { reason: job.reason } : {}) }, null, 2)}\n`);
-        if (job.status !== 'completed') process.exitCode = 1;
-      }),
-    );
-  batch
-    .command('jobs')
-    .option('--json', 'the whole list as JSON')
-    .description('list the jobs kept (newest first)')
-    .action((o: { json?: boolean }) =>
-      run(async (c) => {
-        const list = await c.call<JobView[]>('GET', '/batch/jobs');
-        if (o.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-        else for (const j of list) process.stdout.write(`${j.job_id}  ${j.status.padEnd(9)}  ${j.operation}  ${j.processed_items + j.failed_items}/${j.total_items}${j.reason ? `  (${j.reason})` : ''}\n`);
-      }),
-    );
-  batch
-    .command('cancel')
-    .argument('<id>')
-    .description('cancel a queued or running job')
-    .action((id: string) =>
-      run(async (c) => {
-        const job = await c.call<JobView>('DELETE', `/batch/jobs/${encodeURIComponent(id)}`);
-        process.stdout.write(`${job.job_id} ${job.status}\n`);
-      }),
-    );
-}
+        const out = { job_id: job.job_id, status: job.status, results: job.results ?? null, errors: job.errors ?? [], ...(job.reason ? { reason: job.reason } : {}) };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        if (job.status !== 'completed') return 1;
+        if (job.failed_items > 0) {
+          process.stderr.write(`hearth: ${job.failed_items} of ${job.total_items} items failed (see "errors")\n`);
+          return 1;
+        }
+        return 0;
+      });
+    },
+  },
+  {
+    name: 'batch jobs',
+    summary: 'list the jobs kept (newest first)',
+    options: { json: { type: 'boolean', description: 'the whole list as JSON' } },
+    async run({ options, client }) {
+      const list = await client().use((c) => c.call<JobView[]>('GET', '/batch/jobs'));
+      if (options.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else for (const j of list) process.stdout.write(`${j.job_id}  ${j.status.padEnd(9)}  ${j.operation}  ${j.processed_items + j.failed_items}/${j.total_items}${j.reason ? `  (${j.reason})` : ''}\n`);
+    },
+  },
+  {
+    name: 'batch cancel',
+    summary: 'cancel a queued or running job, and print the state it ends in (a finished job is left as it is)',
+    args: [{ name: 'id', required: true }],
+    async run({ args, client }) {
+      const job = await client().use(async (c) => untilFinished(c, await c.call<JobView>('DELETE', `/batch/jobs/${encodeURIComponent(args[0] as string)}`), 20));
+      process.stdout.write(`${job.job_id} ${job.status}\n`);
+    },
+  },
+]);

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { HearthError, isHearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
-import { batchCli } from './cli.js';
 import { Jobs, isFinished } from './jobs.js';
 import { Operations, type OperationDefinition } from './operations.js';
 import { runBatch } from './runner.js';
@@ -256,5 +255,4 @@ export default definePlugin<BatchOptions, BatchApi>({
       addOperation: (definition) => operations.add(definition.owner ?? 'another plugin', definition),
     };
   },
-  cli: batchCli,
 });

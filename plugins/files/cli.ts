@@ -1,63 +1,61 @@
 // `hearth files read|write|hash|stat`.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
-import type { Client } from '../../src/client.js';
+import { defineCommands } from '../../src/cli/spec.js';
 
-const abs = (p: string) => resolve(p);
+const abs = (p: unknown) => resolve(p as string);
+const PATH = { name: 'path', required: true };
 
-export function filesCli(program: Command, client: () => Client): void {
-  const files = program.command('files').description('read, write, hash and stat files through the daemon');
-  const run = (fn: (c: Client) => Promise<void>) => client().use(fn);
-  files
-    .command('read')
-    .argument('<path>')
-    .option('--json', 'the whole answer (content, sha256, mtime, cached)')
-    .description('print a file (its bytes)')
-    .action((path: string, o: { json?: boolean }) =>
-      run(async (c) => {
-        const answer = await c.call<{ content: string; encoding: 'utf8' | 'base64' }>('GET', `/files/read?path=${encodeURIComponent(abs(path))}`);
-        if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
-        else process.stdout.write(Buffer.from(answer.content, answer.encoding === 'utf8' ? 'utf8' : 'base64'));
-      }),
-    );
-  files
-    .command('write')
-    .argument('<path>')
-    .option('--content <text>', 'the new content (default: standard input)')
-    .option('--if-match <sha256>', 'only if the file is still this version')
-    .description('write a file atomically')
-    .action((path: string, o: { content?: string; ifMatch?: string }) =>
-      run(async (c) => {
-        const bytes = o.content !== undefined ? Buffer.from(o.content) : readFileSync(0);
-        const answer = await c.call('POST', '/files/write', {
-          path: abs(path),
-          content: bytes.toString('base64'),
-          encoding: 'base64',
-          ...(o.ifMatch ? { if_match: o.ifMatch } : {}),
-        });
-        process.stdout.write(`${JSON.stringify(answer)}\n`);
-      }),
-    );
-  files
-    .command('hash')
-    .argument('<paths...>')
-    .description('sha256 and git blob id of files')
-    .action((paths: string[]) =>
-      run(async (c) => {
-        const answer = await c.call<Array<{ path: string; sha256?: string; git_oid?: string; error?: { code: string } }>>('POST', '/files/hash', {
-          paths: paths.map(abs),
-        });
-        for (const h of answer) process.stdout.write(h.error ? `${h.error.code}  ${h.path}\n` : `${h.sha256}  ${h.git_oid}  ${h.path}\n`);
-      }),
-    );
-  files
-    .command('stat')
-    .argument('<path>')
-    .description('type, size, times and mode of a path')
-    .action((path: string) =>
-      run(async (c) => {
-        process.stdout.write(`${JSON.stringify(await c.call('GET', `/files/stat?path=${encodeURIComponent(abs(path))}`), null, 2)}\n`);
-      }),
-    );
-}
+export default defineCommands([
+  {
+    name: 'files read',
+    summary: 'print a file (its bytes)',
+    args: [PATH],
+    options: { json: { type: 'boolean', description: 'the whole answer (content, sha256, mtime, cached)' } },
+    async run({ args, options, client }) {
+      const answer = await client().use((c) =>
+        c.call<{ content: string; encoding: 'utf8' | 'base64' }>('GET', `/files/read?path=${encodeURIComponent(abs(args[0]))}`),
+      );
+      if (options.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      else process.stdout.write(Buffer.from(answer.content, answer.encoding === 'utf8' ? 'utf8' : 'base64'));
+    },
+  },
+  {
+    name: 'files write',
+    summary: 'write a file atomically',
+    args: [PATH],
+    options: {
+      content: { type: 'string', value: 'text', description: 'the new content (default: standard input)' },
+      'if-match': { type: 'string', value: 'sha256', description: 'only if the file is still this version' },
+    },
+    async run({ args, options: o, client }) {
+      const bytes = typeof o.content === 'string' ? Buffer.from(o.content) : readFileSync(0);
+      const body = { path: abs(args[0]), content: bytes.toString('base64'), encoding: 'base64', ...(o['if-match'] ? { if_match: o['if-match'] } : {}) };
+      process.stdout.write(`${JSON.stringify(await client().use((c) => c.call('POST', '/files/write', body)))}\n`);
+    },
+  },
+  {
+    name: 'files hash',
+    summary: 'sha256 and git blob id of files (exit 1 when any of them could not be hashed)',
+    args: [{ name: 'paths', required: true, variadic: true }],
+    async run({ args, client }) {
+      const paths = (args[0] as string[]).map(abs);
+      const answer = await client().use((c) =>
+        c.call<Array<{ path: string; sha256?: string; git_oid?: string; error?: { code: string; message: string } }>>('POST', '/files/hash', { paths }),
+      );
+      for (const h of answer) {
+        if (h.error) process.stderr.write(`hearth: ${h.path}: ${h.error.code}: ${h.error.message}\n`);
+        else process.stdout.write(`${h.sha256}  ${h.git_oid}  ${h.path}\n`);
+      }
+      return answer.some((h) => h.error) ? 1 : 0;
+    },
+  },
+  {
+    name: 'files stat',
+    summary: 'type, size, times and mode of a path',
+    args: [PATH],
+    async run({ args, client }) {
+      process.stdout.write(`${JSON.stringify(await client().use((c) => c.call('GET', `/files/stat?path=${encodeURIComponent(abs(args[0]))}`)), null, 2)}\n`);
+    },
+  },
+]);

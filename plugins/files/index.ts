@@ -5,7 +5,6 @@ import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
-import { filesCli } from './cli.js';
 import { ContentCache } from './content.js';
 import { cachedHash, hashFile, type FileHash, type Hasher } from './hash.js';
 import { Roots } from '../../src/roots.js';
@@ -174,5 +173,4 @@ export default definePlugin<FilesOptions>({
       },
     });
   },
-  cli: filesCli,
 });

@@ -1,7 +1,7 @@
 // `hearth git status|summary|branches|branch|checkout|log`.
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
 import type { Client } from '../../src/client.js';
+import { defineCommands, type ArgSpec, type OptionSpec } from '../../src/cli/spec.js';
 import { keyValueLines, porcelain } from './porcelain.js';
 import type { StatusEntry } from './status.js';
 
@@ -13,108 +13,108 @@ interface StatusAnswer {
   entries: StatusEntry[];
 }
 
-const q = (repo: string | undefined) => encodeURIComponent(resolve(repo ?? '.'));
+const q = (repo: unknown) => encodeURIComponent(resolve(typeof repo === 'string' ? repo : '.'));
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+const REPO_ARG: ArgSpec = { name: 'repo', description: 'a path inside the repository', default: '.' };
+const REPO_OPTION: OptionSpec = { type: 'string', value: 'path', description: 'a path inside the repository', default: '.' };
+const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'the whole answer' };
 
-export function gitCli(program: Command, client: () => Client): void {
-  const git = program.command('git').description('git status, summary, branches, checkout and log from the daemon');
-  const run = (fn: (c: Client) => Promise<void>) => client().use(fn);
-
-  git
-    .command('status')
-    .argument('[repo]', 'a path inside the repository', '.')
-    .option('--porcelain', 'git status --porcelain=v1 output')
-    .option('-z', 'end entries with NUL (implies --porcelain), byte for byte as git')
-    .option('--ignored', 'list ignored files too')
-    .addOption(new Option('--untracked-files <mode>', 'list untracked files').choices(['all', 'no']).default('all'))
-    .option('--json', 'the whole answer')
-    .description('the status of a repository, as git status --porcelain=v1 --no-renames gives it')
-    .action((repo: string, o: { porcelain?: boolean; z?: boolean; ignored?: boolean; untrackedFiles: string; json?: boolean }) =>
-      run(async (c) => {
-        const answer = await c.call<StatusAnswer>('POST', '/git/status', {
-          repo: resolve(repo),
-          include_untracked: o.untrackedFiles === 'all',
+export default defineCommands([
+  {
+    name: 'git status',
+    summary: 'the status of a repository, as git status --porcelain=v1 --no-renames gives it',
+    args: [REPO_ARG],
+    options: {
+      porcelain: { type: 'boolean', description: 'git status --porcelain=v1 output' },
+      z: { type: 'boolean', short: 'z', description: 'end entries with NUL (implies --porcelain), byte for byte as git' },
+      ignored: { type: 'boolean', description: 'list ignored files too' },
+      'untracked-files': { type: 'string', value: 'mode', description: 'list untracked files', choices: ['all', 'no'], default: 'all' },
+      json: JSON_OPTION,
+    },
+    async run({ args, options: o, client }) {
+      const answer = await client().use((c: Client) =>
+        c.call<StatusAnswer>('POST', '/git/status', {
+          repo: resolve(args[0] as string),
+          include_untracked: o['untracked-files'] === 'all',
           include_ignored: o.ignored === true,
-        });
-        if (o.json) print(answer);
-        else if (o.porcelain || o.z) process.stdout.write(porcelain(answer.entries, o.z === true));
-        else {
-          process.stdout.write(answer.branch ? `On branch ${answer.branch}\n` : answer.head ? `HEAD detached at ${answer.head.slice(0, 7)}\n` : 'No commits yet\n');
-          process.stdout.write(answer.clean ? 'nothing to commit, working tree clean\n' : porcelain(answer.entries, false));
-        }
-      }),
-    );
-
-  git
-    .command('summary')
-    .argument('[repo]', 'a path inside the repository', '.')
-    .option('--json', 'JSON instead of key=value lines')
-    .description('what a shell prompt shows (key=value lines)')
-    .action((repo: string, o: { json?: boolean }) =>
-      run(async (c) => {
-        const answer = await c.call<Record<string, unknown>>('GET', `/git/summary?repo=${q(repo)}`);
-        if (o.json) print(answer);
-        else process.stdout.write(keyValueLines(answer));
-      }),
-    );
-
-  git
-    .command('branches')
-    .argument('[repo]', 'a path inside the repository', '.')
-    .option('--json', 'the whole answer')
-    .description('list local branches (* marks the current one)')
-    .action((repo: string, o: { json?: boolean }) =>
-      run(async (c) => {
-        const answer = await c.call<{ current: string | null; branches: Array<{ name: string; oid: string }> }>('GET', `/git/branches?repo=${q(repo)}`);
-        if (o.json) print(answer);
-        else for (const b of answer.branches) process.stdout.write(`${b.name === answer.current ? '*' : ' '} ${b.name} ${b.oid.slice(0, 7)}\n`);
-      }),
-    );
-
-  const branch = git.command('branch').description('create or delete a branch');
-  branch
-    .command('create')
-    .argument('<name>')
-    .option('--repo <path>', 'a path inside the repository', '.')
-    .option('--base <branch>', 'start from this branch or commit (default HEAD)')
-    .option('--checkout', 'switch to it')
-    .action((name: string, o: { repo: string; base?: string; checkout?: boolean }) =>
-      run(async (c) => {
-        print(await c.call('POST', '/git/branches', { repo: resolve(o.repo), branch_name: name, ...(o.base ? { base_branch: o.base } : {}), checkout: o.checkout === true }));
-      }),
-    );
-  branch
-    .command('delete')
-    .argument('<name>')
-    .option('--repo <path>', 'a path inside the repository', '.')
-    .option('--force', 'even when not merged into HEAD')
-    .action((name: string, o: { repo: string; force?: boolean }) =>
-      run(async (c) => {
-        print(await c.call('DELETE', `/git/branches?repo=${q(o.repo)}&branch_name=${encodeURIComponent(name)}&force=${o.force === true}`));
-      }),
-    );
-
-  git
-    .command('checkout')
-    .argument('<branch>')
-    .option('--repo <path>', 'a path inside the repository', '.')
-    .description('switch to a branch (refused when local changes would be overwritten)')
-    .action((name: string, o: { repo: string }) =>
-      run(async (c) => {
-        print(await c.call('POST', '/git/checkout', { repo: resolve(o.repo), branch_name: name }));
-      }),
-    );
-
-  git
-    .command('log')
-    .argument('[repo]', 'a path inside the repository', '.')
-    .option('-n, --limit <n>', 'how many commits', '20')
-    .option('--json', 'the whole answer')
-    .action((repo: string, o: { limit: string; json?: boolean }) =>
-      run(async (c) => {
-        const commits = await c.call<Array<{ oid: string; message: string }>>('GET', `/git/log?repo=${q(repo)}&limit=${encodeURIComponent(o.limit)}`);
-        if (o.json) print(commits);
-        else for (const commit of commits) process.stdout.write(`${commit.oid.slice(0, 7)} ${commit.message.split('\n')[0]}\n`);
-      }),
-    );
-}
+        }),
+      );
+      if (o.json) print(answer);
+      else if (o.porcelain || o.z) process.stdout.write(porcelain(answer.entries, o.z === true));
+      else {
+        process.stdout.write(answer.branch ? `On branch ${answer.branch}\n` : answer.head ? `HEAD detached at ${answer.head.slice(0, 7)}\n` : 'No commits yet\n');
+        process.stdout.write(answer.clean ? 'nothing to commit, working tree clean\n' : porcelain(answer.entries, false));
+      }
+    },
+  },
+  {
+    name: 'git summary',
+    summary: 'what a shell prompt shows (key=value lines)',
+    args: [REPO_ARG],
+    options: { json: { type: 'boolean', description: 'JSON instead of key=value lines' } },
+    async run({ args, options, client }) {
+      const answer = await client().use((c) => c.call<Record<string, unknown>>('GET', `/git/summary?repo=${q(args[0])}`));
+      if (options.json) print(answer);
+      else process.stdout.write(keyValueLines(answer));
+    },
+  },
+  {
+    name: 'git branches',
+    summary: 'list local branches (* marks the current one)',
+    args: [REPO_ARG],
+    options: { json: JSON_OPTION },
+    async run({ args, options, client }) {
+      const answer = await client().use((c) =>
+        c.call<{ current: string | null; branches: Array<{ name: string; oid: string }> }>('GET', `/git/branches?repo=${q(args[0])}`),
+      );
+      if (options.json) print(answer);
+      else for (const b of answer.branches) process.stdout.write(`${b.name === answer.current ? '*' : ' '} ${b.name} ${b.oid.slice(0, 7)}\n`);
+    },
+  },
+  {
+    name: 'git branch create',
+    summary: 'create a branch',
+    args: [{ name: 'name', required: true }],
+    options: {
+      repo: REPO_OPTION,
+      base: { type: 'string', value: 'branch', description: 'start from this branch or commit (default HEAD)' },
+      checkout: { type: 'boolean', description: 'switch to it' },
+    },
+    async run({ args, options: o, client }) {
+      const body = { repo: resolve(o.repo as string), branch_name: args[0], ...(o.base ? { base_branch: o.base } : {}), checkout: o.checkout === true };
+      print(await client().use((c) => c.call('POST', '/git/branches', body)));
+    },
+  },
+  {
+    name: 'git branch delete',
+    summary: 'delete a branch (refused when it is not merged, unless --force)',
+    args: [{ name: 'name', required: true }],
+    options: { repo: REPO_OPTION, force: { type: 'boolean', description: 'even when not merged into HEAD' } },
+    async run({ args, options: o, client }) {
+      const path = `/git/branches?repo=${q(o.repo)}&branch_name=${encodeURIComponent(args[0] as string)}&force=${o.force === true}`;
+      print(await client().use((c) => c.call('DELETE', path)));
+    },
+  },
+  {
+    name: 'git checkout',
+    summary: 'switch to a branch (refused when local changes would be overwritten)',
+    args: [{ name: 'branch', required: true }],
+    options: { repo: REPO_OPTION },
+    async run({ args, options: o, client }) {
+      print(await client().use((c) => c.call('POST', '/git/checkout', { repo: resolve(o.repo as string), branch_name: args[0] })));
+    },
+  },
+  {
+    name: 'git log',
+    summary: 'the newest commits',
+    args: [REPO_ARG],
+    options: { limit: { type: 'string', short: 'n', value: 'n', description: 'how many commits', default: '20' }, json: JSON_OPTION },
+    async run({ args, options: o, client }) {
+      const commits = await client().use((c) =>
+        c.call<Array<{ oid: string; message: string }>>('GET', `/git/log?repo=${q(args[0])}&limit=${encodeURIComponent(o.limit as string)}`),
+      );
+      if (o.json) print(commits);
+      else for (const commit of commits) process.stdout.write(`${commit.oid.slice(0, 7)} ${commit.message.split('\n')[0]}\n`);
+    },
+  },
+]);

@@ -5,7 +5,6 @@ import { homedir } from 'node:os';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
-import { gitCli } from './cli.js';
 import { IndexFormatError } from './index-file.js';
 import { RepoManager } from './manager.js';
 import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
@@ -225,5 +224,4 @@ export default definePlugin<GitOptions>({
 
     return { manager };
   },
-  cli: gitCli,
 });

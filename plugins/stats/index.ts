@@ -1,6 +1,6 @@
 // The original design's /optimization/stats, Prometheus /metrics, and `hearth stats`.
 import { definePlugin } from '../../src/plugin.js';
-import { printStats, type StatsAnswer } from './table.js';
+import type { StatsAnswer } from './table.js';
 
 export interface StatsOptions {
   retention_seconds: number;
@@ -58,15 +58,5 @@ export default definePlugin<StatsOptions>({
         koa.body = text;
       },
     });
-  },
-  cli(program, client) {
-    program
-      .command('stats')
-      .description('timings per operation and the services\' stats')
-      .option('--json', 'print the raw answer')
-      .action(async (o: { json?: boolean }) => {
-        const stats = await client().use((c) => c.call<StatsAnswer>('GET', '/optimization/stats'));
-        process.stdout.write(o.json ? `${JSON.stringify(stats, null, 2)}\n` : printStats(stats));
-      });
   },
 });

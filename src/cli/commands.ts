@@ -1,55 +1,36 @@
-// Core commands: daemon, start, stop, restart, status, config print|check, cache clear.
-import type { Command } from 'commander';
+// Core commands: daemon, start, stop, restart, status, config print|check, cache clear. What only the daemon
+// or `hearth config` needs (the validating config, the registry, the daemon itself) is imported inside the
+// command that runs it, so status, stop and cache clear load no more than a client.
 import { Client, DaemonNotRunningError } from '../client.js';
-import { ENV_VARIABLES, loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
-import { startDaemon, type Daemon } from '../daemon.js';
-import { loadPlugins } from '../registry.js';
+import { locateDaemon, numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
 import { readRuntimeInfo, stateFiles } from '../state.js';
-import { buildMismatch, CliClient, startInBackground, stopDaemon, type Health } from './connect.js';
+import { buildMismatch, startInBackground, stopDaemon, type Health } from './connect.js';
 import { EXIT } from './exit.js';
+import { defineCommands, type CommandContext, type OptionSpec } from './spec.js';
 
-type Opts = {
-  config?: string;
-  stateDir?: string;
-  socket?: string;
-  host?: string;
-  port?: string;
-  json?: boolean;
-  timeout?: string;
-  spawn?: boolean;
+const LISTEN: Record<string, OptionSpec> = {
+  host: { type: 'string', value: 'host', description: 'TCP address (default 127.0.0.1)' },
+  port: { type: 'string', value: 'port', description: 'TCP port (default 7433)' },
 };
+const TIMEOUT: OptionSpec = { type: 'string', value: 'ms', description: 'how long to wait for it to answer', default: '15000' };
 
-export function flagsOf(command: Command): ConfigFlags {
-  const o = command.optsWithGlobals<Opts>();
-  const flags: ConfigFlags = {};
-  if (o.config !== undefined) flags.config = o.config;
-  if (o.stateDir !== undefined) flags.stateDir = o.stateDir;
-  if (o.socket !== undefined) flags.socket = o.socket;
-  if (o.host !== undefined) flags.host = o.host;
-  if (o.port !== undefined) flags.port = o.port;
+/** The global flags with the listen flags of daemon/start/restart. */
+function listenFlags(ctx: CommandContext): ConfigFlags {
+  const flags: ConfigFlags = { ...ctx.flags };
+  if (typeof ctx.options.host === 'string') flags.host = ctx.options.host;
+  if (typeof ctx.options.port === 'string') flags.port = ctx.options.port;
   return flags;
 }
 
-/** False when `--no-spawn` was given. */
-export function spawnOf(command: Command): boolean {
-  return command.optsWithGlobals<Opts>().spawn !== false;
-}
-
-/**
- * A client for the daemon of this config: the CLI always speaks over the socket, and starts the daemon in the
- * background when it is not running, unless `spawn` is false (`--no-spawn`).
- */
-export function pluginClient(flags: ConfigFlags, spawnIfNeeded = true): Client {
-  return new CliClient(flags, spawnIfNeeded);
-}
-
-function describe(health: Health, config: Readonly<HearthConfig>): string {
-  const info = readRuntimeInfo(config.state_dir);
+function describe(health: Health, where: DaemonLocation): string {
+  const info = readRuntimeInfo(where.stateDir);
+  const host = info?.host ?? (typeof (where.doc.server as { host?: unknown })?.host === 'string' ? (where.doc.server as { host: string }).host : '127.0.0.1');
+  const port = info?.port ?? numberAt(where.doc, ['server', 'port'], 7433);
   const lines = [
     `hearth ${health.version} is running${info ? ` (pid ${info.pid})` : ''}: ${health.status}`,
     `  build   ${health.build ?? '(none)'}`,
-    `  socket  ${info?.socket ?? config.server.socket}`,
-    `  tcp     http://${info?.host ?? config.server.host}:${info?.port ?? config.server.port} (bearer token in ${stateFiles(config.state_dir).token})`,
+    `  socket  ${info?.socket ?? where.socket}`,
+    `  tcp     http://${host}:${port} (bearer token in ${stateFiles(where.stateDir).token})`,
     `  uptime  ${health.uptime_seconds} s`,
     `  plugins ${health.plugins.map((p) => (p.state === 'ready' ? p.name : `${p.name} (${p.state})`)).join(', ') || '(none)'}`,
     ...health.reasons.map((r) => `  reason  ${r}`),
@@ -57,97 +38,146 @@ function describe(health: Health, config: Readonly<HearthConfig>): string {
   return `${lines.join('\n')}\n`;
 }
 
-function withListenFlags(command: Command): Command {
-  return command.option('--host <host>', 'TCP address (default 127.0.0.1)').option('--port <port>', 'TCP port (default 7433)');
+/** A config that does not validate is refused here, with its JSON paths, before anything is started. */
+async function validatedLocation(flags: ConfigFlags): Promise<DaemonLocation> {
+  const { loadConfig } = await import('../config.js');
+  loadConfig(flags);
+  return locateDaemon(flags);
 }
 
-export function lifecycleCommands(program: Command): void {
-  withListenFlags(program.command('daemon').description('run the daemon in the foreground (what systemd and launchd want)')).action(
-    async (_o, command: Command) => {
-      // Signals are handled from the first moment: one that arrives while starting closes right after.
-      let daemon: Daemon | undefined;
-      let stopRequested = false;
-      let finished: () => void = () => {};
-      const done = new Promise<void>((resolve) => (finished = resolve));
-      const stop = (signal: NodeJS.Signals) => {
-        if (stopRequested) return;
-        stopRequested = true;
-        if (!daemon) return;
-        daemon.log.info({ signal }, 'signal received');
-        const limit = daemon.config.server.close_timeout_ms + 2000;
-        // Every step of close is bounded; this is the last resort if something is not.
-        setTimeout(() => {
-          daemon?.log.error('close did not finish in time; exiting');
-          process.exit(EXIT.failure);
-        }, limit).unref();
-        void daemon.close().then(finished);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      process.on('SIGHUP', () => void daemon?.reload());
-      daemon = await startDaemon({ flags: flagsOf(command), onIdleExit: () => finished() });
-      if (stopRequested) {
-        stopRequested = false;
-        stop('SIGTERM');
-      }
-      await done;
+function timeoutOf(ctx: CommandContext): number {
+  const ms = Number(ctx.options.timeout);
+  return Number.isFinite(ms) && ms > 0 ? ms : 15_000;
+}
+
+async function runDaemon(ctx: CommandContext): Promise<number> {
+  const { startDaemon } = await import('../daemon.js');
+  // Signals are handled from the first moment: one that arrives while starting closes right after.
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  let stopRequested = false;
+  let finished: () => void = () => {};
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopRequested) return;
+    stopRequested = true;
+    if (!daemon) return;
+    daemon.log.info({ signal }, 'signal received');
+    const limit = daemon.config.server.close_timeout_ms + 2000;
+    // Every step of close is bounded; this is the last resort if something is not.
+    setTimeout(() => {
+      daemon?.log.error('close did not finish in time; exiting');
+      process.exit(EXIT.failure);
+    }, limit).unref();
+    void daemon.close().then(finished);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => void daemon?.reload());
+  daemon = await startDaemon({ flags: listenFlags(ctx), onIdleExit: () => finished() });
+  if (stopRequested) {
+    stopRequested = false;
+    stop('SIGTERM');
+  }
+  await done;
+  return EXIT.ok;
+}
+
+async function configCheck(ctx: CommandContext): Promise<number> {
+  const file = ctx.args[0] as string;
+  const { ENV_VARIABLES, configDocumentErrors, merge } = await import('../config.js');
+  const { readConfigDocument } = await import('../config-source.js');
+  const { pluginProblems } = await import('../registry.js');
+  const { describeDetails } = await import('../validation.js');
+  // The file alone: variables that would override it are not part of what is checked.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARIABLES.includes(k)));
+  let fileDoc: unknown;
+  const { doc } = readConfigDocument({ config: file }, env, (d) => (fileDoc = structuredClone(d)));
+  // Every problem at once: the core's keys, then each plugin's options.
+  const problems: string[] = [];
+  const core = configDocumentErrors(fileDoc);
+  if (core.length > 0) problems.push(`invalid config (${file}): ${describeDetails(core)}`);
+  const plugins = merge({}, doc.plugins);
+  if (typeof plugins === 'object' && plugins !== null && !Array.isArray(plugins)) {
+    const entries = Object.fromEntries(Object.entries(plugins).filter(([, v]) => typeof v === 'boolean' || (typeof v === 'object' && v !== null)));
+    for (const problem of await pluginProblems(entries as Record<string, boolean | Record<string, unknown>>, locateDaemon({ config: file }, env).baseDir)) {
+      problems.push(problem.message);
+    }
+  }
+  if (problems.length === 0) {
+    process.stdout.write(`${file}: valid\n`);
+    return EXIT.ok;
+  }
+  process.stderr.write(`hearth: ${file} is not valid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${p}\n`).join('')}`);
+  return EXIT.usage;
+}
+
+export default defineCommands([
+  {
+    name: 'daemon',
+    summary: 'run the daemon in the foreground (what systemd and launchd want)',
+    options: LISTEN,
+    run: runDaemon,
+  },
+  {
+    name: 'start',
+    summary: 'start the daemon in the background; returns once it answers',
+    options: { ...LISTEN, timeout: TIMEOUT },
+    async run(ctx) {
+      const flags = listenFlags(ctx);
+      const where = await validatedLocation(flags);
+      process.stdout.write(describe(await startInBackground(flags, where, timeoutOf(ctx)), where));
     },
-  );
-
-  withListenFlags(program.command('start').description('start the daemon in the background; returns once it answers'))
-    .option('--timeout <ms>', 'how long to wait for it to answer', '15000')
-    .action(async (o: Opts, command: Command) => {
-      const flags = flagsOf(command);
-      const { config } = loadConfig(flags);
-      process.stdout.write(describe(await startInBackground(flags, config, Number(o.timeout)), config));
-    });
-
-  program
-    .command('stop')
-    .description('stop the daemon gracefully (SIGTERM) and wait for it to exit')
-    .action(async (_o, command: Command) => {
-      const { config } = loadConfig(flagsOf(command));
-      const pid = await stopDaemon(config);
+  },
+  {
+    name: 'stop',
+    summary: 'stop the daemon gracefully (SIGTERM) and wait for it to exit',
+    async run(ctx) {
+      const pid = await stopDaemon(locateDaemon(ctx.flags));
       process.stdout.write(pid === undefined ? 'hearth is not running\n' : `hearth stopped (pid ${pid})\n`);
-    });
-
-  withListenFlags(program.command('restart').description('stop the daemon of this state dir (if it runs) and start a new one'))
-    .option('--timeout <ms>', 'how long to wait for the new one to answer', '15000')
-    .action(async (o: Opts, command: Command) => {
-      const flags = flagsOf(command);
-      const { config } = loadConfig(flags);
-      const pid = await stopDaemon(config);
+    },
+  },
+  {
+    name: 'restart',
+    summary: 'stop the daemon of this state dir (if it runs) and start a new one',
+    options: { ...LISTEN, timeout: { ...TIMEOUT, description: 'how long to wait for the new one to answer' } },
+    async run(ctx) {
+      const flags = listenFlags(ctx);
+      const where = await validatedLocation(flags);
+      const pid = await stopDaemon(where);
       if (pid !== undefined) process.stdout.write(`hearth stopped (pid ${pid})\n`);
-      process.stdout.write(describe(await startInBackground(flags, config, Number(o.timeout)), config));
-    });
-
-  program
-    .command('status')
-    .description('is the daemon running, and how is it (exit 3 when not running)')
-    .option('--json', 'print the health answer as JSON')
-    .action(async (o: Opts, command: Command) => {
-      const { config } = loadConfig(flagsOf(command));
-      const client = new Client({ socket: config.server.socket, timeoutMs: 5000 });
+      process.stdout.write(describe(await startInBackground(flags, where, timeoutOf(ctx)), where));
+    },
+  },
+  {
+    name: 'status',
+    summary: 'is the daemon running, and how is it (exit 3 when not running)',
+    options: { json: { type: 'boolean', description: 'print the health answer as JSON' } },
+    async run(ctx) {
+      const where = locateDaemon(ctx.flags);
+      const client = new Client({ socket: where.socket, timeoutMs: 5000 });
       try {
         const health = await client.call<Health>('GET', '/health');
-        process.stdout.write(o.json ? `${JSON.stringify(health, null, 2)}\n` : describe(health, config));
+        process.stdout.write(ctx.options.json ? `${JSON.stringify(health, null, 2)}\n` : describe(health, where));
         const mismatch = buildMismatch(health);
         if (mismatch) process.stderr.write(mismatch);
+        return EXIT.ok;
       } catch (err) {
         if (!(err instanceof DaemonNotRunningError)) throw err;
-        process.stdout.write(o.json ? `${JSON.stringify({ running: false })}\n` : 'hearth is not running\n');
-        process.exitCode = EXIT.notRunning;
+        process.stdout.write(ctx.options.json ? `${JSON.stringify({ running: false })}\n` : 'hearth is not running\n');
+        return EXIT.notRunning;
       } finally {
         await client.close();
       }
-    });
-}
-
-export function configCommands(program: Command): void {
-  const config = program.command('config').description('show or check configuration');
-  withListenFlags(config.command('print').description('print the effective config (defaults < file < environment < flags)')).action(
-    async (_o, command: Command) => {
-      const loaded = loadConfig(flagsOf(command));
+    },
+  },
+  {
+    name: 'config print',
+    summary: 'print the effective config (defaults < file < environment < flags)',
+    options: LISTEN,
+    async run(ctx) {
+      const { loadConfig } = await import('../config.js');
+      const { loadPlugins } = await import('../registry.js');
+      const loaded = loadConfig(listenFlags(ctx));
       const plugins = await loadPlugins(loaded);
       const effective = {
         ...loaded.config,
@@ -155,31 +185,55 @@ export function configCommands(program: Command): void {
       };
       process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
     },
-  );
-  config
-    .command('check')
-    .argument('<file>', 'a config file')
-    .description('validate a config file (plugin options included); exit 2 when it is not valid')
-    .action(async (file: string) => {
-      // The file alone: variables that would override it are not part of what is checked.
-      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARIABLES.includes(k)));
-      const loaded = loadConfig({ config: file }, env);
-      await loadPlugins(loaded);
-      process.stdout.write(`${file}: valid\n`);
-    });
-}
-
-export function cacheCommands(program: Command): void {
-  program
-    .command('cache')
-    .description('the two-level cache')
-    .command('clear')
-    .description('clear every namespace, or the one named')
-    .option('--namespace <name>', 'only this namespace (a plugin name)')
-    .action(async (o: { namespace?: string }, command: Command) => {
-      const answer = await pluginClient(flagsOf(command), spawnOf(command)).use((c) =>
-        c.call<{ message: string; cleared: number }>('POST', '/cache/clear', o.namespace ? { namespace: o.namespace } : {}),
-      );
+  },
+  {
+    name: 'config check',
+    summary: 'validate a config file (plugin options included); exit 2 with every problem when it is not valid',
+    args: [{ name: 'file', description: 'a config file', required: true }],
+    run: configCheck,
+  },
+  {
+    name: 'cache clear',
+    summary: 'clear every namespace, or the one named',
+    options: { namespace: { type: 'string', value: 'name', description: 'only this namespace (a plugin name)' } },
+    async run(ctx) {
+      const namespace = ctx.options.namespace as string | undefined;
+      const answer = await ctx.client().use((c) => c.call<{ message: string; cleared: number }>('POST', '/cache/clear', namespace ? { namespace } : {}));
       process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);
-    });
-}
+    },
+  },
+  {
+    name: 'demo',
+    summary: "measure a running daemon's features (the original design's performance demo)",
+    options: {
+      url: { type: 'string', value: 'url', description: 'TCP address of the daemon (default: its unix socket)' },
+      token: { type: 'string', value: 'token', description: 'bearer token for --url (default: <state_dir>/token)' },
+      out: { type: 'string', value: 'file', description: 'where to write the measurements as JSON', default: 'results.json' },
+      workdir: { type: 'string', value: 'dir', description: "where to make the temp repos and files, under the daemon's roots (default ~/.cache)" },
+      concurrency: { type: 'string', value: 'n', description: 'requests in flight in the concurrency section', default: '50' },
+    },
+    run: async (ctx) => (await import('./demo.js')).demoCommand(ctx),
+  },
+  ...(
+    [
+      ['print', 'print the unit (systemd) or plist (launchd) for this user and this install', 'printService'],
+      ['install', 'write the unit or plist, and print the command that enables it', 'installService'],
+      ['uninstall', 'remove the unit or plist, and print the command that stops it', 'uninstallService'],
+    ] as const
+  ).map(([word, summary, fn]) => ({
+    name: `service ${word}`,
+    summary,
+    options: {
+      systemd: { type: 'boolean', description: 'a systemd user unit (the default on Linux)' },
+      launchd: { type: 'boolean', description: 'a launchd agent (the default on macOS)' },
+    } satisfies Record<string, OptionSpec>,
+    run: async (ctx: CommandContext) => (await import('./service.js'))[fn](ctx),
+  })),
+]);
+
+/** What the words that only group commands are for. */
+export const GROUP_SUMMARIES: Record<string, string> = {
+  config: 'show or check configuration',
+  cache: 'the two-level cache',
+  service: 'run the daemon as a systemd user service or a launchd agent',
+};

@@ -1,11 +1,10 @@
 // How the CLI reaches its daemon: starting one in the background (`hearth start`, and on demand like
 // Watchman), stopping it, and checking on the first request that it runs this install's build.
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, DaemonNotRunningError, type RawResponse } from '../client.js';
-import { loadConfig, type ConfigFlags, type HearthConfig } from '../config.js';
-import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, stateFiles } from '../state.js';
+import { locateDaemon, numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
+import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, readRuntimeInfo, stateFiles } from '../state.js';
 import { buildId } from '../version.js';
 import { EXIT } from './exit.js';
 
@@ -31,8 +30,11 @@ export class StartFailedError extends Error {
 
 const cliPath = fileURLToPath(new URL(`../cli${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
-function daemonArgs(flags: ConfigFlags, config: Readonly<HearthConfig>): string[] {
-  const args = ['daemon', '--state-dir', config.state_dir, '--socket', config.server.socket];
+/** Where the daemon of a config is: its state dir and socket. */
+export type Where = Pick<DaemonLocation, 'stateDir' | 'socket'>;
+
+function daemonArgs(flags: ConfigFlags, where: Where): string[] {
+  const args = ['daemon', '--state-dir', where.stateDir, '--socket', where.socket];
   if (flags.config) args.push('--config', flags.config);
   if (flags.host) args.push('--host', flags.host);
   if (flags.port !== undefined) args.push('--port', String(flags.port));
@@ -42,8 +44,8 @@ function daemonArgs(flags: ConfigFlags, config: Readonly<HearthConfig>): string[
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What another daemon of this state dir is, if one holds its pid file. */
-function runningPid(config: Readonly<HearthConfig>): number | undefined {
-  const pid = readPid(stateFiles(config.state_dir).pid);
+function runningPid(where: Where): number | undefined {
+  const pid = readPid(stateFiles(where.stateDir).pid);
   return pid !== undefined && isHearthDaemon(pid) ? pid : undefined;
 }
 
@@ -54,16 +56,17 @@ function runningPid(config: Readonly<HearthConfig>): number | undefined {
  */
 export async function startInBackground(
   flags: ConfigFlags,
-  config: Readonly<HearthConfig>,
+  where: Where,
   timeoutMs: number,
   raceOk = false,
 ): Promise<Health> {
-  const files = stateFiles(config.state_dir);
-  const holder = runningPid(config);
-  if (holder !== undefined && !raceOk) throw new AlreadyRunningError(holder, config.state_dir);
-  ensurePrivateDir(config.state_dir);
+  const files = stateFiles(where.stateDir);
+  const holder = runningPid(where);
+  if (holder !== undefined && !raceOk) throw new AlreadyRunningError(holder, where.stateDir);
+  ensurePrivateDir(where.stateDir);
   const log = openSync(files.log, 'a', 0o600);
-  const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, config)], {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, where)], {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -71,16 +74,16 @@ export async function startInBackground(
   let exited: number | null = null;
   child.on('exit', (code) => (exited = code ?? 1));
   child.unref();
-  const client = new Client({ socket: config.server.socket, timeoutMs: 2000 });
+  const client = new Client({ socket: where.socket, timeoutMs: 2000 });
   const deadline = Date.now() + timeoutMs;
-  const another = () => raceOk && exited === 1 && runningPid(config) !== undefined;
+  const another = () => raceOk && exited === 1 && runningPid(where) !== undefined;
   try {
     while (Date.now() < deadline && (exited === null || another())) {
       try {
         return await client.call<Health>('GET', '/health');
       } catch (err) {
         if (!(err instanceof DaemonNotRunningError)) throw err;
-        await sleep(50);
+        await sleep(20);
       }
     }
   } finally {
@@ -101,19 +104,20 @@ export async function startInBackground(
  * SIGTERM to the daemon of this state dir, then waits for it to exit. Resolves with its pid, or undefined
  * when none was running; rejects when it outlives its close limit.
  */
-export async function stopDaemon(config: Readonly<HearthConfig>): Promise<number | undefined> {
-  const pid = runningPid(config);
+export async function stopDaemon(where: DaemonLocation): Promise<number | undefined> {
+  const pid = runningPid(where);
   if (pid === undefined) return undefined;
   process.kill(pid, 'SIGTERM');
-  const limit = config.server.close_timeout_ms + 5000;
+  const limit = numberAt(where.doc, ['server', 'close_timeout_ms'], 10_000) + 5000;
   const deadline = Date.now() + limit;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  // Polled often: the wait is the daemon's close, and what the poll adds to it is the command's own cost.
+  while (isAlive(pid) && Date.now() < deadline) await sleep(5);
   if (isAlive(pid)) throw new StartFailedError(`pid ${pid} did not exit within ${limit} ms`, EXIT.failure);
   return pid;
 }
 
 /** The line a command prints when the daemon it reached runs another build than this CLI. */
-export function buildMismatch(health: Health): string | undefined {
+export function buildMismatch(health: Pick<Health, 'build' | 'version'>): string | undefined {
   const mine = buildId();
   const theirs = health.build ?? `${health.version} (no build id)`;
   return theirs === mine ? undefined : `hearth: the running daemon is build ${theirs}, this CLI is build ${mine}; run hearth restart\n`;
@@ -123,43 +127,44 @@ export function buildMismatch(health: Health): string | undefined {
 const SPAWN_TIMEOUT_MS = 30_000;
 
 /**
- * The client of commands that need the daemon. Before its first request it asks `/health`: a daemon of another
- * build is reported on stderr (the command still runs), and no daemon at all is started in the background
- * unless `spawn` is false (`--no-spawn`), when the request fails as "not running".
+ * The client of commands that need the daemon. It sends at once: when nothing listens (the connection is
+ * refused, so nothing was sent) it starts the daemon in the background, unless `spawn` is false
+ * (`--no-spawn`), and sends again. A daemon of another build is reported on stderr (the command still runs):
+ * the build is read from the daemon's runtime file, not asked in a round trip of its own.
  */
 export class CliClient extends Client {
   #flags: ConfigFlags;
-  #config: Readonly<HearthConfig>;
+  #where: Where;
   #spawn: boolean;
-  #ready: Promise<void> | undefined;
+  #checked = false;
 
-  constructor(flags: ConfigFlags, spawnIfNeeded: boolean) {
-    const { config } = loadConfig(flags);
-    super({ socket: config.server.socket });
+  constructor(flags: ConfigFlags, spawnIfNeeded: boolean, where: Where = locateDaemon(flags)) {
+    super({ socket: where.socket });
     this.#flags = flags;
-    this.#config = config;
+    this.#where = where;
     this.#spawn = spawnIfNeeded;
   }
 
   override async raw(method: string, path: string, body?: unknown): Promise<RawResponse> {
-    await (this.#ready ??= this.#connect());
-    return super.raw(method, path, body);
-  }
-
-  async #connect(): Promise<void> {
-    let health: Health;
+    let res: RawResponse;
     try {
-      health = await this.#health();
+      res = await super.raw(method, path, body);
     } catch (err) {
-      if (!(err instanceof DaemonNotRunningError) || !this.#spawn) throw err;
-      health = await startInBackground(this.#flags, this.#config, SPAWN_TIMEOUT_MS, true);
+      if (!(err instanceof DaemonNotRunningError) || !err.neverSent || !this.#spawn) throw err;
+      const health = await startInBackground(this.#flags, this.#where, SPAWN_TIMEOUT_MS, true);
+      this.#report(health);
+      res = await super.raw(method, path, body);
     }
-    const mismatch = buildMismatch(health);
-    if (mismatch) process.stderr.write(mismatch);
+    if (!this.#checked) {
+      const info = readRuntimeInfo(this.#where.stateDir);
+      if (info?.socket === this.#where.socket) this.#report(info);
+    }
+    return res;
   }
 
-  async #health(): Promise<Health> {
-    const res = await super.raw('GET', '/health');
-    return (JSON.parse(res.body) as { data: Health }).data;
+  #report(daemon: Pick<Health, 'build' | 'version'>): void {
+    this.#checked = true;
+    const mismatch = buildMismatch(daemon);
+    if (mismatch) process.stderr.write(mismatch);
   }
 }

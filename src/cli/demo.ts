@@ -9,24 +9,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import type { Command } from 'commander';
 import { Client } from '../client.js';
-import { loadConfig } from '../config.js';
+import { locateDaemon } from '../config-source.js';
 import { stateFiles } from '../state.js';
-import { flagsOf } from './commands.js';
-import { EXIT } from './exit.js';
+import { UsageError, type CommandContext } from './spec.js';
 
 const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = encodeURIComponent;
-
-interface DemoOptions {
-  url?: string;
-  token?: string;
-  out: string;
-  workdir?: string;
-  concurrency: string;
-}
 
 /** Latency figures of a series of timings, in milliseconds. */
 export interface Series {
@@ -139,7 +129,8 @@ class Demo {
       circuit_breakers_count: Object.keys(d.circuit_breakers ?? {}).length,
     };
     this.row('optimization stats', 'GET /optimization/stats p50', `${latency.p50_ms} ms`);
-    this.row('optimization stats', 'cache entries / hit rate', `${d.cache_stats?.size} / ${d.cache_stats?.hit_rate}`);
+    const hitRate = d.cache_stats?.hit_rate;
+    this.row('optimization stats', 'cache entries / hit rate', `${d.cache_stats?.size} / ${typeof hitRate === 'number' ? `${(hitRate * 100).toFixed(1)}%` : 'n/a'}`);
   }
 
   async cachedOperations(file: string, repo: string): Promise<void> {
@@ -368,30 +359,14 @@ export async function runDemo(client: Client, options: { out: string; workdir?: 
   return output;
 }
 
-export function demoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description("measure a running daemon's features (the original design's performance demo)")
-    .option('--url <url>', 'TCP address of the daemon (default: its unix socket)')
-    .option('--token <token>', 'bearer token for --url (default: <state_dir>/token)')
-    .option('--out <file>', 'where to write the measurements as JSON', 'results.json')
-    .option('--workdir <dir>', 'where to make the temp repos and files, under the daemon\'s roots (default ~/.cache)')
-    .option('--concurrency <n>', 'requests in flight in the concurrency section', '50')
-    .action(async (o: DemoOptions, command: Command) => {
-      const flags = flagsOf(command);
-      let client: Client;
-      if (o.url) {
-        const token = o.token ?? readFileSync(stateFiles(loadConfig(flags).config.state_dir).token, 'utf8').trim();
-        client = new Client({ url: o.url, token });
-      } else {
-        client = new Client({ socket: flags.socket ?? loadConfig(flags).config.server.socket });
-      }
-      const concurrency = Number(o.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1) {
-        process.stderr.write('hearth: --concurrency must be a positive integer\n');
-        process.exitCode = EXIT.usage;
-        return;
-      }
-      await client.use((c) => runDemo(c, { out: o.out, ...(o.workdir ? { workdir: o.workdir } : {}), concurrency }));
-    });
+/** `hearth demo`: against the daemon's socket, or its TCP address with the token. */
+export async function demoCommand(ctx: CommandContext): Promise<number | void> {
+  const o = ctx.options as { url?: string; token?: string; out: string; workdir?: string; concurrency: string };
+  const concurrency = Number(o.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('option --concurrency must be a positive integer', 'demo');
+  const where = locateDaemon(ctx.flags);
+  const client = o.url
+    ? new Client({ url: o.url, token: o.token ?? readFileSync(stateFiles(where.stateDir).token, 'utf8').trim() })
+    : new Client({ socket: where.socket });
+  await client.use((c) => runDemo(c, { out: o.out, ...(o.workdir ? { workdir: o.workdir } : {}), concurrency }));
 }

@@ -1,102 +1,223 @@
-// Builds the `hearth` program: core commands, then the subcommands each configured plugin adds.
-import { Command, Option } from 'commander';
+// The `hearth` program: finds the command among the core's and the enabled plugins' (through their
+// manifests), parses its arguments with util.parseArgs, and runs it. Only the command that runs is loaded.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiError, DaemonNotRunningError } from '../client.js';
-import { loadConfig, type ConfigFlags } from '../config.js';
+import { locateDaemon, type ConfigFlags } from '../config-source.js';
 import { ConfigError } from '../errors.js';
-import { loadPlugins } from '../registry.js';
-import { AlreadyRunningError } from '../state.js';
-import { version } from '../version.js';
-import { cacheCommands, configCommands, lifecycleCommands, pluginClient } from './commands.js';
-import { demoCommand } from './demo.js';
-import { StartFailedError } from './connect.js';
-import { serviceCommands } from './service.js';
 import { EXIT } from './exit.js';
+import { commandHelp, groupHelp, programHelp, type Group } from './help.js';
+import { pluginCommandGroups } from './plugins.js';
+import { UsageError, type CommandContext, type CommandSpec, type OptionSpec } from './spec.js';
 
-/** Prints what went wrong in words a user can act on, and picks the exit code. */
-export function reportError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`hearth: ${err.message}\n`);
-    return EXIT.usage;
+/** Flags every command takes, before or after its words. */
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  config: { type: 'string', value: 'file', description: 'config file (default: $HEARTH_CONFIG, else $XDG_CONFIG_HOME/hearth/config.json)' },
+  'state-dir': { type: 'string', value: 'dir', description: 'state dir (default: $HEARTH_STATE_DIR, else $XDG_STATE_HOME/hearth)' },
+  socket: { type: 'string', value: 'path', description: 'unix socket (default: <state_dir>/hearth.sock)' },
+  spawn: { type: 'boolean', description: 'fail (exit 3) instead of starting the daemon when it is not running', default: true },
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+  version: { type: 'boolean', short: 'V', description: 'print the version' },
+};
+
+const VALUE_FLAGS = new Set(['--config', '--state-dir', '--socket']);
+
+/** The command words: the positionals before the first option that is not a global flag. */
+function commandWords(args: string[]): { words: string[]; at: number[] } {
+  const words: string[] = [];
+  const at: number[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') break;
+    if (arg.startsWith('-')) {
+      if (VALUE_FLAGS.has(arg)) i++;
+      else if (!/^--?(no-spawn|help|h|version|V)$/.test(arg) && !/^--(config|state-dir|socket)=/.test(arg)) break;
+      continue;
+    }
+    words.push(arg);
+    at.push(i);
   }
-  if (err instanceof DaemonNotRunningError) {
-    process.stderr.write(`hearth: ${err.message}\n`);
-    return EXIT.notRunning;
-  }
-  if (err instanceof StartFailedError) {
-    process.stderr.write(`hearth: ${err.message}\n`);
-    return err.exitCode;
-  }
-  if (err instanceof AlreadyRunningError || err instanceof ApiError) {
-    process.stderr.write(`hearth: ${err.message}\n`);
-    return EXIT.failure;
-  }
-  process.stderr.write(`hearth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  return EXIT.failure;
+  return { words, at };
 }
 
-const GLOBAL_FLAGS: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
+async function coreGroups(): Promise<Group[]> {
+  const { default: commands, GROUP_SUMMARIES } = await import('./commands.js');
+  const groups = new Map<string, Group>();
+  for (const spec of commands) {
+    const word = spec.name.split(' ')[0]!;
+    const group = groups.get(word) ?? { name: word, summary: GROUP_SUMMARIES[word] ?? spec.summary, load: async () => commands };
+    groups.set(word, group);
+  }
+  return [...groups.values()];
+}
 
-/**
- * The global flags and the command word, read before commander parses, so plugins' commands are looked
- * up in the right config.
- */
-export function preParse(args: string[]): { flags: ConfigFlags; command: string | undefined; spawn: boolean } {
+function toParseOptions(options: Record<string, OptionSpec>): NonNullable<ParseArgsConfig['options']> {
+  const out: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, o] of Object.entries(options)) out[name] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  return out;
+}
+
+function parseCommand(spec: CommandSpec, rest: string[]): { args: CommandContext['args']; options: CommandContext['options'] } {
+  const specs = { ...GLOBAL_OPTIONS, ...spec.options };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: toParseOptions(specs), allowPositionals: true, allowNegative: true, strict: true } as ParseArgsConfig);
+  } catch (err) {
+    // util.parseArgs says e.g. "Unknown option '--x'. To specify a positional argument starting with a '-' ...".
+    throw new UsageError((err as Error).message.split('. ')[0]!.replace(/^Unknown/, 'unknown').replace(/^Option/, 'option'), spec.name);
+  }
+  const options: CommandContext['options'] = {};
+  for (const [name, o] of Object.entries(specs)) {
+    const value = (parsed.values as Record<string, string | boolean | undefined>)[name] ?? o.default;
+    if (value !== undefined && o.choices && !o.choices.includes(String(value))) {
+      throw new UsageError(`option --${name} must be one of ${o.choices.join(', ')}, not "${String(value)}"`, spec.name);
+    }
+    options[name] = value;
+  }
+  const positionals = [...parsed.positionals];
+  const args: CommandContext['args'] = [];
+  for (const a of spec.args ?? []) {
+    if (a.variadic) {
+      if (a.required && positionals.length === 0) throw new UsageError(`missing argument <${a.name}...>`, spec.name);
+      args.push(positionals.splice(0));
+    }
+    else {
+      const value = positionals.shift() ?? a.default;
+      if (value === undefined && a.required) throw new UsageError(`missing argument <${a.name}>`, spec.name);
+      args.push(value);
+    }
+  }
+  if (positionals.length > 0) throw new UsageError(`too many arguments: ${positionals.join(' ')}`, spec.name);
+  return { args, options };
+}
+
+function globalFlags(options: CommandContext['options']): ConfigFlags {
   const flags: ConfigFlags = {};
-  let command: string | undefined;
-  let spawn = true;
+  if (typeof options.config === 'string') flags.config = options.config;
+  if (typeof options['state-dir'] === 'string') flags.stateDir = options['state-dir'];
+  if (typeof options.socket === 'string') flags.socket = options.socket;
+  return flags;
+}
+
+/** The global flags read before the command is known (to find the plugins' commands in the right config). */
+function earlyFlags(args: string[]): ConfigFlags {
+  const flags: ConfigFlags = {};
+  const names: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--') break;
     const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const key = GLOBAL_FLAGS[name];
-    if (name === '--no-spawn') spawn = false;
-    else if (key) {
-      const value = inline ?? args[++i];
-      if (value !== undefined) flags[key] = value;
-    } else if (command === undefined && !name.startsWith('-')) command = name;
+    const key = names[name];
+    if (key === undefined) continue;
+    const value = inline ?? args[++i];
+    if (value !== undefined) flags[key] = value;
   }
-  return { flags, command, spawn };
+  return flags;
 }
 
-export async function buildProgram(args: string[]): Promise<Command> {
-  const program = new Command('hearth')
-    .description('A local daemon that keeps your repositories warm and answers tools fast')
-    .version(version)
-    .addOption(new Option('--config <file>', 'config file (default: $HEARTH_CONFIG, else $XDG_CONFIG_HOME/hearth/config.json)'))
-    .addOption(new Option('--state-dir <dir>', 'state dir (default: $HEARTH_STATE_DIR, else $XDG_STATE_HOME/hearth)'))
-    .addOption(new Option('--socket <path>', 'unix socket (default: <state_dir>/hearth.sock)'))
-    .addOption(new Option('--no-spawn', 'fail (exit 3) instead of starting the daemon when it is not running'))
-    .showHelpAfterError()
-    .exitOverride();
-  lifecycleCommands(program);
-  configCommands(program);
-  cacheCommands(program);
-  demoCommand(program);
-  serviceCommands(program);
-
-  // A config that cannot load its plugins is reported only when a plugin's command is asked for.
-  const core = new Set([...program.commands.map((c) => c.name()), 'help']);
-  const { flags, command: wanted, spawn } = preParse(args);
+async function pluginGroups(args: string[]): Promise<{ groups: Group[]; problem?: string }> {
   try {
-    for (const item of await loadPlugins(loadConfig(flags))) {
-      item.plugin.cli?.(program, () => pluginClient(flags, spawn));
-    }
+    return { groups: pluginCommandGroups(locateDaemon(earlyFlags(args))) };
   } catch (err) {
-    if (wanted !== undefined && !core.has(wanted)) throw err;
+    // The help still shows the core's commands; a plugin's command asked for reports this.
+    return { groups: [], problem: (err as Error).message };
   }
-  return program;
+}
+
+async function dispatch(args: string[]): Promise<number> {
+  const { words, at } = commandWords(args);
+  const wantsHelp = args.some((a) => a === '--help' || a === '-h');
+  if (words.length === 0 || (words[0] === 'help' && words.length === 1)) {
+    if (words.length === 0 && !wantsHelp && args.some((a) => a === '--version' || a === '-V')) {
+      const { version } = await import('../version.js');
+      process.stdout.write(`${version}\n`);
+      return EXIT.ok;
+    }
+    const plugins = await pluginGroups(args);
+    process.stdout.write(programHelp(await coreGroups(), plugins.groups, GLOBAL_OPTIONS, plugins.problem));
+    return words.length === 0 && !wantsHelp && args.length > 0 ? EXIT.usage : EXIT.ok;
+  }
+  const core = await coreGroups();
+  let group = core.find((g) => g.name === words[0]);
+  let problem: string | undefined;
+  if (!group) {
+    const plugins = await pluginGroups(args);
+    group = plugins.groups.find((g) => g.name === words[0]);
+    problem = plugins.problem;
+  }
+  if (!group) throw new UsageError(`unknown command '${words[0]}'${problem ? ` (the config could not be read: ${problem})` : ''}`);
+  const specs = await group.load();
+  // The longest command name that the words begin with: `git status REPO` is `git status` with REPO.
+  let spec: CommandSpec | undefined;
+  let used = 0;
+  for (const s of specs) {
+    const parts = s.name.split(' ');
+    if (parts.length > used && parts.every((p, i) => words[i] === p)) {
+      spec = s;
+      used = parts.length;
+    }
+  }
+  const inGroup = specs.filter((s) => s.name.split(' ')[0] === group.name);
+  if (!spec) {
+    if (words.length === 1 && wantsHelp) {
+      process.stdout.write(groupHelp(group, inGroup));
+      return EXIT.ok;
+    }
+    if (words.length > 1) throw new UsageError(`unknown command '${words.slice(0, 2).join(' ')}'; see hearth ${group.name} --help`);
+    process.stderr.write(groupHelp(group, inGroup));
+    return EXIT.usage;
+  }
+  if (wantsHelp) {
+    process.stdout.write(commandHelp(spec, GLOBAL_OPTIONS));
+    return EXIT.ok;
+  }
+  const rest = args.filter((_, i) => !at.slice(0, used).includes(i));
+  const { args: positionals, options } = parseCommand(spec, rest);
+  const flags = globalFlags(options);
+  const spawn = options.spawn !== false;
+  let made: import('../client.js').Client | undefined;
+  const { CliClient } = await import('./connect.js');
+  const code = await spec.run({ args: positionals, options, flags, spawn, client: () => (made ??= new CliClient(flags, spawn)) });
+  return typeof code === 'number' ? code : EXIT.ok;
+}
+
+/** Prints what went wrong in words a user can act on, and picks the exit code. */
+export async function reportError(err: unknown): Promise<number> {
+  const say = (text: string) => process.stderr.write(`hearth: ${text}\n`);
+  if (err instanceof UsageError) {
+    say(err.command ? `${err.message} (see hearth ${err.command} --help)` : err.message);
+    return EXIT.usage;
+  }
+  if (err instanceof ConfigError) {
+    say(err.message);
+    return EXIT.usage;
+  }
+  if (err instanceof DaemonNotRunningError) {
+    say(err.message);
+    return EXIT.notRunning;
+  }
+  if (err instanceof ApiError) {
+    // The envelope's details say which field was wrong and why: print each.
+    const details = Array.isArray(err.details) ? (err.details as Array<{ path?: string; message?: string; in?: string }>) : [];
+    say([err.message, ...details.map((d) => `  ${d.in ? `${d.in} ` : ''}${d.path ?? ''}: ${d.message ?? JSON.stringify(d)}`)].join('\n'));
+    return EXIT.failure;
+  }
+  const { StartFailedError } = await import('./connect.js');
+  if (err instanceof StartFailedError) {
+    say(err.message);
+    return err.exitCode;
+  }
+  if ((err as Error)?.name === 'AlreadyRunningError') {
+    say((err as Error).message);
+    return EXIT.failure;
+  }
+  say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  return EXIT.failure;
 }
 
 /** Runs the command line and returns the exit code. `hearth daemon` returns when the daemon has closed. */
 export async function main(argv: string[]): Promise<number> {
-  const args = argv.slice(2);
   try {
-    const program = await buildProgram(args);
-    await program.parseAsync(args, { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    return await dispatch(argv.slice(2));
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
-    if (typeof code === 'string' && code.startsWith('commander.')) return EXIT.usage;
     return reportError(err);
   }
 }

@@ -1,7 +1,6 @@
 // `hearth service print|install|uninstall`: the daemon as a systemd user service or a launchd agent.
 import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { loadConfig, type ConfigFlags } from '../config.js';
 import {
   defaultKind,
@@ -15,17 +14,11 @@ import {
   type ServiceSettings,
 } from '../service.js';
 import { ensurePrivateDir } from '../state.js';
-import { flagsOf } from './commands.js';
-import { EXIT } from './exit.js';
+import { UsageError, type CommandContext } from './spec.js';
 
-type KindOpts = { systemd?: boolean; launchd?: boolean };
-
-function kindOf(o: KindOpts): ServiceKind | undefined {
-  if (o.systemd && o.launchd) {
-    process.stderr.write('hearth: choose one of --systemd and --launchd\n');
-    process.exitCode = EXIT.usage;
-    return undefined;
-  }
+function kindOf(ctx: CommandContext): ServiceKind {
+  const o = ctx.options;
+  if (o.systemd && o.launchd) throw new UsageError('choose one of --systemd and --launchd');
   return o.systemd ? 'systemd' : o.launchd ? 'launchd' : defaultKind();
 }
 
@@ -46,54 +39,37 @@ function settingsFor(flags: ConfigFlags): ServiceSettings {
   return { node: process.execPath, cli: installedCli, args, stateDir: config.state_dir, closeTimeoutMs: config.server.close_timeout_ms };
 }
 
-function withKind(command: Command): Command {
-  return command.option('--systemd', 'a systemd user unit (the default on Linux)').option('--launchd', 'a launchd agent (the default on macOS)');
+export function printService(ctx: CommandContext): void {
+  process.stdout.write(render(kindOf(ctx), settingsFor(ctx.flags)));
 }
 
-export function serviceCommands(program: Command): void {
-  const service = program.command('service').description('run the daemon as a systemd user service or a launchd agent');
+export function installService(ctx: CommandContext): void {
+  const kind = kindOf(ctx);
+  const settings = settingsFor(ctx.flags);
+  const path = servicePath(kind);
+  const existed = existsSync(path);
+  mkdirSync(dirname(path), { recursive: true });
+  // launchd opens its log files before the daemon runs, in a dir that must exist.
+  if (kind === 'launchd') ensurePrivateDir(settings.stateDir);
+  writeFileSync(path, render(kind, settings), { mode: 0o644 });
+  if (!existsSync(installedCli)) process.stderr.write(`hearth: ${installedCli} is not built yet; run npm run build\n`);
+  process.stdout.write(`${existed ? 'updated' : 'wrote'} ${path}\nenable and start it with:\n  ${enableCommand(kind, path)}\n`);
+}
 
-  withKind(service.command('print').description('print the unit (systemd) or plist (launchd) for this user and this install')).action(
-    (o: KindOpts, command: Command) => {
-      const kind = kindOf(o);
-      if (kind) process.stdout.write(render(kind, settingsFor(flagsOf(command))));
-    },
-  );
-
-  withKind(service.command('install').description('write the unit or plist, and print the command that enables it')).action(
-    (o: KindOpts, command: Command) => {
-      const kind = kindOf(o);
-      if (!kind) return;
-      const settings = settingsFor(flagsOf(command));
-      const path = servicePath(kind);
-      const existed = existsSync(path);
-      mkdirSync(dirname(path), { recursive: true });
-      // launchd opens its log files before the daemon runs, in a dir that must exist.
-      if (kind === 'launchd') ensurePrivateDir(settings.stateDir);
-      writeFileSync(path, render(kind, settings), { mode: 0o644 });
-      if (!existsSync(installedCli)) process.stderr.write(`hearth: ${installedCli} is not built yet; run npm run build\n`);
-      process.stdout.write(`${existed ? 'updated' : 'wrote'} ${path}\nenable and start it with:\n  ${enableCommand(kind, path)}\n`);
-    },
-  );
-
-  withKind(service.command('uninstall').description('remove the unit or plist, and print the command that stops it')).action(
-    (o: KindOpts) => {
-      const kind = kindOf(o);
-      if (!kind) return;
-      const path = servicePath(kind);
-      if (!existsSync(path)) {
-        process.stdout.write(`no service file at ${path}\n`);
-        return;
-      }
-      rmSync(path, { force: true });
-      if (kind === 'systemd') {
-        // What `systemctl --user disable` would remove; left behind it would point at nothing.
-        const wanted = join(dirname(path), 'default.target.wants', SYSTEMD_UNIT);
-        if (isLink(wanted)) rmSync(wanted, { force: true });
-      }
-      process.stdout.write(`removed ${path}\nif it runs, stop it with:\n  ${stopCommand(kind)}\n`);
-    },
-  );
+export function uninstallService(ctx: CommandContext): void {
+  const kind = kindOf(ctx);
+  const path = servicePath(kind);
+  if (!existsSync(path)) {
+    process.stdout.write(`no service file at ${path}\n`);
+    return;
+  }
+  rmSync(path, { force: true });
+  if (kind === 'systemd') {
+    // What `systemctl --user disable` would remove; left behind it would point at nothing.
+    const wanted = join(dirname(path), 'default.target.wants', SYSTEMD_UNIT);
+    if (isLink(wanted)) rmSync(wanted, { force: true });
+  }
+  process.stdout.write(`removed ${path}\nif it runs, stop it with:\n  ${stopCommand(kind)}\n`);
 }
 
 function isLink(path: string): boolean {

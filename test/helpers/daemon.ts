@@ -157,10 +157,20 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `hearth` CLI (TypeScript sources, same loader as the tests) and waits for it to exit. */
-export function runCli(args: string[], env: Record<string, string | undefined> = cleanEnv(), timeoutMs = 30_000): Promise<CliResult> {
+/**
+ * Runs the real `hearth` CLI (TypeScript sources, same loader as the tests) and waits for it to exit.
+ * `input` is written to its standard input; `nodeArgs` go before the CLI's path.
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = cleanEnv(),
+  timeoutMs = 30_000,
+  options: { input?: string; nodeArgs?: string[] } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = options.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(process.execPath, [...process.execArgv, ...(options.nodeArgs ?? []), cliPath, ...args], { env, stdio: [stdin, 'pipe', 'pipe'] });
+    if (options.input !== undefined) child.stdin!.end(options.input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
