@@ -19,8 +19,8 @@
 //   stop         a graceful close: in the same slot of the round, a second daemon on the same spare
 //                state dir, started the same way, gets SIGTERM from the bench, timed until it exits.
 // The daemon `hearth stop` stops is started by the bench (untimed, /health answered) on the spare state
-// dir each round, never the main one. `batch cancel` cancels a job finished during setup: the daemon
-// answers 409 CONFLICT and the CLI exits 1, which is what is timed.
+// dir each round, never the main one. `batch cancel` is timed on a job finished during setup (the daemon
+// answers with its final state and changes nothing).
 //
 // Repositories: a generated one (bench/lib/git-repo.ts: BENCH_CLI_FILES files, 20 commits, ignored and
 // untracked files) and any passed in BENCH_CLI_REPO (':'-separated; `npm run bench -- cli` arguments
@@ -33,7 +33,7 @@
 // BENCH_CLI_FILES (10000), BENCH_CLI_GENERATED=0 (skip the generated repo), BENCH_CLI_REPO,
 // BENCH_STRICT=1 (exit 1 when a target is missed).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -66,16 +66,34 @@ const NO_SPAWN = '--no-spawn';
 
 interface Ran {
   ms: number;
+  /** User + system CPU time of the process (GNU time, 10 ms resolution), or NaN without /usr/bin/time. */
+  cpu: number;
   code: number;
   stdout: string;
   stderr: string;
+}
+
+// CPU time beside wall time: on a loaded machine wall times swing 2-4x between runs while the CPU a process
+// spends moves much less, so the "over node" figure is also given in CPU milliseconds.
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const cpuFile = join(mkdtempSync(join(tmpdir(), 'hearth-bench-cpu-')), 'cpu');
+process.once('exit', () => rmSync(dirname(cpuFile), { recursive: true, force: true }));
+
+function cpuOf(): number {
+  try {
+    const [user, system] = readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    return ((user ?? NaN) + (system ?? NaN)) * 1000;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Runs a process to its end (exit and output closed), killed past PROCESS_TIMEOUT_MS. */
 function timed(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Ran> {
   return new Promise((resolveRun, reject) => {
     const t = performance.now();
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, argv] = GNU_TIME ? [GNU_TIME, ['-f', '%U %S', '-o', cpuFile, command, ...args]] : [command, args];
+    const child = spawn(file, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -88,7 +106,7 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: str
     child.on('close', (code) => {
       const ms = performance.now() - t;
       clearTimeout(timer);
-      resolveRun({ ms, code: code ?? -1, stdout, stderr });
+      resolveRun({ ms, cpu: GNU_TIME ? cpuOf() : NaN, code: code ?? -1, stdout, stderr });
     });
   });
 }
@@ -136,10 +154,13 @@ async function startDaemon(configPath: string, stateDir: string, cwd: string): P
   return daemon;
 }
 
+const sampleOf = (ran: Ran): Sample => ({ wall: ran.ms, cpu: ran.cpu });
+
 const exited = (child: Child) => child.proc.exitCode !== null || child.proc.signalCode !== null;
 
 interface Sample {
   wall: number;
+  cpu: number;
   /** The daemon's part of the wall time, for the commands that wait on it. */
   daemon?: number;
 }
@@ -176,6 +197,9 @@ interface Result {
   target_met: boolean | null;
   samples_ms: number[];
   client_samples_ms?: number[];
+  /** CPU time of the process (user + system), median, and less node's. */
+  cpu_median_ms: number | null;
+  cpu_over_node_ms: number | null;
 }
 
 const median = (values: number[]): number => {
@@ -257,18 +281,18 @@ async function main(): Promise<number> {
       label,
       ...(repo ? { repo } : {}),
       kind: 'hearth',
-      run: async () => ({ wall: expect(await hearth(args), label, codes).ms }),
+      run: async () => sampleOf(expect(await hearth(args), label, codes)),
     });
     let clears = 0;
     const cases: Case[] = [
-      { id: 'node', label: 'node -e 0', kind: 'node', run: async () => ({ wall: expect(await timed(process.execPath, ['-e', '0'], mainEnv, work), 'node -e 0').ms }) },
+      { id: 'node', label: 'node -e 0', kind: 'node', run: async () => sampleOf(expect(await timed(process.execPath, ['-e', '0'], mainEnv, work), 'node -e 0')) },
       ...repos.flatMap((repo): Case[] => [
         {
           id: `git-status:${name(repo)}`,
           label: 'git status --porcelain',
           repo,
           kind: 'git',
-          run: async () => ({ wall: expect(await timed('git', ['status', '--porcelain'], gitEnv, repo), 'git status --porcelain').ms }),
+          run: async () => sampleOf(expect(await timed('git', ['status', '--porcelain'], gitEnv, repo), 'git status --porcelain')),
         },
         command(`hearth-git-status:${name(repo)}`, ['git', 'status', repo, '--porcelain', NO_SPAWN], 'hearth git status REPO --porcelain', repo),
         command(`hearth-git-summary:${name(repo)}`, ['git', 'summary', repo, NO_SPAWN], 'hearth git summary REPO', repo),
@@ -292,7 +316,7 @@ async function main(): Promise<number> {
           const timing = stats.metrics['http.POST /cache/clear'];
           if (!timing || timing.count === clears) throw new Error('the daemon timed no POST /cache/clear for `hearth cache clear`');
           clears = timing.count;
-          return { wall: ran.ms, daemon: timing.latest * 1000 };
+          return { ...sampleOf(ran), daemon: timing.latest * 1000 };
         },
       },
       {
@@ -305,11 +329,11 @@ async function main(): Promise<number> {
           const { job_id } = JSON.parse(ran.stdout) as { job_id: string };
           const job = await client.call<Job>('GET', `/batch/jobs/${encodeURIComponent(job_id)}`);
           if (job.status !== 'completed' || job.finished_at === null) throw new Error(`job ${job_id} is ${job.status}`);
-          return { wall: ran.ms, daemon: Date.parse(job.finished_at) - Date.parse(job.created_at) };
+          return { ...sampleOf(ran), daemon: Date.parse(job.finished_at) - Date.parse(job.created_at) };
         },
       },
       command('hearth-batch-jobs', ['batch', 'jobs', NO_SPAWN], 'hearth batch jobs'),
-      command('hearth-batch-cancel', ['batch', 'cancel', finishedJob, NO_SPAWN], 'hearth batch cancel ID (finished)', undefined, [0, 1]),
+      command('hearth-batch-cancel', ['batch', 'cancel', finishedJob, NO_SPAWN], 'hearth batch cancel ID (finished)'),
       {
         id: 'hearth-stop',
         label: 'hearth stop',
@@ -329,7 +353,7 @@ async function main(): Promise<number> {
           await gone;
           const close = performance.now() - t;
           await other.stop();
-          return { wall: ran.ms, daemon: close };
+          return { ...sampleOf(ran), daemon: close };
         },
       },
     ];
@@ -353,6 +377,7 @@ async function main(): Promise<number> {
     }
 
     const nodeMs = median(samples.get('node')!.map((s) => s.wall));
+    const nodeCpu = median(samples.get('node')!.map((s) => s.cpu));
     const gitMs = new Map(repos.map((repo) => [repo, median(samples.get(`git-status:${name(repo)}`)!.map((s) => s.wall))]));
     const results: Result[] = cases.map((c) => {
       const runs = samples.get(c.id)!;
@@ -367,6 +392,8 @@ async function main(): Promise<number> {
         vs_git_status: Math.round((ms / gitMs.get(c.repo ?? first)!) * 100) / 100,
         target_met: c.kind === 'hearth' ? ms - nodeMs <= TARGET_OVER_NODE_MS : null,
         samples_ms: wall.map(r1),
+        cpu_median_ms: Number.isFinite(nodeCpu) ? r1(median(runs.map((s) => s.cpu))) : null,
+        cpu_over_node_ms: Number.isFinite(nodeCpu) && c.kind !== 'node' ? r1(median(runs.map((s) => s.cpu)) - nodeCpu) : null,
       };
       if (c.daemonPart) {
         const clientMs = runs.map((s) => s.wall - s.daemon!);
@@ -383,7 +410,7 @@ async function main(): Promise<number> {
     const opt = (v: number | undefined, unit = '') => (v === undefined ? '' : `${v.toFixed(1)}${unit}`);
     process.stdout.write(
       `\n${table([
-        ['command (ms, median)', 'repo', 'wall', 'over node', 'x git status', 'daemon part', 'client', 'client over node', `<= node + ${TARGET_OVER_NODE_MS}`],
+        ['command (ms, median)', 'repo', 'wall', 'over node', 'x git status', 'daemon part', 'client', 'client over node', `<= node + ${TARGET_OVER_NODE_MS}`, 'cpu', 'cpu over node'],
         ...results.map((r) => [
           r.command,
           r.repo ?? '',
@@ -394,9 +421,12 @@ async function main(): Promise<number> {
           opt(r.client_median_ms),
           r.client_over_node_ms === undefined ? '' : `${r.client_over_node_ms >= 0 ? '+' : ''}${r.client_over_node_ms.toFixed(1)}`,
           r.target_met === null ? '' : r.target_met ? 'met' : 'NOT MET',
+          r.cpu_median_ms === null ? '' : r.cpu_median_ms.toFixed(0),
+          r.cpu_over_node_ms === null ? '' : `${r.cpu_over_node_ms >= 0 ? '+' : ''}${r.cpu_over_node_ms.toFixed(0)}`,
         ]),
       ])}\n`,
     );
+    process.stdout.write('  cpu: user + system time of the process (GNU time; 10 ms resolution), steadier than wall time on a busy machine\n');
     process.stdout.write(`  x git status: against git status on the row's repository (commands without one: ${name(first)})\n`);
     for (const r of results) if (r.daemon_part) process.stdout.write(`  ${r.command}: client = wall - ${r.daemon_part}\n`);
     const missed = results.filter((r) => r.target_met === false);

@@ -6,7 +6,9 @@ export const version: string = (JSON.parse(readFileSync(join(packageRoot, 'packa
 
 /** The code this process runs: the compiled `dist/` of an install, or the TypeScript sources of a checkout. */
 function codeDirs(): string[] {
-  return import.meta.url.includes('/dist/') ? [join(packageRoot, 'dist')] : [join(packageRoot, 'src'), join(packageRoot, 'plugins')];
+  const base = import.meta.url.includes('/dist/') ? join(packageRoot, 'dist') : packageRoot;
+  // The daemon's and the CLI's code; not the benches, which run neither.
+  return [join(base, 'src'), join(base, 'plugins')];
 }
 
 function listCode(dir: string, out: string[]): void {

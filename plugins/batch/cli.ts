@@ -62,13 +62,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const FINAL = ['completed', 'failed', 'cancelled'];
 
-/** The job once it has ended, asked every `everyMs`. */
-async function untilFinished(c: Client, first: JobView, everyMs: number, onUpdate?: (job: JobView) => void): Promise<JobView> {
+/**
+ * The job once it has ended. Asked again after 5 ms, then twice as long each time up to `maxMs`: a small job
+ * is done within milliseconds, and a fixed 200 ms wait would be most of what the command costs.
+ */
+async function untilFinished(c: Client, first: JobView, maxMs: number, onUpdate?: (job: JobView) => void): Promise<JobView> {
   let job = first;
-  for (;;) {
+  for (let wait = 5; ; wait = Math.min(maxMs, wait * 2)) {
     onUpdate?.(job);
     if (job.results !== undefined || FINAL.includes(job.status)) return job;
-    await sleep(everyMs);
+    await sleep(wait);
     job = await c.call<JobView>('GET', `/batch/jobs/${encodeURIComponent(job.job_id)}`);
   }
 }
@@ -133,7 +136,7 @@ export default defineCommands([
     summary: 'cancel a queued or running job, and print the state it ends in (a finished job is left as it is)',
     args: [{ name: 'id', required: true }],
     async run({ args, client }) {
-      const job = await client().use(async (c) => untilFinished(c, await c.call<JobView>('DELETE', `/batch/jobs/${encodeURIComponent(args[0] as string)}`), 20));
+      const job = await client().use(async (c) => untilFinished(c, await c.call<JobView>('DELETE', `/batch/jobs/${encodeURIComponent(args[0] as string)}`), 50));
       process.stdout.write(`${job.job_id} ${job.status}\n`);
     },
   },
