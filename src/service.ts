@@ -5,6 +5,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from './config.js';
+import { ConfigError } from './errors.js';
 
 export type ServiceKind = 'systemd' | 'launchd';
 
@@ -79,15 +80,34 @@ export function renderSystemd(s: ServiceSettings): string {
   });
 }
 
-const xml = (text: string) =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+/**
+ * XML 1.0 cannot hold these at all, not even as character references (controls other than tab, newline and
+ * carriage return, lone surrogates, U+FFFE and U+FFFF): launchd's parser would refuse the whole file.
+ */
+const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text for a plist <string>: markup characters escaped; a carriage return as a reference (a parser would turn a bare one into a newline). */
+export function xmlText(text: string): string {
+  const bad = NOT_XML.exec(text);
+  if (bad) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new ConfigError(`${JSON.stringify(text)} cannot be written into a launchd plist: XML cannot hold the character U+${code}`);
+  }
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\r/g, '&#13;');
+}
 
 export function renderLaunchd(s: ServiceSettings): string {
   return fill(template('hearth.plist.in'), {
     LABEL: LAUNCHD_LABEL,
-    PROGRAM_ARGUMENTS: [s.node, s.cli, 'daemon', ...s.args].map((a) => `    <string>${xml(a)}</string>`).join('\n'),
+    PROGRAM_ARGUMENTS: [s.node, s.cli, 'daemon', ...s.args].map((a) => `    <string>${xmlText(a)}</string>`).join('\n'),
     TIMEOUT_STOP_SEC: String(stopTimeoutSeconds(s.closeTimeoutMs)),
-    LOG: xml(join(s.stateDir, 'hearth.log')),
+    LOG: xmlText(join(s.stateDir, 'hearth.log')),
   });
 }
 

@@ -51,7 +51,12 @@ t.test('a job runs in the background with progress events, and its results are k
   t.match(text2.body, new RegExp(`${id} completed fault.sleeps 40/40`));
   const after = await request(`http://localhost/batch/jobs/${id}/events`, { dispatcher: agent });
   t.match(await after.body.text(), /event: batch.job.finished/, 'a finished job\'s stream says so and ends');
-  t.match(await answer(d.client, 'DELETE', `/batch/jobs/${id}`), { status: 409, json: { error: { code: 'CONFLICT' } } });
+  // Cancelling a finished job: 200 with its final state, and nothing about it changes.
+  const cancelDone = await answer(d.client, 'DELETE', `/batch/jobs/${id}`);
+  t.equal(cancelDone.status, 200, 'cancelling a completed job is not an error');
+  t.match(cancelDone.json, { success: true, data: { job_id: id, status: 'completed', processed_items: 40, finished_at: job.finished_at } });
+  t.equal(cancelDone.json.data?.reason, undefined, 'no cancellation reason is added');
+  t.same(await d.client.call<any>('GET', `/batch/jobs/${id}`), job, 'the job, its results included, is unchanged');
 });
 
 t.test('cancelling a running job stops its chunks; the pool keeps working', async (t) => {
@@ -69,7 +74,10 @@ t.test('cancelling a running job stops its chunks; the pool keeps working', asyn
   });
   t.ok(job.processed_items < 200, `stopped early (${job.processed_items} processed)`);
   t.equal(job.reason, 'cancelled by request');
-  t.equal((await d.client.call<any>('DELETE', `/batch/jobs/${id}`)).status, 'cancelled', 'cancelling twice is fine');
+  const again = await answer(d.client, 'DELETE', `/batch/jobs/${id}`);
+  t.equal(again.status, 200, 'cancelling twice is fine');
+  t.match(again.json.data, { status: 'cancelled', finished_at: job.finished_at, processed_items: job.processed_items });
+  t.same(await d.client.call<any>('GET', `/batch/jobs/${id}`), job, 'and changes nothing');
   const done = await waitFor('second job', async () => {
     const j = await d.client.call<any>('GET', `/batch/jobs/${second.job_id}`);
     return j.status === 'completed' ? j : undefined;
@@ -105,6 +113,10 @@ t.test('jobs survive a restart; one running at shutdown is failed with "daemon s
   t.match(failed, { status: 'failed', reason: 'daemon stopped', total_items: 100 });
   t.ok(failed.processed_items > 0 && failed.processed_items < 100, `progress kept (${failed.processed_items})`);
   t.ok(failed.finished_at);
+  const cancelFailed = await answer(client, 'DELETE', `/batch/jobs/${long.job_id}`);
+  t.equal(cancelFailed.status, 200, 'cancelling a failed job is not an error');
+  t.match(cancelFailed.json.data, { status: 'failed', reason: 'daemon stopped', finished_at: failed.finished_at });
+  t.same(await client.call<any>('GET', `/batch/jobs/${long.job_id}`), failed, 'and changes nothing');
   t.equal(readdirSync(join(d.stateDir, 'batch-jobs')).filter((f) => f.endsWith('.tmp')).length, 0);
 });
 

@@ -2,12 +2,15 @@
 // path containment, atomic and conditional writes, hashes checked against git and node:crypto.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Writable } from 'node:stream';
 import t from 'tap';
 import { Client } from '../src/client.js';
 import { startDaemon } from '../src/daemon.js';
 import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
+import { isAlive, launchDaemon } from './helpers/processes.js';
+import { journalDir, WriteJournal } from '../plugins/files/write.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const q = (p: string) => encodeURIComponent(p);
@@ -171,6 +174,189 @@ t.test('writes: atomic, mode kept, conditional, 20 concurrent writers', async (t
   await Promise.all(contents.map((content) => d.client.call('POST', '/files/write', { path: file, content })));
   t.ok(contents.includes(readFileSync(file, 'utf8')), 'the file is whole and equal to one of the writes');
   t.same(readdirSync(root).filter((f) => f.includes('.hearth-')), [], 'no temp files left');
+});
+
+t.test('a write whose temp name would be too long is a 400, not a 500', async (t) => {
+  const { root, d } = await setup(t);
+  // 250 bytes is a legal name (the limit is 255), but `.<name>.hearth-<pid>-<hex>.tmp` beside it is not.
+  const long = join(root, 'n'.repeat(250));
+  const res = await errorOf(d.client, 'POST', '/files/write', { path: long, content: 'x' });
+  t.same([res.status, res.code], [400, 'VALIDATION_FAILED']);
+  t.same(readdirSync(root), [], 'nothing written');
+  t.same(readdirSync(journalDir(d.stateDir)).flatMap((n) => pendingIn(join(journalDir(d.stateDir), n))), [], 'and nothing pending in the write journal');
+});
+
+/** A log sink for a daemon started in this process: its lines, as text. */
+function logSink() {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, sink };
+}
+
+/** A journal segment's records: what it names with `+` and no later `-` (read here, not with the plugin's code). */
+function pendingIn(segment: string): string[] {
+  const pending = new Set<string>();
+  for (const line of readFileSync(segment, 'utf8').split('\n').filter(Boolean)) {
+    const path = JSON.parse(line.slice(1)) as string;
+    if (line[0] === '+') pending.add(path);
+    else pending.delete(path);
+  }
+  return [...pending];
+}
+
+t.test('the write journal: at start, temp files that segments of dead writers name are removed, and nothing else', async (t) => {
+  const root = tempDir('hearth-files-journal-');
+  const stateDir = tempDir('hearth-files-journal-state-');
+  const journal = journalDir(stateDir);
+  mkdirSync(journal, { mode: 0o700 });
+  // A live hearth daemon (a real one, on a state dir of its own): its segments are writes in flight.
+  const otherState = tempDir('hearth-files-journal-other-');
+  const otherConfig = join(otherState, 'config.json');
+  writeFileSync(otherConfig, JSON.stringify({ plugins: { files: false, git: false, batch: false } }));
+  const live = await launchDaemon(t, ['--state-dir', otherState, '--port', '0', '--config', otherConfig]);
+  // A writer that is gone: a process that has exited.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  t.ok(dead > 0 && !isAlive(dead), `pid ${dead} has exited`);
+  const hex = (n: number) => String(n).repeat(8);
+  const file = (name: string, content = name) => {
+    writeFileSync(join(root, name), content);
+    return join(root, name);
+  };
+  const segment = (pid: number, run: number, lines: string[]) => {
+    const path = join(journal, `${pid}-${hex(run)}-1.log`);
+    writeFileSync(path, lines.join('\n') + '\n');
+    return path;
+  };
+  const plus = (p: string) => `+${JSON.stringify(p)}`;
+  const minus = (p: string) => `-${JSON.stringify(p)}`;
+
+  const deadTemp = file(`.a.txt.hearth-${dead}-${hex(1)}.tmp`);
+  const doneTemp = file(`.b.txt.hearth-${dead}-${hex(2)}.tmp`, 'the journal says this write was done');
+  const user = file('user.txt', 'mine');
+  const otherPid = file(`.c.txt.hearth-${live.pid}-${hex(3)}.tmp`);
+  const target = file('target.txt', 'linked');
+  const link = join(root, `.d.txt.hearth-${dead}-${hex(4)}.tmp`);
+  symlinkSync(target, link);
+  const newline = file(`.e\n.txt.hearth-${dead}-${hex(5)}.tmp`);
+  const deadSegment = segment(dead, 1, [
+    plus(deadTemp),
+    plus(doneTemp),
+    minus(doneTemp),
+    plus(user), // entries that name what is not a temp file of their writer: nothing of it is removed
+    plus(otherPid),
+    plus(link),
+    plus(`.f.txt.hearth-${dead}-${hex(6)}.tmp`), // relative
+    plus(join(root, 'gone', `.g.txt.hearth-${dead}-${hex(7)}.tmp`)), // never created
+    plus(newline),
+    '+"/torn', // a last line cut short
+  ]);
+  // This process is the daemon below: a segment of its own pid is a predecessor's that had the same pid.
+  const ownTemp = file(`.h.txt.hearth-${process.pid}-${hex(8)}.tmp`);
+  segment(process.pid, 2, [plus(ownTemp)]);
+  const liveTemp = file(`.i.txt.hearth-${live.pid}-${hex(9)}.tmp`);
+  const liveSegment = segment(live.pid, 3, [plus(liveTemp)]);
+  // Temp-looking files no segment names, and a file in the journal dir that is not a segment.
+  const unnamed = file(`.j.txt.hearth-${dead}-0badf00d.tmp`);
+  const unnamedOwn = file(`.k.txt.hearth-${process.pid}-0badf00d.tmp`);
+  writeFileSync(join(journal, 'notes.txt'), 'not a segment');
+
+  const config = join(stateDir, 'config.json');
+  writeFileSync(config, JSON.stringify({ plugins: { files: { roots: [root] }, git: false, batch: false } }));
+  const { lines, sink } = logSink();
+  const d = await startDaemon({ flags: { stateDir, port: 0, config }, env: cleanEnv(), logDestination: sink });
+  const client = new Client({ socket: d.listening.socket });
+  let closed = false;
+  t.teardown(async () => {
+    if (closed) return;
+    await client.close();
+    await d.close();
+  });
+
+  t.notOk(existsSync(deadTemp), 'the temp file of a dead writer is removed');
+  t.notOk(existsSync(newline), 'also one with a newline in its name');
+  t.notOk(existsSync(deadSegment), 'and its segment, once every file it names is handled');
+  t.notOk(existsSync(ownTemp), 'the temp file of a predecessor with this pid is removed');
+  t.ok(existsSync(doneTemp), 'a file whose write the journal says was done is kept');
+  t.ok(existsSync(liveTemp), 'the temp file of a live hearth daemon is kept');
+  t.ok(existsSync(liveSegment), 'and its segment');
+  t.equal(readFileSync(user, 'utf8'), 'mine', "a user's file a segment names is kept");
+  t.ok(existsSync(otherPid), "a temp file of another pid than the segment's is kept");
+  t.ok(lstatSync(link).isSymbolicLink(), 'a link is not removed');
+  t.equal(readFileSync(target, 'utf8'), 'linked', 'nor what it points to');
+  t.ok(existsSync(unnamed) && existsSync(unnamedOwn), 'temp-looking files no segment names are kept');
+  t.same(readdirSync(journal).sort(), [basename(liveSegment), 'notes.txt'].sort(), 'the swept segments are gone; the live one and the non-segment stay');
+  const removed = lines.map((l) => JSON.parse(l) as { removed?: string[] }).find((l) => l.removed)?.removed;
+  t.same(removed?.sort(), [deadTemp, newline, ownTemp].sort(), 'the removed files are logged');
+  t.equal(lines.filter((l) => l.includes('not a temp file of pid')).length, 3, 'each path that is not a temp file of its writer is warned about');
+  t.equal(lines.filter((l) => l.includes('line(s) that are not a record')).length, 1, 'and the torn line');
+
+  // A write is recorded, and dropped once renamed; a clean close removes the segment.
+  t.match(await client.call<any>('POST', '/files/write', { path: join(root, 'w.txt'), content: 'w' }), { size: 1 });
+  const mine = readdirSync(journal).filter((n) => n.startsWith(`${process.pid}-`));
+  t.equal(mine.length, 1, 'one segment for this daemon');
+  const records = readFileSync(join(journal, mine[0]!), 'utf8');
+  t.match(records, /^\+"[^"]+\/\.w\.txt\.hearth-\d+-[0-9a-f]{8}\.tmp"\n-"[^"]+"\n$/, 'named before, dropped after');
+  t.same(pendingIn(join(journal, mine[0]!)), [], 'nothing pending');
+  await client.close();
+  await d.close();
+  closed = true;
+  t.same(readdirSync(journal).sort(), [basename(liveSegment), 'notes.txt'].sort(), 'the close removed its segment');
+  t.same(readdirSync(root).filter((n) => n.startsWith('.w.txt.')), [], 'no temp file of the write is left');
+  live.child.kill('SIGTERM');
+  await live.exited;
+});
+
+t.test('the write journal: a journal that cannot be written does not stop starts or writes', async (t) => {
+  const root = tempDir('hearth-files-journal-');
+  const stateDir = tempDir('hearth-files-journal-state-');
+  const journal = journalDir(stateDir);
+  writeFileSync(journal, 'a file where the journal dir should be');
+  const config = join(stateDir, 'config.json');
+  writeFileSync(config, JSON.stringify({ plugins: { files: { roots: [root] }, git: false, batch: false } }));
+  const { lines, sink } = logSink();
+  const d = await startDaemon({ flags: { stateDir, port: 0, config }, env: cleanEnv(), logDestination: sink });
+  const client = new Client({ socket: d.listening.socket });
+  t.teardown(async () => {
+    await client.close();
+    await d.close();
+  });
+  t.equal(lines.filter((l) => l.includes('reading the write journal')).length, 1, 'the sweep says it could not read the journal');
+  for (const content of ['x', 'yy']) t.match(await client.call<any>('POST', '/files/write', { path: join(root, 'w.txt'), content }), { size: content.length });
+  t.equal(readFileSync(join(root, 'w.txt'), 'utf8'), 'yy', 'writes go on');
+  t.equal(lines.filter((l) => l.includes('(writes go on without it)') && l.includes('"level":40')).length, 1, 'with one warning, not one per write');
+  rmSync(journal);
+  t.match(await client.call<any>('POST', '/files/write', { path: join(root, 'w.txt'), content: 'z' }), { size: 1 });
+  const segments = readdirSync(journal);
+  t.equal(segments.length, 1, 'once it can be, the journal is made again');
+  t.same(pendingIn(join(journal, segments[0]!)), [], 'and records the write');
+});
+
+t.test('the write journal: a segment is replaced after its quota of writes, and removed when its last write is done', async (t) => {
+  const dir = join(tempDir('hearth-files-journal-'), 'journal');
+  const errors: string[] = [];
+  const journal = new WriteJournal(dir, (_err, context) => errors.push(context), { segmentRecords: 2 });
+  const dropA = await journal.record('/r/.a.hearth-1-00000000.tmp');
+  const dropB = await journal.record('/r/.b.hearth-1-00000000.tmp');
+  const dropC = await journal.record('/r/.c.hearth-1-00000000.tmp');
+  const segments = () => readdirSync(dir).sort((a, b) => Number(a.split('-')[2]!.split('.')[0]) - Number(b.split('-')[2]!.split('.')[0]));
+  const [first, second] = segments();
+  t.equal(segments().length, 2, 'a second segment after two writes');
+  t.same(pendingIn(join(dir, first!)).sort(), ['/r/.a.hearth-1-00000000.tmp', '/r/.b.hearth-1-00000000.tmp']);
+  t.same(pendingIn(join(dir, second!)), ['/r/.c.hearth-1-00000000.tmp']);
+  await dropA();
+  t.same(segments(), [first, second], 'a full segment stays while one of its writes runs');
+  await dropB();
+  t.same(segments(), [second], 'and goes when the last is done');
+  await dropC();
+  t.same(segments(), [second], 'the current one stays while the daemon runs');
+  await journal.close();
+  t.same(segments(), [], 'and goes at close');
+  t.same(errors, []);
 });
 
 t.test('hash: sha256 as node:crypto, git_oid as git hash-object, errors per path', async (t) => {

@@ -1,4 +1,4 @@
-// `hearth service`: the systemd unit (checked by systemd-analyze), the launchd plist (parsed as a plist),
+// `hearth service`: the systemd unit (checked by systemd-analyze), the launchd plist (read by Python's plistlib),
 // install/uninstall under a temp HOME, and the daemon's readiness message to systemd.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { cleanEnv, root, tempDir } from './helpers/daemon.js';
 import { healthOverSocket, launchDaemon, runHearth, stateFiles, waitFor, within } from './helpers/processes.js';
-import { LAUNCHD_LABEL, renderLaunchd, renderSystemd, servicePath, stopTimeoutSeconds, systemdWord, type ServiceSettings } from '../src/service.js';
+import { LAUNCHD_LABEL, renderLaunchd, renderSystemd, servicePath, stopTimeoutSeconds, systemdWord, xmlText, type ServiceSettings } from '../src/service.js';
+
+const template = readFileSync(join(root, 'config', 'hearth.plist.in'), 'utf8');
 
 t.jobs = 2;
 
@@ -68,91 +70,61 @@ t.test('the systemd unit: notify readiness, restart on failure, SIGTERM with the
 
 type PlistValue = string | number | boolean | PlistValue[] | { [key: string]: PlistValue };
 
-/** A strict reader for the XML plist subset launchd uses: dict, array, string, integer, true, false. */
+/**
+ * Python's plistlib reads the file: Apple's plist format on top of expat, a strict XML parser (it refuses
+ * `--` inside a comment, a bare `&` or `<`, a character XML cannot hold, a dict key without a value). Its
+ * dicts keep the last of two equal keys, so the same bytes also go through ElementTree (expat too), which
+ * names any key given twice in one dict. The answer comes back as JSON; a refusal is thrown with
+ * Python's message.
+ */
+const PLIST_READER = `
+import json, plistlib, sys
+import xml.etree.ElementTree as ET
+data = sys.stdin.buffer.read()
+try:
+    value = plistlib.loads(data, fmt=plistlib.FMT_XML)
+    for d in ET.fromstring(data).iter('dict'):
+        keys = [k.text for k in d.findall('key')]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError('duplicate key %s' % ', '.join(dup))
+except Exception as e:
+    sys.stderr.write('%s: %s' % (type(e).__name__, e))
+    sys.exit(1)
+json.dump(value, sys.stdout)
+`;
+
+const hasPython = spawnSync('python3', ['-c', 'import plistlib, xml.etree.ElementTree'], { encoding: 'utf8' }).status === 0;
+
 function parsePlist(text: string): PlistValue {
-  const body = text
-    .replace(/^<\?xml[^>]*\?>\s*/, '')
-    .replace(/<!DOCTYPE plist[^>]*>\s*/, '')
-    .replace(/<!--[\s\S]*?-->/g, '');
-  const tokens = body.match(/<[^>]+>|[^<]+/g) ?? [];
-  let i = 0;
-  const unescape = (s: string) =>
-    s.replace(/&(lt|gt|quot|apos|amp);/g, (_m, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
-  const next = (): string => {
-    while (i < tokens.length && /^\s+$/.test(tokens[i]!)) i++;
-    const token = tokens[i++];
-    if (token === undefined) throw new Error('unexpected end of plist');
-    return token;
-  };
-  const expect = (tag: string) => {
-    const token = next();
-    if (token !== tag) throw new Error(`expected ${tag}, got ${token}`);
-  };
-  const text_ = (close: string): string => {
-    const token = tokens[i];
-    if (token === close) {
-      i++;
-      return '';
-    }
-    if (token === undefined || token.startsWith('<')) throw new Error(`expected text before ${close}`);
-    i++;
-    if (/&(?!(lt|gt|quot|apos|amp);)/.test(token)) throw new Error(`a bare & in ${token}`);
-    expect(close);
-    return unescape(token);
-  };
-  const value = (): PlistValue => {
-    const token = next();
-    switch (token) {
-      case '<string>':
-        return text_('</string>');
-      case '<integer>': {
-        const n = text_('</integer>');
-        if (!/^-?\d+$/.test(n)) throw new Error(`not an integer: ${n}`);
-        return Number(n);
-      }
-      case '<true/>':
-        return true;
-      case '<false/>':
-        return false;
-      case '<array>': {
-        const items: PlistValue[] = [];
-        for (;;) {
-          while (i < tokens.length && /^\s+$/.test(tokens[i]!)) i++;
-          if (tokens[i] === '</array>') {
-            i++;
-            return items;
-          }
-          items.push(value());
-        }
-      }
-      case '<dict>': {
-        const dict: Record<string, PlistValue> = {};
-        for (;;) {
-          const key = next();
-          if (key === '</dict>') return dict;
-          if (key !== '<key>') throw new Error(`expected <key>, got ${key}`);
-          const name = text_('</key>');
-          if (name in dict) throw new Error(`duplicate key ${name}`);
-          dict[name] = value();
-        }
-      }
-      default:
-        throw new Error(`unexpected ${token}`);
-    }
-  };
-  expect('<plist version="1.0">');
-  const top = value();
-  expect('</plist>');
-  while (i < tokens.length && /^\s+$/.test(tokens[i]!)) i++;
-  if (i !== tokens.length) throw new Error('content after </plist>');
-  return top;
+  const res = spawnSync('python3', ['-c', PLIST_READER], { input: text, encoding: 'utf8' });
+  if (res.error) throw res.error;
+  if (res.status !== 0) throw new Error(`not a plist: ${res.stderr}`);
+  return JSON.parse(res.stdout) as PlistValue;
 }
 
-t.test('the launchd plist parses as a plist with the keys launchd needs', async (t) => {
+// Python 3 is on every machine this runs on, and CI installs it (.ci/run): without it this fails, so the
+// plist is never left unchecked.
+t.test('the launchd plist: a strict XML plist reader accepts it, with the keys launchd needs', async (t) => {
+  t.ok(hasPython, 'python3 with plistlib runs (CI installs python3)');
+  if (!hasPython) return;
+  // The reader must be able to fail: these are the mistakes a template or an unescaped path can make.
+  const good = '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>a</key><string>x</string></dict></plist>\n';
+  t.same(parsePlist(good), { a: 'x' }, 'the reader reads a plist');
+  for (const [what, bad] of [
+    ['-- inside a comment', good.replace('<dict>', '<!-- made by hearth service install --launchd --><dict>')],
+    ['a bare &', good.replace('>x<', '>a&b<')],
+    ['a bare <', good.replace('>x<', '>a<b<')],
+    ['a control character', good.replace('>x<', '>a\u0001b<')],
+    ['a key given twice', good.replace('</dict>', '<key>a</key><string>y</string></dict>')],
+    ['a key without a value', good.replace('</dict>', '<key>b</key></dict>')],
+  ] as const) {
+    t.throws(() => parsePlist(bad), /not a plist/, `the reader refuses ${what}`);
+  }
+
   const text = renderLaunchd(awkward);
   t.match(text, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN"/);
-  const plist = parsePlist(text) as Record<string, PlistValue>;
-  t.same(plist, {
+  const expected = {
     Label: LAUNCHD_LABEL,
     ProgramArguments: [process.execPath, installedCli, 'daemon', ...awkward.args],
     RunAtLoad: true,
@@ -161,14 +133,54 @@ t.test('the launchd plist parses as a plist with the keys launchd needs', async 
     ExitTimeOut: stopTimeoutSeconds(10000),
     StandardOutPath: '/tmp/state dir/hearth.log',
     StandardErrorPath: '/tmp/state dir/hearth.log',
-  });
-  t.throws(() => parsePlist(text.replace('&amp;', '&')), /bare &/, 'the reader is strict enough to catch an unescaped path');
+  };
+  t.same(parsePlist(text), expected);
+  t.notOk(/\{\{/.test(text), 'every placeholder is filled');
+  for (const comment of template.match(/<!--[\s\S]*?-->/g) ?? []) {
+    t.notOk(comment.slice(4, -3).includes('--'), `no -- inside the comment ${comment.slice(0, 40)}...`);
+  }
+
+  // Paths are substituted into the template: markup characters in them must come back as they were.
+  const odd = '/tmp/a&b <c> "d" \'e\' &amp; ]]> \r\n\tz';
+  const marked: ServiceSettings = { ...awkward, args: ['--state-dir', odd], stateDir: odd };
+  t.same(parsePlist(renderLaunchd(marked)), {
+    ...expected,
+    ProgramArguments: [process.execPath, installedCli, 'daemon', '--state-dir', odd],
+    StandardOutPath: `${odd}/hearth.log`,
+    StandardErrorPath: `${odd}/hearth.log`,
+  }, 'a state dir with & < > quotes, a carriage return and a newline round-trips');
+  // A character XML cannot hold at all is a clear error, not a file launchd would refuse.
+  t.throws(() => renderLaunchd({ ...awkward, stateDir: '/tmp/a\u0001b' }), { name: 'ConfigError', message: /cannot be written into a launchd plist: XML cannot hold the character U\+0001/ });
+  t.throws(() => xmlText('x\uD800'), /U\+D800/, 'nor a lone surrogate');
+
   // plutil is macOS only; where it exists it has the last word.
   if (spawnSync('sh', ['-c', 'command -v plutil']).status === 0) {
     const file = join(tempDir('hsvc-'), 'x.plist');
     writeFileSync(file, text);
     t.equal(spawnSync('plutil', ['-lint', file]).status, 0, 'plutil -lint accepts it');
   }
+});
+
+t.test('hearth service print --launchd with & and < in HOME and the state dir: a plist with the paths as they are', { skip: hasPython ? false : 'python3 is not installed' }, async (t) => {
+  const home = join(tempDir('hsvc-home-'), 'Tom & Jerry <home>');
+  mkdirSync(home);
+  const state = join(home, 'state & more');
+  const env = cleanEnv({ HOME: home, XDG_CONFIG_HOME: undefined, XDG_STATE_HOME: undefined });
+  const [byDefault, given, bad] = await Promise.all([
+    runHearth(['service', 'print', '--launchd'], env),
+    runHearth(['service', 'print', '--launchd', '--state-dir', state], env),
+    runHearth(['service', 'print', '--launchd', '--state-dir', '/tmp/a\u0007b'], env),
+  ]);
+  t.equal(byDefault.code, 0, byDefault.stderr);
+  t.match(parsePlist(byDefault.stdout), { StandardOutPath: join(home, '.local', 'state', 'hearth', 'hearth.log') }, 'the default state dir under HOME');
+  t.equal(given.code, 0, given.stderr);
+  t.match(parsePlist(given.stdout), {
+    ProgramArguments: [process.execPath, installedCli, 'daemon', '--state-dir', state],
+    StandardErrorPath: join(state, 'hearth.log'),
+  });
+  t.equal(bad.code, 2, 'a path XML cannot hold is a usage error');
+  t.match(bad.stderr, /^hearth: .*cannot be written into a launchd plist: XML cannot hold the character U\+0007\n$/);
+  t.equal(bad.stdout, '', 'and nothing half-written');
 });
 
 t.test('hearth service print, install and uninstall under a temp HOME', async (t) => {

@@ -199,7 +199,7 @@ export default definePlugin<BatchOptions, BatchApi>({
     ctx.route({
       method: 'DELETE',
       path: '/batch/jobs/:id',
-      summary: 'Cancel a queued or running job (its running chunks are stopped)',
+      summary: 'Cancel a queued or running job (its running chunks are stopped); a finished job is answered unchanged, with its final status',
       schema: { params: jobParams },
       handler: ({ params }) => {
         const job = jobs.cancel(params.id);

@@ -256,14 +256,15 @@ export class Jobs {
     }
   }
 
-  /** Cancels a queued or running job (its running chunks are aborted: their threads are stopped). */
+  /**
+   * Cancels a queued or running job (its running chunks are aborted: their threads are stopped). A finished
+   * job (completed, failed or cancelled) is answered as it is, unchanged: the caller wanted it to stop and it
+   * has, and a cancel that races the job's last chunk must not turn into an error depending on who won.
+   */
   cancel(id: string): JobSummary | undefined {
     const summary = this.#summaries.get(id);
     if (!summary) return undefined;
-    if (isFinished(summary.status)) {
-      if (summary.status === 'cancelled') return { ...summary };
-      throw new HearthError('CONFLICT', `The job has already ${summary.status === 'completed' ? 'completed' : 'failed'}`);
-    }
+    if (isFinished(summary.status)) return { ...summary };
     const live = this.#live.get(id)!;
     live.cancelled = true;
     live.controller.abort(new Error('cancelled by request'));

@@ -8,7 +8,7 @@ import { definePlugin } from '../../src/plugin.js';
 import { ContentCache } from './content.js';
 import { cachedHash, hashFile, type FileHash, type Hasher } from './hash.js';
 import { Roots } from '../../src/roots.js';
-import { writeAtomic } from './write.js';
+import { journalDir, sweepJournal, WriteJournal, writeAtomic } from './write.js';
 
 export interface FilesOptions {
   /** Default: the user's home directory (never `/`). */
@@ -37,8 +37,15 @@ export default definePlugin<FilesOptions>({
     },
   },
   tasks: { hash: new URL(import.meta.url.endsWith('.ts') ? './hash-task.ts' : './hash-task.js', import.meta.url) },
-  setup(ctx) {
+  async setup(ctx) {
     const roots = new Roots(ctx.config.roots ?? [homedir()]);
+    // Temp files of writes a kill -9 interrupted, found through the journal (never by walking the roots),
+    // removed before this daemon serves its first write. A sweep that fails is logged: it must not stop a start.
+    const journalError = (err: unknown, context: string) => ctx.log.warn({ err, context }, 'files write journal');
+    const journal = new WriteJournal(journalDir(ctx.core.state_dir), journalError);
+    const swept = await sweepJournal(journal.dir, journalError);
+    ctx.onClose(() => journal.close());
+    if (swept.removed.length > 0) ctx.log.info({ removed: swept.removed }, `removed ${swept.removed.length} temp file(s) left by interrupted writes`);
     const content = new ContentCache(ctx.cache);
     const hasher: Hasher = (path, size) => (size >= POOL_HASH_MIN_BYTES ? ctx.runTask<FileHash>('hash', { path, size }) : hashFile(path, size));
     // Events are an early invalidation and a feed for GET /events; freshness itself rests on the stat check.
@@ -108,7 +115,7 @@ export default definePlugin<FilesOptions>({
         if (body.encoding === 'base64' && bytes.toString('base64').replace(/=+$/, '') !== body.content.replace(/=+$/, '')) {
           throw new HearthError('VALIDATION_FAILED', 'content is not valid base64', { details: [{ path: '/content', message: 'is not valid base64' }] });
         }
-        return ctx.metrics.timed('files.write', () => writeAtomic(content, { path, bytes, ...(body.if_match ? { ifMatch: body.if_match } : {}) }));
+        return ctx.metrics.timed('files.write', () => writeAtomic(content, journal, { path, bytes, ...(body.if_match ? { ifMatch: body.if_match } : {}) }));
       },
     });
 
