@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { HearthError, isHearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
+import { DEFAULT_MAX_ITEMS } from './limits.js';
 import { Jobs, isFinished } from './jobs.js';
 import { Operations, type OperationDefinition } from './operations.js';
 import { runBatch } from './runner.js';
@@ -81,7 +82,7 @@ export default definePlugin<BatchOptions, BatchApi>({
     properties: {
       batch_size: { type: 'integer', minimum: 1, default: 20, description: 'Items per worker task when a request does not say ($PERFORMANCE_BATCH_SIZE).' },
       max_concurrent: { type: 'integer', minimum: 1, default: 10, description: 'Chunks of one batch in flight at once ($PERFORMANCE_MAX_CONCURRENT).' },
-      max_items: { type: 'integer', minimum: 1, default: 100_000, description: 'Most items in one batch; more → 413.' },
+      max_items: { type: 'integer', minimum: 1, default: DEFAULT_MAX_ITEMS, description: 'Most items in one batch; more → 413.' },
       job_retention_seconds: { type: 'number', minimum: 0, default: 86_400, description: 'How long finished jobs (and their results) are kept.' },
       max_running_jobs: { type: 'integer', minimum: 1, default: 2, description: 'Jobs that run at once; the others wait, queued.' },
       max_jobs: { type: 'integer', minimum: 1, default: 100, description: 'Unfinished (queued or running) jobs; more → 429.' },
