@@ -47,7 +47,8 @@ async function daemon() {
     },
   });
   t.teardown(() => d.close());
-  shared = { d, base: ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir], work };
+  // --no-spawn: a command must never start a daemon of its own on this state dir (it would outlive the test).
+  shared = { d, base: ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, '--no-spawn'], work };
   return shared;
 }
 
@@ -80,7 +81,7 @@ t.test('client commands load only their own plugin CLI module, and no server cod
     [['cache', 'clear'], /\/src\/cli\/commands\.ts$/],
     [['status'], /\/src\/cli\/commands\.ts$/],
   ];
-  const runs = await Promise.all(cases.map(([args]) => traced([...base, '--no-spawn', ...args])));
+  const runs = await Promise.all(cases.map(([args]) => traced([...base, ...args])));
   for (const [i, [args, own]] of cases.entries()) {
     const res = runs[i]!;
     t.equal(res.code, 0, `${args.join(' ')}: ${res.stderr}`);
@@ -106,7 +107,7 @@ t.test('usage errors exit 2 with a message naming the command', async (t) => {
     [['files', 'stat', 'a', 'b'], /too many arguments: b/],
     [['batch', 'run', 'double', '1', '--batch-size', '0'], /--batch-size must be a positive integer/],
   ];
-  const runs = await Promise.all(cases.map(([args]) => runCli([...base, '--no-spawn', ...args], cleanEnv(), 120_000)));
+  const runs = await Promise.all(cases.map(([args]) => runCli([...base, ...args], cleanEnv(), 120_000)));
   for (const [i, [args, message]] of cases.entries()) {
     const res = runs[i]!;
     t.equal(res.code, 2, `${args.join(' ')} exits 2`);

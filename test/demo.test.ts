@@ -56,6 +56,8 @@ t.test('hearth demo measures every feature and writes them to JSON', async (t) =
   t.ok(isNumber(r.performance_comparison.git_status.speedup));
   t.ok(isNumber(r.performance_comparison.files_read.speedup_vs_process));
   t.match(res.stdout, /circuit breaker/, 'a summary table');
+  t.match(res.stdout, /cache entries \/ hit rate\s+\d+ \/ (\d{1,3}\.\d%|n\/a)\n/, 'the hit rate as a percentage with one decimal');
+  t.notMatch(res.stdout, /\d\.\d{5,}/, 'no number printed with a long tail of digits');
   t.same(readdirSync(root).filter((n) => n.startsWith('hearth-demo-')), [], 'the work dir is removed');
   t.comment(res.stdout);
 });

@@ -5,7 +5,7 @@ import { ApiError, DaemonNotRunningError } from '../client.js';
 import { locateDaemon, type ConfigFlags } from '../config-source.js';
 import { ConfigError } from '../errors.js';
 import { EXIT } from './exit.js';
-import { commandHelp, groupHelp, programHelp, type Group } from './help.js';
+import type { Group } from './help.js';
 import { pluginCommandGroups } from './plugins.js';
 import { UsageError, type CommandContext, type CommandSpec, type OptionSpec } from './spec.js';
 
@@ -132,6 +132,7 @@ async function dispatch(args: string[]): Promise<number> {
       return EXIT.ok;
     }
     const plugins = await pluginGroups(args);
+    const { programHelp } = await import('./help.js');
     process.stdout.write(programHelp(await coreGroups(), plugins.groups, GLOBAL_OPTIONS, plugins.problem));
     return words.length === 0 && !wantsHelp && args.length > 0 ? EXIT.usage : EXIT.ok;
   }
@@ -156,17 +157,19 @@ async function dispatch(args: string[]): Promise<number> {
     }
   }
   const inGroup = specs.filter((s) => s.name.split(' ')[0] === group.name);
+  // Only help needs the help texts.
+  const help = () => import('./help.js');
   if (!spec) {
     if (words.length === 1 && wantsHelp) {
-      process.stdout.write(groupHelp(group, inGroup));
+      process.stdout.write((await help()).groupHelp(group, inGroup));
       return EXIT.ok;
     }
     if (words.length > 1) throw new UsageError(`unknown command '${words.slice(0, 2).join(' ')}'; see hearth ${group.name} --help`);
-    process.stderr.write(groupHelp(group, inGroup));
+    process.stderr.write((await help()).groupHelp(group, inGroup));
     return EXIT.usage;
   }
   if (wantsHelp) {
-    process.stdout.write(commandHelp(spec, GLOBAL_OPTIONS));
+    process.stdout.write((await help()).commandHelp(spec, GLOBAL_OPTIONS));
     return EXIT.ok;
   }
   const rest = args.filter((_, i) => !at.slice(0, used).includes(i));
