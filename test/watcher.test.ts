@@ -128,6 +128,8 @@ t.test('watchDirs(): settle() resolves after every change made before it has bee
     t.ok(seen.includes(file), `write ${i} was reported before settle resolved`);
   }
   t.notOk(seen.some((p) => p.includes('.hearth-cookie-')), 'cookies are never reported');
-  set.deleteTree(root);
-  t.equal(set.size, 0);
+  set.close();
+  t.equal(set.size, 0, 'a closed set holds no watches');
+  t.equal(watcher.status().watched_paths, 0, 'and the watcher counts none of them');
+  t.notOk(set.add(root), 'a closed set takes no new watch');
 });

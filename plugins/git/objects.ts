@@ -85,11 +85,6 @@ export class ObjectReader {
     this.odb = new ObjectDatabase(join(commondir, 'objects'));
   }
 
-  /** For isomorphic-git calls (refs, writes): a fresh cache each time, so a pack it loads is not kept. */
-  get git(): { fs: typeof fs; gitdir: string; cache: object } {
-    return { fs, gitdir: this.commondir, cache: {} };
-  }
-
   /** HEAD of the worktree whose own git directory is `gitdir`. */
   async head(gitdir: string): Promise<Head> {
     const text = (await readFile(join(gitdir, 'HEAD'), 'utf8')).trim();

@@ -3,7 +3,7 @@
 // cost hundreds of MB), ref-counted, at most `maxDirs` at once (the least recently asked for is dropped).
 // If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
 // Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { COOKIE_PREFIX, DirWatchSet, type DirEventListener } from './dir-watch.js';
 import type { EventBus } from './events.js';
@@ -37,7 +37,7 @@ export function ignoreMatcher(patterns: string[]): (path: string) => boolean {
 export class WatcherService {
   #options: WatcherOptions;
   #ignored: (path: string) => boolean;
-  #dirs = new Map<string, { watcher: FSWatcher; ready: Promise<void> }>();
+  #dirs = new Map<string, FSWatcher>();
   #polling = false;
   #listeners = new Set<ChangeListener>();
   #reasons: string[] = [];
@@ -83,14 +83,14 @@ export class WatcherService {
     }
     this.#dirs.set(dir, this.#start(dir));
     const max = this.#options.maxDirs ?? 256;
-    for (const [old, { watcher }] of this.#dirs) {
+    for (const [old, watcher] of this.#dirs) {
       if (this.#dirs.size <= max) break;
       this.#dirs.delete(old);
       void watcher.close();
     }
   }
 
-  #start(dir: string): { watcher: FSWatcher; ready: Promise<void> } {
+  #start(dir: string): FSWatcher {
     const watcher = watch(dir, {
       depth: 0,
       ignoreInitial: true,
@@ -98,7 +98,6 @@ export class WatcherService {
       interval: 500,
       ignored: (path: string) => this.#ignored(path),
     });
-    const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     watcher.on('all', (event: string, path: string) => {
       const kind = EVENT[event];
       if (!kind || path === dir) return;
@@ -112,7 +111,7 @@ export class WatcherService {
       if ((code === 'ENOSPC' || code === 'EMFILE') && !this.#polling) this.#fallBack(code);
       else this.#options.log.warn({ err, dir }, 'watcher error');
     });
-    return { watcher, ready };
+    return watcher;
   }
 
   /** The OS limit was reached: every watch moves to polling, which is slower to notice but has no limit. */
@@ -120,7 +119,7 @@ export class WatcherService {
     this.#polling = true;
     this.#reasons.push(`the OS file watch limit was reached (${code}); watching by polling`);
     this.#options.log.warn({ code }, 'file watch limit reached; falling back to polling');
-    for (const [dir, { watcher }] of this.#dirs) {
+    for (const [dir, watcher] of this.#dirs) {
       void watcher.close();
       this.#dirs.set(dir, this.#start(dir));
     }
@@ -140,7 +139,7 @@ export class WatcherService {
   async close(): Promise<void> {
     this.#closed = true;
     for (const set of [...this.#sets]) set.close();
-    await Promise.all([...this.#dirs.values()].map(({ watcher }) => watcher.close()));
+    await Promise.all([...this.#dirs.values()].map((watcher) => watcher.close()));
     this.#dirs.clear();
   }
 }
