@@ -2,7 +2,6 @@
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
 // defined by `git status --porcelain=v1 --no-renames -uall`.
-import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -13,7 +12,8 @@ import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { sameType, stagedChanges, type StagedLetter } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
-import type { DirWatchSet } from '../../src/services/dir-watch.js';
+import { gitBlobId } from '../../src/file-hash.js';
+import { COOKIE_PREFIX, type DirWatchSet } from '../../src/services/dir-watch.js';
 
 export interface StatusEntry {
   path: string;
@@ -64,10 +64,6 @@ export function comparePaths(a: string, b: string): number {
 }
 
 const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
-
-export function blobId(content: Buffer): string {
-  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
-}
 
 const BILLION = 1_000_000_000n;
 
@@ -441,7 +437,7 @@ export class RepoState {
     if (decided !== null) return decided;
     const content = (e.mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
     if (content === null) return 'D';
-    return blobId(content) === e.oid ? ' ' : 'M';
+    return gitBlobId(content) === e.oid ? ' ' : 'M';
   }
 
   /** After an event on `path`: its tracked entries compared again, its untracked standing decided again. */
@@ -544,7 +540,7 @@ export class RepoState {
   /** Decides what an entry of a walked directory is; returns the walk of a subdirectory when there is one. */
   #classify(path: string, name: string, isDir: boolean, parentIgnored: boolean): Promise<void> | undefined {
     if (!isDir) {
-      if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith('.hearth-cookie-')) return;
+      if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith(COOKIE_PREFIX)) return;
       if (parentIgnored || this.#rules.isIgnored(path, false)) this.#ignoredFiles.add(path);
       else this.#untracked.add(path);
       return;
