@@ -58,7 +58,7 @@ export default definePlugin<GitOptions>({
       roots: new Roots(options.roots ?? [homedir()]),
       maxRepos: options.max_watched_repos,
       idleMs: options.idle_release_seconds * 1000,
-      watchDirs: (onEvent) => ctx.watcher.watchDirs(onEvent),
+      watcher: ctx.watcher,
       statMany: (root, paths) => ctx.runTask<Float64Array>('stat', { root, paths }),
     });
     ctx.onClose(() => manager.close());
