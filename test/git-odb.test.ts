@@ -1,11 +1,16 @@
 // The object database against git cat-file: loose objects, packs with offset deltas and with reference
-// deltas, alternates, a pack that appears after the first read, an object that does not exist.
+// deltas, alternates, a pack that appears after the first read; objects that are missing, damaged or not
+// what was asked for fail with GitObjectError, which the plugin answers as the repository's failure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import isomorphicGit from 'isomorphic-git';
 import t from 'tap';
-import { ObjectDatabase } from '../plugins/git/odb.js';
-import { parseCommit, parseTree } from '../plugins/git/objects.js';
+import { HearthError } from '../src/errors.js';
+import { asGitFailure } from '../plugins/git/failure.js';
+import { IndexFormatError } from '../plugins/git/index-file.js';
+import { GitObjectError, ObjectDatabase } from '../plugins/git/odb.js';
+import { ObjectReader, parseCommit, parseTree } from '../plugins/git/objects.js';
 import { tempDir } from './helpers/daemon.js';
 
 const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@x', GIT_COMMITTER_NAME: 'A', GIT_COMMITTER_EMAIL: 'a@x' };
@@ -81,8 +86,41 @@ t.test('commits and trees parse as git prints them; tags are objects of their ow
   t.same(tree, lsTree);
   const tag = git(dir, 'rev-parse', 'v1').toString().trim();
   t.equal((await odb.read(tag)).type, 'tag');
-  await t.rejects(odb.read('0'.repeat(40)), { code: 'NotFoundError' }, 'a missing object is NotFoundError');
+  const missing = await odb.read('0'.repeat(40)).catch((err: unknown) => err);
+  t.ok(missing instanceof GitObjectError, 'a missing object is a GitObjectError');
+  t.equal((missing as GitObjectError).reason, 'missing');
   await odb.close();
+});
+
+t.test('a damaged object or one of the wrong kind is a GitObjectError; the plugin answers it as GIT_FAILED', async (t) => {
+  const dir = join(tempDir('hearth-odb-'), 'r');
+  history(dir, 2);
+  const head = git(dir, 'rev-parse', 'HEAD').toString().trim();
+  const reader = new ObjectReader(join(dir, '.git'));
+  t.teardown(() => reader.close());
+  const wrong = await reader.tree(head).catch((err: unknown) => err);
+  t.ok(wrong instanceof GitObjectError && wrong.reason === 'wrong_type', 'a commit asked for as a tree');
+  const loose = join(dir, '.git', 'objects', head.slice(0, 2), head.slice(2));
+  chmodSync(loose, 0o644);
+  writeFileSync(loose, 'not zlib at all');
+  const damaged = await new ObjectDatabase(join(dir, '.git', 'objects')).read(head).catch((err: unknown) => err);
+  t.ok(damaged instanceof GitObjectError && damaged.reason === 'corrupt', 'a loose object that does not inflate');
+
+  const failures: Array<[string, unknown]> = [
+    ['a damaged object', damaged],
+    ['an object of the wrong kind', wrong],
+    ['a damaged index', new IndexFormatError('index truncated')],
+    ["isomorphic-git's own error", new isomorphicGit.Errors.NotFoundError('refs/heads/x')],
+    ['a file of the repository that cannot be read', Object.assign(new Error('gone'), { code: 'ENOENT' })],
+  ];
+  for (const [what, err] of failures) {
+    const failure = asGitFailure(err);
+    t.ok(failure instanceof HearthError && failure.code === 'GIT_FAILED' && failure.cause === err, `${what}: GIT_FAILED, with its cause`);
+  }
+  const bug = new TypeError('a bug');
+  t.equal(asGitFailure(bug), bug, 'anything else is left as it is (a 500: a bug)');
+  const client = new HearthError('CONFLICT', 'locked');
+  t.equal(asGitFailure(client), client, "the caller's errors stay theirs");
 });
 
 t.test('a pack made after the first read is found; alternates are followed', async (t) => {

@@ -86,6 +86,8 @@ t.test('branches: list, create, refuse, delete, as git sees them', async (t) => 
     t.equal(res.code, 'VALIDATION_FAILED');
   }
   t.equal((await answer(d, 'POST', '/git/branches', { repo, branch_name: 'x', base_branch: 'no-such' })).code, 'NOT_FOUND');
+  const tree = git(repo, 'rev-parse', 'HEAD^{tree}').trim();
+  t.equal((await answer(d, 'POST', '/git/branches', { repo, branch_name: 'x', base_branch: tree })).code, 'NOT_FOUND', 'a start point that is no commit (a tree) is not found, as git finds no branch point');
 
   const withCheckout = await answer(d, 'POST', '/git/branches', { repo, branch_name: 'switched', checkout: true });
   t.same(withCheckout.data, { name: 'switched', oid: git(repo, 'rev-parse', 'main').trim(), checked_out: true });

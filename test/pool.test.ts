@@ -3,7 +3,7 @@
 import t from 'tap';
 import { HearthError } from '../src/errors.js';
 import { PoolService, abortError, isAbortError } from '../src/services/pool.js';
-import run, { lowerThreadPriority } from '../src/services/worker.js';
+import run from '../src/services/worker.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
 // Real threads and daemons, each loading TypeScript: slow on a loaded machine, so more than the default limit.
@@ -115,8 +115,12 @@ t.test('worker threads run at a lower priority than the event loop (Linux)', { s
   await Promise.all([p.run(task('echo'), 1), p.run(task('echo'), 2)]);
   t.equal(nices().filter((n) => n === 5).length - before, 2, 'both worker threads are at nice 5');
   t.equal(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16], '0', 'the main thread is not');
-  t.notOk(lowerThreadPriority(5), 'never the main thread');
-  t.notOk(lowerThreadPriority(0), 'nothing to do at 0');
+  const both = () => Promise.all([p.run(task('nice'), { ms: 300 }), p.run(task('nice'), { ms: 300 })]);
+  t.same(await both(), [5, 5], 'tasks run at nice 5');
+  await rejection(p.run(task('exits'), {}));
+  t.same(await both(), [5, 5], 'so does the thread that replaced one that exited');
+  const same = pool(t, { worker_nice: 0 });
+  t.equal(await same.run(task('nice'), null), 0, 'at worker_nice 0 the threads keep the event loop\'s priority');
 });
 
 t.test('the worker entry, in this thread', async (t) => {

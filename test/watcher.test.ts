@@ -84,6 +84,26 @@ t.test('changes to a watched directory reach GET /events and invalidate the cach
   t.ok(Date.now() - started < 3000, `close did not wait for the stream (${Date.now() - started} ms)`);
 });
 
+t.test('watchDir keeps the most recently asked directories, at most maxDirs: the least recent one stops reporting', async (t) => {
+  const root = tempDir('hearth-watchdir-');
+  const [a, b, c] = ['a', 'b', 'c'].map((name) => join(root, name));
+  for (const dir of [a, b, c]) mkdirSync(dir!);
+  const watcher = new WatcherService({ ignore: [], bus: new EventBus(), log: createLogger('silent'), maxDirs: 2 });
+  t.teardown(() => watcher.close());
+  const seen: string[] = [];
+  watcher.onChange((path) => seen.push(path));
+  watcher.watchDir(a!);
+  watcher.watchDir(b!);
+  watcher.watchDir(a!); // asked again: now more recent than b
+  watcher.watchDir(c!);
+  t.same(watcher.status(), { mode: 'events', watched_paths: 2 });
+  await new Promise((r) => setTimeout(r, 300)); // chokidar arms its watches
+  for (const dir of [b, a, c]) writeFileSync(join(dir!, 'f.txt'), 'x');
+  await until('the changes in a and c', () => seen.includes(join(a!, 'f.txt')) && seen.includes(join(c!, 'f.txt')));
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(seen.includes(join(b!, 'f.txt')), 'b, the least recently asked, was dropped');
+});
+
 t.test('event bus filters and ignore patterns', async (t) => {
   const bus = new EventBus();
   const seen: string[] = [];
@@ -128,6 +148,8 @@ t.test('watchDirs(): settle() resolves after every change made before it has bee
     t.ok(seen.includes(file), `write ${i} was reported before settle resolved`);
   }
   t.notOk(seen.some((p) => p.includes('.hearth-cookie-')), 'cookies are never reported');
-  set.deleteTree(root);
-  t.equal(set.size, 0);
+  set.close();
+  t.equal(set.size, 0, 'a closed set holds no watches');
+  t.equal(watcher.status().watched_paths, 0, 'and the watcher counts none of them');
+  t.notOk(set.add(root), 'a closed set takes no new watch');
 });

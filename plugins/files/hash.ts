@@ -1,30 +1,10 @@
-// sha256 and the git blob id of files, streamed (no whole file in memory), cached by path and identity.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+// Hashes of files for POST /files/hash (src/file-hash.ts streams them), cached by path and identity.
 import { stat } from 'node:fs/promises';
+import { hashFile, type FileHash } from '../../src/file-hash.js';
 import type { CacheNamespace } from '../../src/services/cache.js';
 import { identityOf, isFresh, sameIdentity, statFile, type Identity } from './content.js';
 
-export interface FileHash {
-  path: string;
-  size: number;
-  sha256: string;
-  /** What `git hash-object` prints: sha1 of "blob <size>\0" and the bytes. */
-  git_oid: string;
-}
-
-export async function hashFile(path: string, size: number): Promise<FileHash> {
-  const sha256 = createHash('sha256');
-  const sha1 = createHash('sha1').update(`blob ${size}\0`);
-  let read = 0;
-  for await (const chunk of createReadStream(path)) {
-    sha256.update(chunk as Buffer);
-    sha1.update(chunk as Buffer);
-    read += (chunk as Buffer).length;
-  }
-  if (read !== size) throw new Error(`${path} changed while it was hashed`);
-  return { path, size, sha256: sha256.digest('hex'), git_oid: sha1.digest('hex') };
-}
+export { hashFile, type FileHash };
 
 interface Entry {
   hash: FileHash;
@@ -35,10 +15,11 @@ interface Entry {
 /** Hashes a file of a known size: in this thread (hashFile), or on the worker pool. */
 export type Hasher = (path: string, size: number) => Promise<FileHash>;
 
-export async function cachedHash(cache: CacheNamespace, path: string, hasher: Hasher = hashFile): Promise<FileHash> {
+/** The answer for one path: its hashes, named by the path. */
+export async function cachedHash(cache: CacheNamespace, path: string, hasher: Hasher = hashFile): Promise<FileHash & { path: string }> {
   const now = identityOf(await statFile(path));
   const hit = await cache.get<Entry>(`hash:${path}`, { validate: (e) => isFresh(e.identity, e.cachedAt, now) });
-  if (hit) return hit.hash;
+  if (hit) return { path, ...hit.hash };
   const cachedAt = Date.now();
   const hash = await hasher(path, now.size);
   const after = identityOf(await stat(path));
@@ -46,5 +27,5 @@ export async function cachedHash(cache: CacheNamespace, path: string, hasher: Ha
   if (sameIdentity(now, after)) {
     await cache.set<Entry>(`hash:${path}`, { hash, identity: after, cachedAt });
   }
-  return hash;
+  return { path, ...hash };
 }

@@ -2,10 +2,9 @@
 // branches, checkout and log. Every operation on a repository goes through that repository's circuit
 // breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
-import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
-import { IndexFormatError } from './index-file.js';
+import { asGitFailure } from './failure.js';
 import { RepoManager } from './manager.js';
 import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
 import { keyValueLines } from './porcelain.js';
@@ -40,16 +39,6 @@ const statusResponse = {
   },
 };
 
-/** Errors of the repository itself (a damaged index, missing objects) are the repository's failure: 502. */
-function asGitFailure(err: unknown): unknown {
-  if (err instanceof HearthError) return err;
-  const code = (err as { code?: string } | null)?.code;
-  if (err instanceof IndexFormatError || (typeof code === 'string' && /Error$/.test(code)) || code === 'ENOENT' || code === 'EACCES' || code === 'EIO' || code === 'Z_DATA_ERROR') {
-    return new HearthError('GIT_FAILED', `git operation failed: ${(err as Error).message}`, { cause: err });
-  }
-  return err;
-}
-
 export default definePlugin<GitOptions>({
   name: 'git',
   tasks: { stat: new URL(import.meta.url.endsWith('.ts') ? './stat-task.ts' : './stat-task.js', import.meta.url) },
@@ -69,7 +58,7 @@ export default definePlugin<GitOptions>({
       roots: new Roots(options.roots ?? [homedir()]),
       maxRepos: options.max_watched_repos,
       idleMs: options.idle_release_seconds * 1000,
-      watchDirs: (onEvent) => ctx.watcher.watchDirs(onEvent),
+      watcher: ctx.watcher,
       statMany: (root, paths) => ctx.runTask<Float64Array>('stat', { root, paths }),
     });
     ctx.onClose(() => manager.close());

@@ -1,42 +1,50 @@
 // The repositories hearth keeps warm: found from any path inside them, at most `max_watched_repos` at
 // once (the least recently asked about is released: watches closed, memory freed), and released after
-// `idle_release_seconds` without a question.
+// `idle_release_seconds` without a question. Both are lru-cache's: `max`, and `ttl` renewed by each
+// question (`updateAgeOnGet`) with `ttlAutopurge`, whose timer releases an idle repository without waiting
+// for another question; `dispose` runs on eviction, expiry and close alike.
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HearthError } from '../../src/errors.js';
 import type { Roots } from '../../src/roots.js';
-import type { DirEventListener, DirWatchSet } from '../../src/services/dir-watch.js';
 import { ObjectReader } from './objects.js';
 import { findRepo, notARepository, type RepoPaths } from './repo.js';
-import { RepoState, type RepoStatus, type StatusOptions } from './status.js';
+import { RepoState, type RepoServices, type RepoStatus, type StatusOptions } from './status.js';
 
-export interface ManagerOptions {
+export interface ManagerOptions extends RepoServices {
   roots: Roots;
   maxRepos: number;
   idleMs: number;
-  watchDirs: (onEvent: DirEventListener) => DirWatchSet;
-  /** lstat of many paths under `root` off this thread (the worker pool). */
-  statMany?: (root: string, paths: string[]) => Promise<Float64Array>;
 }
+
+/** setTimeout's limit (less the 1 ms lru-cache adds): a longer idle time would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 2;
 
 export class RepoManager {
   readonly roots: Roots;
   readonly #options: ManagerOptions;
-  readonly #states = new Map<string, RepoState>();
+  readonly #states: LRUCache<string, RepoState>;
+  /** One reader per object store, shared by the worktrees that use it (linked worktrees share one). */
   readonly #readers = new Map<string, ObjectReader>();
   /**
    * Directories known to be in no repository, with the change time of each directory looked at: a
    * `git init` (or a new `.git` file) in any of them changes that time, so a hit is checked by stats alone.
    */
   readonly #outside = new LRUCache<string, Array<[string, number]>>({ max: 4096 });
-  readonly #timer: NodeJS.Timeout;
 
   constructor(options: ManagerOptions) {
     this.roots = options.roots;
     this.#options = options;
-    this.#timer = setInterval(() => this.releaseIdle(), Math.min(60_000, Math.max(1000, options.idleMs / 2)));
-    this.#timer.unref();
+    this.#states = new LRUCache<string, RepoState>({
+      max: options.maxRepos,
+      ttl: Math.min(MAX_TIMER_MS, Math.ceil(options.idleMs)),
+      updateAgeOnGet: true,
+      ttlAutopurge: true,
+      dispose: (state) => state.close(),
+      // After the entry is gone, so the worktrees still kept are what decides whether its reader stays.
+      disposeAfter: (state) => this.#releaseReader(state.paths.commondir),
+    });
   }
 
   /** The repository of `input` (any path inside a worktree under the roots). */
@@ -66,25 +74,12 @@ export class RepoManager {
     return reader;
   }
 
+  /** The warm state of a worktree; asking for it makes it the most recent and renews its idle time. */
   state(paths: RepoPaths): RepoState {
     let state = this.#states.get(paths.worktree);
-    if (state) {
-      this.#states.delete(paths.worktree);
+    if (!state) {
+      state = new RepoState(paths, this.reader(paths), (worktree) => this.#submodule(worktree), this.#options);
       this.#states.set(paths.worktree, state);
-      return state;
-    }
-    const statMany = this.#options.statMany;
-    state = new RepoState(
-      paths,
-      this.reader(paths),
-      (worktree) => this.#submodule(worktree),
-      (onEvent) => this.#options.watchDirs(onEvent),
-      statMany && ((list) => statMany(paths.worktree, list)),
-    );
-    this.#states.set(paths.worktree, state);
-    for (const [worktree, old] of this.#states) {
-      if (this.#states.size <= this.#options.maxRepos) break;
-      this.#release(worktree, old);
     }
     return state;
   }
@@ -101,17 +96,10 @@ export class RepoManager {
     return { head: head.oid, changed: entries.some((e) => e.x !== '?'), untracked: entries.some((e) => e.x === '?') };
   }
 
-  releaseIdle(now = Date.now()): void {
-    for (const [worktree, state] of this.#states) if (now - state.lastUsed >= this.#options.idleMs) this.#release(worktree, state);
-  }
-
-  #release(worktree: string, state: RepoState): void {
-    state.close();
-    this.#states.delete(worktree);
-    if (![...this.#states.values()].some((s) => s.paths.commondir === state.paths.commondir)) {
-      void this.#readers.get(state.paths.commondir)?.close();
-      this.#readers.delete(state.paths.commondir);
-    }
+  #releaseReader(commondir: string): void {
+    for (const s of this.#states.values()) if (s.paths.commondir === commondir) return;
+    void this.#readers.get(commondir)?.close();
+    this.#readers.delete(commondir);
   }
 
   stats(): { repos: number; watched_dirs: number; tracked_files: number; degraded: string[] } {
@@ -127,8 +115,7 @@ export class RepoManager {
   }
 
   close(): void {
-    clearInterval(this.#timer);
-    for (const [worktree, state] of this.#states) this.#release(worktree, state);
+    this.#states.clear();
   }
 }
 

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
 import { LRUCache } from 'lru-cache';
-import { ObjectDatabase } from './odb.js';
+import { GitObjectError, ObjectDatabase } from './odb.js';
 
 export interface TreeItem {
   name: string;
@@ -85,11 +85,6 @@ export class ObjectReader {
     this.odb = new ObjectDatabase(join(commondir, 'objects'));
   }
 
-  /** For isomorphic-git calls (refs, writes): a fresh cache each time, so a pack it loads is not kept. */
-  get git(): { fs: typeof fs; gitdir: string; cache: object } {
-    return { fs, gitdir: this.commondir, cache: {} };
-  }
-
   /** HEAD of the worktree whose own git directory is `gitdir`. */
   async head(gitdir: string): Promise<Head> {
     const text = (await readFile(join(gitdir, 'HEAD'), 'utf8')).trim();
@@ -115,9 +110,11 @@ export class ObjectReader {
     if (!commit) {
       let object = await this.odb.read(oid);
       for (let depth = 0; object.type === 'tag' && depth < 10; depth++) {
-        object = await this.odb.read(/^object ([0-9a-f]{40})/.exec(object.data.toString('latin1'))![1]!);
+        const target = /^object ([0-9a-f]{40})/.exec(object.data.toString('latin1'))?.[1];
+        if (!target) throw new GitObjectError('corrupt', `the tag ${oid} names no object`);
+        object = await this.odb.read(target);
       }
-      if (object.type !== 'commit') throw new Error(`${oid} is a ${object.type}, not a commit`);
+      if (object.type !== 'commit') throw new GitObjectError('wrong_type', `${oid} is a ${object.type}, not a commit`);
       commit = parseCommit(oid, object.data);
       this.#commits.set(oid, commit);
     }
@@ -132,7 +129,7 @@ export class ObjectReader {
     let items = this.#trees.get(oid);
     if (!items) {
       const object = await this.odb.read(oid);
-      if (object.type !== 'tree') throw new Error(`${oid} is a ${object.type}, not a tree`);
+      if (object.type !== 'tree') throw new GitObjectError('wrong_type', `${oid} is a ${object.type}, not a tree`);
       items = parseTree(object.data);
       this.#trees.set(oid, items);
     }

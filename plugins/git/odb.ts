@@ -15,11 +15,25 @@ export interface GitObject {
   data: Buffer;
 }
 
-export class ObjectMissingError extends Error {
-  readonly code = 'NotFoundError';
+/** Why an object could not be had: not in the repository, damaged bytes, or not the kind that was asked for. */
+export type GitObjectReason = 'missing' | 'corrupt' | 'wrong_type';
+
+/** An object of the repository could not be read as asked: the repository's failure, never the caller's. */
+export class GitObjectError extends Error {
+  override readonly name = 'GitObjectError';
+  readonly reason: GitObjectReason;
+
+  constructor(reason: GitObjectReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
 }
 
+const corrupt = (what: string, cause?: unknown): GitObjectError =>
+  new GitObjectError('corrupt', `${what} is damaged${cause instanceof Error ? `: ${cause.message}` : ''}`, { cause });
+
 const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+const KNOWN_TYPES = new Set<string>(Object.values(TYPES));
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 
@@ -45,7 +59,7 @@ export function applyDelta(delta: Buffer, base: Buffer): Buffer {
     } while (c & 0x80);
     return value;
   };
-  if (varint() !== base.length) throw new Error('delta base size mismatch');
+  if (varint() !== base.length) throw corrupt('a delta', new Error('its base size does not match'));
   const out = Buffer.allocUnsafe(varint());
   let at = 0;
   while (pos < delta.length) {
@@ -61,9 +75,9 @@ export function applyDelta(delta: Buffer, base: Buffer): Buffer {
     } else if (op > 0) {
       at += delta.copy(out, at, pos, pos + op);
       pos += op;
-    } else throw new Error('bad delta opcode 0');
+    } else throw corrupt('a delta', new Error('opcode 0'));
   }
-  if (at !== out.length) throw new Error('delta result size mismatch');
+  if (at !== out.length) throw corrupt('a delta', new Error('its result size does not match'));
   return out;
 }
 
@@ -139,21 +153,28 @@ export class ObjectDatabase {
       const loose = await this.#readLoose(oidHex);
       if (loose) return loose;
     }
-    throw new ObjectMissingError(`object ${oidHex} not found`);
+    throw new GitObjectError('missing', `object ${oidHex} not found`);
   }
 
   async #readLoose(oid: string): Promise<GitObject | null> {
     for (const dir of this.#dirs) {
-      let raw: Buffer;
+      let compressed: Buffer;
       try {
-        raw = inflateSync(await readFile(join(dir, oid.slice(0, 2), oid.slice(2))));
+        compressed = await readFile(join(dir, oid.slice(0, 2), oid.slice(2)));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw err;
       }
+      let raw: Buffer;
+      try {
+        raw = inflateSync(compressed);
+      } catch (err) {
+        throw corrupt(`the loose object ${oid}`, err);
+      }
       const nul = raw.indexOf(0);
-      const type = raw.toString('latin1', 0, raw.indexOf(32)) as ObjectType;
-      return { type, data: raw.subarray(nul + 1) };
+      const type = raw.toString('latin1', 0, raw.indexOf(32));
+      if (nul < 0 || !KNOWN_TYPES.has(type)) throw corrupt(`the loose object ${oid}`, new Error('bad header'));
+      return { type: type as ObjectType, data: raw.subarray(nul + 1) };
     }
     return null;
   }
@@ -199,14 +220,20 @@ export class ObjectDatabase {
       chunk = Buffer.alloc(want);
       await pack.handle.read(chunk, 0, want, offset);
     }
-    const body = inflateSync(chunk.subarray(pos), { maxOutputLength: Math.max(size, 1) });
+    const where = `the object at ${offset} in ${pack.file}`;
+    let body: Buffer;
+    try {
+      body = inflateSync(chunk.subarray(pos), { maxOutputLength: Math.max(size, 1) });
+    } catch (err) {
+      throw corrupt(where, err);
+    }
     let object: GitObject;
     if (typeCode === OFS_DELTA || typeCode === REF_DELTA) {
       const base = baseOid ? await this.read(baseOid) : await this.#readPacked(pack, baseOffset);
       object = { type: base.type, data: applyDelta(body, base.data) };
     } else {
       const type = TYPES[typeCode];
-      if (!type) throw new Error(`unknown object type ${typeCode} in ${pack.file}`);
+      if (!type) throw corrupt(where, new Error(`unknown object type ${typeCode}`));
       object = { type, data: body };
     }
     this.#byOffset.set(key, object);

@@ -7,6 +7,7 @@ import git from 'isomorphic-git';
 import { HearthError } from '../../src/errors.js';
 import type { GitConfig } from './git-config.js';
 import type { ObjectReader } from './objects.js';
+import { GitObjectError } from './odb.js';
 import type { RepoPaths } from './repo.js';
 import type { RepoStatus } from './status.js';
 
@@ -105,7 +106,8 @@ async function resolveCommitish(reader: ObjectReader, name: string): Promise<str
       await reader.commit(oid);
       return oid;
     } catch (err) {
-      if (!isCode(err, 'NotFoundError')) throw err;
+      // No such ref, or it names no commit (a missing object, a tree): not this candidate. Damage is thrown.
+      if (err instanceof GitObjectError ? err.reason === 'corrupt' : !isCode(err, 'NotFoundError')) throw err;
     }
   }
   return null;

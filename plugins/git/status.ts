@@ -2,7 +2,6 @@
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
 // defined by `git status --porcelain=v1 --no-renames -uall`.
-import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -13,7 +12,8 @@ import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { sameType, stagedChanges, type StagedLetter } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
-import type { DirWatchSet } from '../../src/services/dir-watch.js';
+import { gitBlobId } from '../../src/file-hash.js';
+import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
 export interface StatusEntry {
   path: string;
@@ -31,10 +31,14 @@ export interface RepoStatus {
   entries: StatusEntry[];
 }
 
-/** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
-/** lstat of many paths of the worktree at once (on the worker pool), packed as stat-data.ts packs them. */
-export type StatMany = (paths: string[]) => Promise<Float64Array>;
+/** What a worktree's state uses from outside: the core's directory watches, and the worker pool. */
+export interface RepoServices {
+  watcher: { watchDirs(onEvent: DirEventListener): DirWatchSet | null };
+  /** lstat of many paths under `root` at once (on the worker pool), packed as stat-data.ts packs them. */
+  statMany?: (root: string, paths: string[]) => Promise<Float64Array>;
+}
 
+/** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
 export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; changed: boolean; untracked: boolean }>;
 
 const GITLINK = 0o160000;
@@ -65,10 +69,6 @@ export function comparePaths(a: string, b: string): number {
 
 const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
 
-export function blobId(content: Buffer): string {
-  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
-}
-
 const BILLION = 1_000_000_000n;
 
 function statMatches(e: IndexEntry, d: StatData): boolean {
@@ -91,7 +91,7 @@ export class RepoState {
   readonly #reader: ObjectReader;
   readonly #submodule: SubmoduleCheck;
   readonly #watch: DirWatchSet | null;
-  readonly #statMany: StatMany | undefined;
+  readonly #statMany: RepoServices['statMany'];
   #config!: GitConfig;
   #fileMode = true;
   #rules!: IgnoreRules;
@@ -127,20 +127,13 @@ export class RepoState {
   #dirty = new Set<string>();
   #metaDirty = true;
   #queue: Promise<unknown> = Promise.resolve();
-  lastUsed = Date.now();
 
-  constructor(
-    paths: RepoPaths,
-    reader: ObjectReader,
-    submodule: SubmoduleCheck,
-    watch: (onEvent: (dir: string, name: string | null) => void) => DirWatchSet | null,
-    statMany?: StatMany,
-  ) {
+  constructor(paths: RepoPaths, reader: ObjectReader, submodule: SubmoduleCheck, services: RepoServices) {
     this.paths = paths;
     this.#reader = reader;
     this.#submodule = submodule;
-    this.#statMany = statMany;
-    this.#watch = watch((dir, name) => this.#onEvent(dir, name));
+    this.#statMany = services.statMany;
+    this.#watch = services.watcher.watchDirs(this.#onEvent);
   }
 
   get built(): boolean {
@@ -170,7 +163,8 @@ export class RepoState {
     this.#watch?.close();
   }
 
-  #onEvent(dir: string, name: string | null): void {
+  /** What the watches report: a field rather than a method, so it is handed to them as it is. */
+  readonly #onEvent: DirEventListener = (dir, name) => {
     if (dir === this.paths.gitdir || dir === this.paths.commondir || dir.startsWith(`${this.paths.commondir}/`) || dir.startsWith(`${this.paths.gitdir}/`)) {
       this.#metaDirty = true;
       return;
@@ -182,11 +176,10 @@ export class RepoState {
     }
     const path = rel ? `${rel}/${name}` : name;
     this.#dirty.add(path);
-  }
+  };
 
   /** Brings the state up to date and answers. Calls are serialized. */
   status(options: StatusOptions): Promise<RepoStatus> {
-    this.lastUsed = Date.now();
     const run = this.#queue.then(async () => {
       try {
         await this.#update();
@@ -370,7 +363,7 @@ export class RepoState {
       const size = Math.ceil(compared.length / POOL_STAT_CHUNKS);
       const chunks = [];
       for (let i = 0; i < compared.length; i += size) chunks.push(compared.slice(i, i + size));
-      const packed = await Promise.all(chunks.map((c) => this.#statMany!(c.map((e) => e.path)).catch(() => null)));
+      const packed = await Promise.all(chunks.map((c) => this.#statMany!(this.paths.worktree, c.map((e) => e.path)).catch(() => null)));
       for (let c = 0; c < chunks.length; c++) {
         const stats = packed[c];
         chunks[c]!.forEach((e, i) => decide(e, stats ? unpackStat(stats, i) : lstatData(join(this.paths.worktree, e.path))));
@@ -441,7 +434,7 @@ export class RepoState {
     if (decided !== null) return decided;
     const content = (e.mode & TYPE_MASK) === SYMLINK ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs).catch(() => null);
     if (content === null) return 'D';
-    return blobId(content) === e.oid ? ' ' : 'M';
+    return gitBlobId(content) === e.oid ? ' ' : 'M';
   }
 
   /** After an event on `path`: its tracked entries compared again, its untracked standing decided again. */
@@ -544,7 +537,7 @@ export class RepoState {
   /** Decides what an entry of a walked directory is; returns the walk of a subdirectory when there is one. */
   #classify(path: string, name: string, isDir: boolean, parentIgnored: boolean): Promise<void> | undefined {
     if (!isDir) {
-      if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith('.hearth-cookie-')) return;
+      if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith(COOKIE_PREFIX)) return;
       if (parentIgnored || this.#rules.isIgnored(path, false)) this.#ignoredFiles.add(path);
       else this.#untracked.add(path);
       return;

@@ -92,6 +92,11 @@ export class Breakers {
     return entry;
   }
 
+  /**
+   * Past `max` breakers the least recently used CLOSED one goes. Not lru-cache: a plain LRU would also drop
+   * an OPEN or HALF_OPEN breaker, and the next call would get a fresh CLOSED one, reaching the failing
+   * repository again before reset_timeout_seconds. So those are never dropped (past `max` only if all are).
+   */
   #dropOldestClosed(): void {
     let oldest: [string, Entry] | undefined;
     for (const pair of this.#entries) if (pair[1].breaker.closed && (!oldest || pair[1].lastUsed < oldest[1].lastUsed)) oldest = pair;

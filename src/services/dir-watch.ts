@@ -34,10 +34,6 @@ export class DirWatchSet {
     return this.#watchers.size;
   }
 
-  has(dir: string): boolean {
-    return this.#watchers.has(dir);
-  }
-
   /** Starts watching `dir`; false when it cannot be (gone, or the OS watch limit: then `failed` says so). */
   add(dir: string): boolean {
     if (this.#closed) return false;
@@ -66,12 +62,6 @@ export class DirWatchSet {
   delete(dir: string): void {
     this.#watchers.get(dir)?.close();
     this.#watchers.delete(dir);
-  }
-
-  /** Stops watching `dir` and every directory below it. */
-  deleteTree(dir: string): void {
-    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-    for (const d of [...this.#watchers.keys()]) if (d === dir || d.startsWith(prefix)) this.delete(d);
   }
 
   /**

@@ -1,10 +1,11 @@
 // Watches directories for plugins and turns changes into events and invalidations. It watches what it is
 // asked for, one directory level at a time (chokidar keeps state per entry: a whole home directory would
-// cost hundreds of MB), ref-counted, at most `maxDirs` at once (the least recently asked for is dropped).
+// cost hundreds of MB), at most `maxDirs` at once (the least recently asked for is dropped).
 // If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
 // Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
+import { LRUCache } from 'lru-cache';
 import { COOKIE_PREFIX, DirWatchSet, type DirEventListener } from './dir-watch.js';
 import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
@@ -37,15 +38,24 @@ export function ignoreMatcher(patterns: string[]): (path: string) => boolean {
 export class WatcherService {
   #options: WatcherOptions;
   #ignored: (path: string) => boolean;
-  #dirs = new Map<string, { watcher: FSWatcher; ready: Promise<void> }>();
+  /**
+   * watchDir's directories: a plain LRU fits, since nobody holds one (a file read asks again next time).
+   * Dropping or replacing one closes its watch.
+   */
+  #dirs: LRUCache<string, FSWatcher>;
   #polling = false;
   #listeners = new Set<ChangeListener>();
   #reasons: string[] = [];
   #closed = false;
+  /**
+   * watchDirs' sets are held by their owners (a repository's warm status) until they close them: never
+   * evicted, since dropping a watch in use would lose the events its owner relies on.
+   */
   #sets = new Set<DirWatchSet>();
 
   constructor(options: WatcherOptions) {
     this.#options = options;
+    this.#dirs = new LRUCache<string, FSWatcher>({ max: options.maxDirs ?? 256, dispose: (watcher) => void watcher.close() });
     this.#ignored = ignoreMatcher([...options.ignore, '**/.git/objects/**']);
   }
 
@@ -74,23 +84,11 @@ export class WatcherService {
 
   /** Watches the entries of `dir` (one level). Asking again refreshes its place among the most recent. */
   watchDir(dir: string): void {
-    if (this.#closed || this.#ignored(dir)) return;
-    const existing = this.#dirs.get(dir);
-    if (existing) {
-      this.#dirs.delete(dir);
-      this.#dirs.set(dir, existing);
-      return;
-    }
+    if (this.#closed || this.#ignored(dir) || this.#dirs.get(dir)) return;
     this.#dirs.set(dir, this.#start(dir));
-    const max = this.#options.maxDirs ?? 256;
-    for (const [old, { watcher }] of this.#dirs) {
-      if (this.#dirs.size <= max) break;
-      this.#dirs.delete(old);
-      void watcher.close();
-    }
   }
 
-  #start(dir: string): { watcher: FSWatcher; ready: Promise<void> } {
+  #start(dir: string): FSWatcher {
     const watcher = watch(dir, {
       depth: 0,
       ignoreInitial: true,
@@ -98,7 +96,6 @@ export class WatcherService {
       interval: 500,
       ignored: (path: string) => this.#ignored(path),
     });
-    const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     watcher.on('all', (event: string, path: string) => {
       const kind = EVENT[event];
       if (!kind || path === dir) return;
@@ -112,7 +109,7 @@ export class WatcherService {
       if ((code === 'ENOSPC' || code === 'EMFILE') && !this.#polling) this.#fallBack(code);
       else this.#options.log.warn({ err, dir }, 'watcher error');
     });
-    return { watcher, ready };
+    return watcher;
   }
 
   /** The OS limit was reached: every watch moves to polling, which is slower to notice but has no limit. */
@@ -120,10 +117,8 @@ export class WatcherService {
     this.#polling = true;
     this.#reasons.push(`the OS file watch limit was reached (${code}); watching by polling`);
     this.#options.log.warn({ code }, 'file watch limit reached; falling back to polling');
-    for (const [dir, { watcher }] of this.#dirs) {
-      void watcher.close();
-      this.#dirs.set(dir, this.#start(dir));
-    }
+    // Least recent first, so that the order of recency is kept; each set closes the watch it replaces.
+    for (const dir of [...this.#dirs.rkeys()]) this.#dirs.set(dir, this.#start(dir));
   }
 
   status(): WatcherStatus {
@@ -140,7 +135,8 @@ export class WatcherService {
   async close(): Promise<void> {
     this.#closed = true;
     for (const set of [...this.#sets]) set.close();
-    await Promise.all([...this.#dirs.values()].map(({ watcher }) => watcher.close()));
+    const watchers = [...this.#dirs.values()];
     this.#dirs.clear();
+    await Promise.all(watchers.map((watcher) => watcher.close())); // the promise of the close clear() began
   }
 }

@@ -1,29 +1,8 @@
 // The one worker entry of the pool: imports the task module named by URL (once per thread, then cached by
 // the module loader), tells the pool the task has started (its deadline counts from here, so loading the
-// module is not charged to it), and runs its default export on the input.
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+// module is not charged to it), and runs its default export on the input. The thread's priority is
+// Piscina's (niceIncrement, set before the thread takes its first task).
 import { parentPort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-
-/**
- * Lowers this thread's scheduling priority, so that when the cores are busy the daemon's event loop still
- * gets the CPU at once and /health stays fast. On Linux setpriority() with a thread id applies to that
- * thread only; /proc/thread-self names it. Elsewhere this does nothing (best effort).
- */
-export function lowerThreadPriority(nice: number): boolean {
-  if (!(nice > 0)) return false;
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid === process.pid) return false; // never the main thread
-    setPriority(tid, nice);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-if (parentPort) lowerThreadPriority(Number((Piscina.workerData as { nice?: number } | undefined)?.nice ?? 0));
 
 export interface WorkerTask {
   /** Set by the pool: echoed in the "started" message. */

@@ -1,6 +1,7 @@
 // `count_lines`: paths under the roots → the number of lines (newlines, plus one for a last line without one).
+import { readPieces } from '../../../src/read-pieces.js';
 import { perItem } from '../task-kit.js';
-import { containedPath, readPieces, type PathContext } from './paths.js';
+import { containedPath, type PathContext } from './paths.js';
 
 export async function countLines(input: string, context: PathContext): Promise<number> {
   const path = await containedPath(input, context);
