@@ -12,7 +12,7 @@ const LISTEN: Record<string, OptionSpec> = {
   host: { type: 'string', value: 'host', description: 'TCP address (default 127.0.0.1)' },
   port: { type: 'string', value: 'port', description: 'TCP port (default 7433)' },
 };
-const TIMEOUT: OptionSpec = { type: 'string', value: 'ms', description: 'how long to wait for it to answer', default: '15000' };
+const TIMEOUT: OptionSpec = { type: 'string', value: 'ms', description: 'how long to wait for it to answer', default: '30000' };
 
 /** The global flags with the listen flags of daemon/start/restart. */
 function listenFlags(ctx: CommandContext): ConfigFlags {
@@ -47,7 +47,7 @@ async function validatedLocation(flags: ConfigFlags): Promise<DaemonLocation> {
 
 function timeoutOf(ctx: CommandContext): number {
   const ms = Number(ctx.options.timeout);
-  return Number.isFinite(ms) && ms > 0 ? ms : 15_000;
+  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
 }
 
 async function runDaemon(ctx: CommandContext): Promise<number> {
