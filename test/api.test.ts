@@ -423,3 +423,13 @@ t.test('a request the guards refuse is recorded under the route it was for; unkn
   t.match(text, /^hearth_http_request_duration_seconds_count\{method="GET",route="\/optimization\/stats",status="403"\} 1$/m, 'and the 403');
   t.match(text, /^hearth_http_request_duration_seconds_count\{method="GET",route="\/echo\/items\/:id",status="401"\} 1$/m);
 });
+
+t.test('GET /health: the JSON put together from kept parts is what JSON.stringify would write', async (t) => {
+  const res = await viaSocket('/health');
+  const data = checkSuccess(t, res);
+  t.equal(res.text, JSON.stringify(res.json), 'the exact bytes JSON.stringify writes for the answer');
+  t.same(Object.keys(data), ['status', 'version', 'build', 'uptime_seconds', 'plugins', 'watcher', 'reasons'], 'in the documented order');
+  t.same(data.plugins.map((p: { name: string }) => p.name).sort(), ['echo', 'stats'].sort());
+  const text = await viaSocket('/health?format=text');
+  t.match(text.text, /^status=ok\nversion=\S+\nbuild=\S+\nuptime_seconds=[\d.]+\n$/, 'the text form reads the same answer');
+});

@@ -5,6 +5,7 @@ import { HearthError } from '../errors.js';
 import type { RouteDefinition } from '../plugin.js';
 import { compileSchema, errorDetails, type Validator } from '../validation.js';
 import { readJsonBody } from './body.js';
+import { Serialized } from './envelope.js';
 
 export interface CompiledRoute {
   owner: string;
@@ -171,7 +172,7 @@ export class RouteTable {
       ctx.status = definition.status ?? 200;
       if (query.format === 'text' && definition.text) {
         ctx.type = 'text/plain; charset=utf-8';
-        ctx.body = definition.text(data);
+        ctx.body = definition.text(data instanceof Serialized ? data.value : data);
         return;
       }
       ctx.state.data = data;

@@ -389,7 +389,8 @@ export class CacheService {
     return removed.size;
   }
 
-  async stats(): Promise<CacheStats> {
+  /** Everything here is kept up to date as the cache works: reading it walks nothing and awaits nothing. */
+  stats(): CacheStats {
     this.#purgeIfStale();
     const lookups = this.#hits + this.#misses;
     // Kept exact by the store as it commits: no count(*) per read.

@@ -30,6 +30,8 @@ const INITIAL_CAPACITY = 256;
 
 export class TimingStore {
   #series = new Map<string, Series>();
+  /** The last answer of each series, by the series' version: an operation nobody ran since is not recomputed. */
+  #answers = new WeakMap<Series, { version: number; stats: TimingStats }>();
   #retention: Retention;
   #now: () => number;
 
@@ -67,8 +69,10 @@ export class TimingStore {
       this.#series.delete(name);
       return undefined;
     }
+    const known = this.#answers.get(series);
+    if (known?.version === series.version) return known.stats;
     const [p50, p95, p99] = series.percentiles(PERCENTILES) as [number, number, number];
-    return {
+    const stats: TimingStats = Object.freeze({
       name,
       count: series.length,
       min: round(series.min),
@@ -79,7 +83,9 @@ export class TimingStore {
       p95: round(p95),
       p99: round(p99),
       unit: 'seconds',
-    };
+    });
+    this.#answers.set(series, { version: series.version, stats });
+    return stats;
   }
 
   snapshot(): Record<string, TimingStats> {
@@ -102,6 +108,8 @@ export interface RequestRecorder {
 }
 
 export type StatsSection = () => unknown | Promise<unknown>;
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
 export class Metrics {
   readonly timings: TimingStore;
@@ -207,7 +215,11 @@ export class Metrics {
 
   async sections(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
-    for (const [key, section] of this.#sections) out[key] = await section();
+    for (const [key, section] of this.#sections) {
+      // Most sections answer at once: only a promise is awaited (each await is a trip through the queue).
+      const value = section();
+      out[key] = isThenable(value) ? await value : value;
+    }
     return out;
   }
 

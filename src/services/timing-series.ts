@@ -84,6 +84,7 @@ export class Series {
   #length = 0;
   #sum = 0;
   #dropsSinceSum = 0;
+  #version = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -96,6 +97,11 @@ export class Series {
 
   get length(): number {
     return this.#length;
+  }
+
+  /** Changes whenever a sample comes or goes: what a reader may cache its answer by. */
+  get version(): number {
+    return this.#version;
   }
 
   push(value: number, at: number): void {
@@ -111,6 +117,7 @@ export class Series {
     this.#max.push(slot);
     this.#sum += value;
     this.#length++;
+    this.#version++;
   }
 
   #dropOldest(): void {
@@ -122,6 +129,7 @@ export class Series {
     this.#max.drop(slot);
     this.#start = (slot + 1) % this.capacity;
     this.#length--;
+    this.#version++;
     if (this.#length === 0) {
       this.#sum = 0;
       this.#dropsSinceSum = 0;
@@ -176,7 +184,8 @@ export class Series {
     const rankInBucket = new Array<number>(ranks.length);
     let found = 0;
     let seen = 0;
-    for (let g = 0; g < GROUPS && found < ranks.length; g++) {
+    // Nothing lies below the bucket of the minimum: the walk starts at its group.
+    for (let g = this.#slotBucket[this.#min.front]! >> GROUP_BITS; g < GROUPS && found < ranks.length; g++) {
       if (seen + this.#groups[g]! < ranks[found]!) {
         seen += this.#groups[g]!;
         continue;
