@@ -33,9 +33,13 @@ const healthResponse = {
 
 /** Same own keys with the same (===) values. */
 function shallowEqual(a: object, b: object): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((k) => (a as Record<string, unknown>)[k] === (b as Record<string, unknown>)[k]);
+  let keys = 0;
+  for (const k in a) {
+    if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+    keys++;
+  }
+  for (const _ in b) keys--;
+  return keys === 0;
 }
 
 /** The JSON of the last value given, reused while the next one is shallowly equal (element by element). */
@@ -62,10 +66,9 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
   const watcherJson = reusedJson<object>();
   const health = () => {
     const plugins = sources.plugins.list().map(({ name, state }) => ({ name, state }));
-    const reasons = [
-      ...plugins.filter((p) => p.state !== 'ready').map((p) => `plugin ${p.name} is ${p.state}`),
-      ...sources.reasons(),
-    ];
+    const reasons: string[] = [];
+    for (const p of plugins) if (p.state !== 'ready') reasons.push(`plugin ${p.name} is ${p.state}`);
+    for (const r of sources.reasons()) reasons.push(r);
     const answer = {
       status: reasons.length === 0 ? 'ok' : 'degraded',
       version: sources.version,
