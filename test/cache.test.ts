@@ -153,7 +153,17 @@ t.test('persisted is the exact row count through sets, overwrites, deletes, clea
     else await sleep(25);
     if (i % 50 === 0) await check(`after ${i + 1} operations`);
   }
-  await check('at the end');
+  await check('after the mixed operations');
+  await cache.close();
+  // Bursts bigger than one INSERT (500 rows): only new keys, then the same keys again, then half and half.
+  cache = await open(dir, { max_size: 10, max_store_entries: 5000 });
+  const burst = cache.namespace('burst');
+  for (let i = 0; i < 1200; i++) await burst.set(`b${i}`, i);
+  await check('a burst of new keys');
+  for (let i = 0; i < 1200; i++) await burst.set(`b${i}`, -i);
+  await check('the same keys rewritten');
+  for (let i = 600; i < 1800; i++) await burst.set(`b${i}`, i);
+  await check('half rewritten, half new');
   await cache.close();
   cache = await open(dir, { max_size: 10, max_store_entries: 20 });
   await check('reopened with a smaller bound');

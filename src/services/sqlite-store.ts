@@ -84,6 +84,8 @@ export class SqliteStore extends KeyvSqlite {
    * table). The store is the file's only writer (one daemon per state dir).
    */
   #rows = 0;
+  /** Whether the last chunk a flush wrote held only new keys (see #writeChunk). */
+  #lastChunkNew = true;
   /** The error of the last flush when it failed; cleared by the next flush that commits. */
   #writeFailure: Error | undefined;
   #expiredCount = 0;
@@ -371,14 +373,7 @@ export class SqliteStore extends KeyvSqlite {
       try {
         for (let i = 0; i < putRows; i += INSERT_ROWS) {
           const n = Math.min(INSERT_ROWS, putRows - i);
-          const chunk = puts.slice(i * 3, (i + n) * 3);
-          const keys = chunk.filter((_, j) => j % 3 === 0);
-          const present: Array<{ n: number }> = await this.query(
-            `SELECT count(*) AS n FROM ${this.#table} WHERE key IN (${'?,'.repeat(n - 1)}?)`,
-            keys,
-          );
-          rows += n - (present[0]?.n ?? 0);
-          await this.query(`INSERT OR REPLACE INTO ${this.#table} (key, value, expires) VALUES ${'(?,?,?),'.repeat(n - 1)}(?,?,?)`, chunk);
+          rows += await this.#writeChunk(puts.slice(i * 3, (i + n) * 3), n);
         }
         for (let i = 0; i < deletes.length; i += DELETE_KEYS) {
           const chunk = deletes.slice(i, i + DELETE_KEYS);
@@ -408,6 +403,32 @@ export class SqliteStore extends KeyvSqlite {
       this.#inflight = EMPTY;
       if (this.#pending.size > 0 && !this.#dbClosed) this.#schedule();
     }
+  }
+
+  /**
+   * Inside the flush's transaction: writes `n` rows (key, value, expires triples) with INSERT OR REPLACE
+   * (a rewritten key gets a new rowid: the bound's order of writing) and answers how many of them are new
+   * rows, which keeps the row count exact. Two ways to learn that, the cheaper one picked by the last chunk:
+   * after a chunk of only new keys (a burst of first writes), INSERT OR IGNORE then changes() (the new
+   * ones), and REPLACE only if some were there already; otherwise a count of the keys present first.
+   */
+  async #writeChunk(chunk: unknown[], n: number): Promise<number> {
+    const values = `VALUES ${'(?,?,?),'.repeat(n - 1)}(?,?,?)`;
+    const replace = `INSERT OR REPLACE INTO ${this.#table} (key, value, expires) ${values}`;
+    let fresh: number;
+    if (this.#lastChunkNew) {
+      await this.query(`INSERT OR IGNORE INTO ${this.#table} (key, value, expires) ${values}`, chunk);
+      const changed: Array<{ n: number }> = await this.query('SELECT changes() AS n');
+      fresh = changed[0]?.n ?? 0;
+      if (fresh < n) await this.query(replace, chunk);
+    } else {
+      const keys = chunk.filter((_, j) => j % 3 === 0);
+      const present: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table} WHERE key IN (${'?,'.repeat(n - 1)}?)`, keys);
+      fresh = n - (present[0]?.n ?? 0);
+      await this.query(replace, chunk);
+    }
+    this.#lastChunkNew = fresh === n;
+    return fresh;
   }
 
   /**
