@@ -119,7 +119,8 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         startedAt,
         plugins: host,
         watcher: () => watcher.status(),
-        reasons: () => watcher.reasons(),
+        // What /health says is degraded: the watcher fell back to polling, the cache cannot write.
+        reasons: () => [...watcher.reasons(), ...cache.reasons()],
         clearCache: (namespace) => cache.clear(namespace),
       },
       routes,

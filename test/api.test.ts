@@ -403,3 +403,33 @@ t.test('GET /metrics is Prometheus text', async (t) => {
   t.match(text, /^hearth_process_cpu_user_seconds_total \d/m, 'process metrics');
   t.match(text, /^hearth_nodejs_heap_size_used_bytes \d/m, 'Node.js metrics');
 });
+
+t.test('a request the guards refuse is recorded under the route it was for; unknown paths under one label', async (t) => {
+  const stats = async () => checkSuccess(t, await viaSocket('/optimization/stats')).metrics;
+  const count = (m: Record<string, { count: number }>, name: string) => m[name]?.count ?? 0;
+  const before = await stats();
+  checkError(t, await tcpRequest(d.url, '/optimization/stats'), 401, 'UNAUTHORIZED');
+  checkError(t, await tcpRequest(d.url, '/optimization/stats', { headers: { authorization: 'Bearer nope' } }), 401, 'UNAUTHORIZED');
+  checkError(t, await viaTcp('/optimization/stats', { headers: { host: 'evil.example' } }), 403, 'HOST_NOT_ALLOWED');
+  checkError(t, await tcpRequest(d.url, '/echo/items/12'), 401, 'UNAUTHORIZED');
+  checkError(t, await tcpRequest(d.url, '/no/such/route/3'), 401, 'UNAUTHORIZED');
+  const after = await stats();
+  t.equal(count(after, 'http.GET /optimization/stats'), count(before, 'http.GET /optimization/stats') + 4, 'the refused requests (and one stats read) under the stats route');
+  t.equal(count(after, 'http.GET /echo/items/:id'), count(before, 'http.GET /echo/items/:id') + 1, 'a refused request to a route with parameters: its pattern');
+  t.equal(count(after, 'http.GET unmatched'), count(before, 'http.GET unmatched') + 1, 'a path no route has: the one fixed label');
+  t.notOk(Object.keys(after).some((k) => k.includes('/no/such') || k.includes('/echo/items/12')), 'never the raw URL');
+  const text = (await viaSocket('/metrics')).text;
+  t.match(text, /^hearth_http_request_duration_seconds_count\{method="GET",route="\/optimization\/stats",status="401"\} 2$/m, 'Prometheus: status 401 on the stats route');
+  t.match(text, /^hearth_http_request_duration_seconds_count\{method="GET",route="\/optimization\/stats",status="403"\} 1$/m, 'and the 403');
+  t.match(text, /^hearth_http_request_duration_seconds_count\{method="GET",route="\/echo\/items\/:id",status="401"\} 1$/m);
+});
+
+t.test('GET /health: the JSON put together from kept parts is what JSON.stringify would write', async (t) => {
+  const res = await viaSocket('/health');
+  const data = checkSuccess(t, res);
+  t.equal(res.text, JSON.stringify(res.json), 'the exact bytes JSON.stringify writes for the answer');
+  t.same(Object.keys(data), ['status', 'version', 'build', 'uptime_seconds', 'plugins', 'watcher', 'reasons'], 'in the documented order');
+  t.same(data.plugins.map((p: { name: string }) => p.name).sort(), ['echo', 'stats'].sort());
+  const text = await viaSocket('/health?format=text');
+  t.match(text.text, /^status=ok\nversion=\S+\nbuild=\S+\nuptime_seconds=[\d.]+\n$/, 'the text form reads the same answer');
+});

@@ -105,6 +105,96 @@ t.test('TTL: entries expire in both levels and are counted once', async (t) => {
   await again.close();
 });
 
+t.test('stats: level 1 size and expiries stay exact, each entry counted once, without a read of it', async (t) => {
+  const cache = await open(tempDir('hearth-cache-'), { ttl_seconds: 60 });
+  const ns = cache.namespace('s');
+  await ns.set('long', 1);
+  await ns.set('short', 2, { ttlSeconds: 0.1 });
+  await ns.set('forever', 3, { ttlSeconds: Infinity });
+  let stats = await cache.stats();
+  t.same([stats.size, stats.expired_count], [3, 0]);
+  await sleep(150);
+  stats = await cache.stats();
+  t.same([stats.size, stats.expired_count], [2, 1], 'the expired entry is gone from size and counted');
+  t.same([(await cache.stats()).size, (await cache.stats()).expired_count], [2, 1], 'once');
+  await ns.set('short2', 4, { ttlSeconds: 0.1 });
+  await ns.set('short3', 5, { ttlSeconds: 0.35 });
+  await sleep(150);
+  stats = await cache.stats();
+  t.same([stats.size, stats.expired_count], [3, 2], 'a later, shorter entry expires first');
+  await sleep(250);
+  stats = await cache.stats();
+  t.same([stats.size, stats.expired_count], [2, 3], 'and the next one after it');
+  await cache.close();
+});
+
+t.test('persisted is the exact row count through sets, overwrites, deletes, clears, expiry and the bound', async (t) => {
+  const dir = tempDir('hearth-cache-');
+  let cache = await open(dir, { max_size: 10, max_store_entries: 60 });
+  let x = 7;
+  const next = (n: number) => ((x = (x * 1103515245 + 12345) % 2147483648) % n);
+  let mismatches = 0;
+  const check = async (what: string) => {
+    await cache.flush();
+    const persisted = (await cache.stats()).persisted;
+    const rows = await rowCount(dir);
+    if (persisted !== rows) mismatches++, t.equal(persisted, rows, what);
+  };
+  for (let i = 0; i < 3000; i++) {
+    const ns = cache.namespace(['p', 'q'][next(2)]!);
+    const key = `k${next(90)}`;
+    const op = next(100);
+    if (op < 55) await ns.set(key, i);
+    else if (op < 70) await ns.set(key, i, { ttlSeconds: 0.02 });
+    else if (op < 85) await ns.delete(key);
+    else if (op < 95) await ns.get(key);
+    else if (op < 97) await ns.clear();
+    else if (op < 98) await cache.store!.purgeExpired();
+    else await sleep(25);
+    if (i % 50 === 0) await check(`after ${i + 1} operations`);
+  }
+  await check('after the mixed operations');
+  await cache.close();
+  // Bursts bigger than one INSERT (500 rows): only new keys, then the same keys again, then half and half.
+  cache = await open(dir, { max_size: 10, max_store_entries: 5000 });
+  const burst = cache.namespace('burst');
+  for (let i = 0; i < 1200; i++) await burst.set(`b${i}`, i);
+  await check('a burst of new keys');
+  for (let i = 0; i < 1200; i++) await burst.set(`b${i}`, -i);
+  await check('the same keys rewritten');
+  for (let i = 600; i < 1800; i++) await burst.set(`b${i}`, i);
+  await check('half rewritten, half new');
+  await cache.close();
+  cache = await open(dir, { max_size: 10, max_store_entries: 20 });
+  await check('reopened with a smaller bound');
+  t.ok((await cache.stats()).persisted <= 20);
+  await cache.close();
+  t.equal(mismatches, 0, 'persisted always equalled count(*)');
+});
+
+t.test('reasons: failing store writes are named until a write commits again', async (t) => {
+  const dir = tempDir('hearth-cache-');
+  const file = join(dir, 'cache.sqlite');
+  const cache = await open(dir);
+  t.same(cache.reasons(), []);
+  await cache.set('r', 'a', 1);
+  await cache.flush();
+  await exec(file, 'DROP TABLE hearth_cache');
+  await cache.set('r', 'b', 2);
+  await t.rejects(cache.flush(), /no such table/);
+  const reasons = cache.reasons();
+  t.equal(reasons.length, 1);
+  t.match(reasons[0], /^cache store writes failing: SQLITE_ERROR: no such table: hearth_cache \(.*cache\.sqlite\)$/);
+  await exec(file, 'CREATE TABLE hearth_cache(key VARCHAR(255) PRIMARY KEY, value TEXT, expires INTEGER)');
+  await cache.set('r', 'c', 3);
+  await cache.flush();
+  t.same(cache.reasons(), [], 'a commit clears it');
+  t.equal(await cache.get('r', 'c'), 3);
+  const memory = await open(tempDir('hearth-cache-'), { store: 'memory' });
+  t.same(memory.reasons(), [], 'the memory store has no writes to fail');
+  await cache.close();
+});
+
 t.test('LRU: eviction at max_size counted; level 2 still answers', async (t) => {
   for (const store of ['memory', 'sqlite'] as const) {
     const cache = await open(tempDir('hearth-cache-'), { store, max_size: 3 });

@@ -88,3 +88,122 @@ t.test('timings: beyond 1024 samples percentiles come from 1% buckets, min and m
   t.equal(after.p50, 1);
   t.equal(after.p99, 1);
 });
+
+/** What the stats of a window must be, computed the slow way: a sort of every sample. */
+function reference(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = (v: number) => Math.round(v * 1e6) / 1e6;
+  const rank = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return {
+    count: values.length,
+    min: r(sorted[0]!),
+    max: r(sorted.at(-1)!),
+    avg: r(values.reduce((s, v) => s + v, 0) / values.length),
+    latest: r(values.at(-1)!),
+    p50: rank(0.5),
+    p95: rank(0.95),
+    p99: rank(0.99),
+  };
+}
+
+/** A reproducible stream of timings: mostly around a millisecond, with ties, zeros, tiny and huge values. */
+function timings(seed: number, n: number): number[] {
+  let x = seed;
+  const next = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  return Array.from({ length: n }, () => {
+    const u = next();
+    if (u < 0.05) return 0;
+    if (u < 0.1) return 0.001; // ties
+    if (u < 0.12) return 1e-9; // below the first bucket
+    if (u < 0.13) return 9000; // near the top of the buckets (1e4 s)
+    return Math.exp(Math.log(1e-5) + next() * Math.log(1e6)); // 10 µs .. 10 s
+  });
+}
+
+t.test('timings: min, max, avg, latest exact and percentiles as documented over a sliding window', async (t) => {
+  for (const [cap, n] of [
+    [7, 100],
+    [300, 2000],
+    [1024, 5000],
+    [3000, 12000],
+  ] as const) {
+    const store = new TimingStore({ retention_seconds: 3600, max_samples: cap });
+    const values = timings(cap, n);
+    let failures = 0;
+    for (let i = 0; i < values.length; i++) {
+      store.record('op', values[i]!);
+      if (i % 97 !== 0 && i !== values.length - 1) continue;
+      const window = values.slice(Math.max(0, i + 1 - cap), i + 1);
+      const want = reference(window);
+      const got = store.get('op')!;
+      const exact = ['count', 'min', 'max', 'avg', 'latest'] as const;
+      for (const k of exact) if (got[k] !== want[k]) failures++, t.equal(got[k], want[k], `cap ${cap}, after ${i + 1}: ${k}`);
+      for (const q of ['p50', 'p95', 'p99'] as const) {
+        const r = (v: number) => Math.round(v * 1e6) / 1e6;
+        if (window.length <= 1024) {
+          if (got[q] !== r(want[q])) failures++, t.equal(got[q], r(want[q]), `cap ${cap}, after ${i + 1}: ${q} exact`);
+        } else {
+          const ok = (Math.abs(got[q] - want[q]) <= want[q] * 0.01 + 1e-6 || (want[q] <= 1e-7 && got[q] <= 1.01e-7)) && got[q] >= got.min && got[q] <= got.max;
+          if (!ok) failures++, t.fail(`cap ${cap}, after ${i + 1}: ${q} ${got[q]} not within 1% of ${want[q]}`);
+        }
+      }
+    }
+    t.equal(failures, 0, `cap ${cap}: ${n} samples, every check passed`);
+  }
+});
+
+t.test('timings: the window also slides by age; a ring grows to max_samples and shrinks with it', async (t) => {
+  let now = 0;
+  const store = new TimingStore({ retention_seconds: 1, max_samples: 5000 }, () => now);
+  const values = timings(42, 3000);
+  for (let i = 0; i < values.length; i++) {
+    now = i; // one sample per ms: 1000 in the window
+    store.record('op', values[i]!);
+  }
+  const want = reference(values.slice(-1001));
+  const got = store.get('op')!;
+  t.same({ count: got.count, min: got.min, max: got.max, avg: got.avg, latest: got.latest }, { count: want.count, min: want.min, max: want.max, avg: want.avg, latest: want.latest });
+  t.equal(got.p99, Math.round(want.p99 * 1e6) / 1e6, 'exact percentiles: 1001 samples');
+  store.setRetention({ retention_seconds: 1, max_samples: 10 });
+  const shrunk = store.get('op')!;
+  const newest = reference(values.slice(-10));
+  t.same([shrunk.count, shrunk.min, shrunk.max, shrunk.avg], [10, newest.min, newest.max, newest.avg], 'the newest 10 are kept');
+});
+
+t.test('metrics: the request histogram prints what prom-client\'s own Histogram prints', async (t) => {
+  const { Histogram, Registry } = await import('prom-client');
+  const metrics = new Metrics();
+  const registry = new Registry();
+  const theirs = new Histogram({
+    name: 'hearth_http_request_duration_seconds',
+    help: 'Control API request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const samples: Array<[string, string, number, number]> = [
+    ['GET', '/health', 200, 0.0001],
+    ['GET', '/health', 200, 0.001],
+    ['GET', '/health', 200, 0.0011],
+    ['GET', '/optimization/stats', 401, 0.00002],
+    ['POST', '/a "quoted"\\route', 500, 7],
+    ['GET', '/health', 404, 5],
+  ];
+  for (const [method, route, status, seconds] of samples) {
+    metrics.recordRequest(method, route, status, seconds);
+    theirs.observe({ method, route, status: String(status) }, seconds);
+  }
+  const section = (text: string) => text.split('\n\n').find((s) => s.includes('# TYPE hearth_http_request_duration_seconds'))!.trim();
+  t.equal(section(await metrics.prometheus()), section(await registry.metrics()));
+  const json = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'hearth_http_request_duration_seconds')!;
+  t.same(json.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.status === '401'), {
+    value: 1,
+    metricName: 'hearth_http_request_duration_seconds_count',
+    labels: { method: 'GET', route: '/optimization/stats', status: '401' },
+  });
+  metrics.registry.resetMetrics();
+  t.match(await metrics.prometheus(), /hearth_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} 0/, 'reset zeroes');
+  metrics.recordRequest('GET', '/health', 200, 0.001);
+  t.match(await metrics.prometheus(), /hearth_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} 1/, 'and counts again');
+  t.throws(() => metrics.record('op', Number.NaN), /finite/, 'a NaN timing is refused');
+});

@@ -3,7 +3,7 @@
 // degraded /health, within bounded time: never a crash, never a hang. The mounts need root; without them
 // those cases are skipped.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Agent, request } from 'undici';
@@ -80,8 +80,23 @@ async function start(t: Tap.Test, stateDir: string, root: string) {
     t.equal(d.child.exitCode, null, `${what}: the daemon is still running`);
     return h.json.data;
   };
-  return { d, call, clear, alive };
+  /**
+   * /health once `test` holds of it, or after 15 s whatever it says (the caller asserts): the cache learns
+   * that its writes fail, or work again, from its background flush (retried every second).
+   */
+  const healthWhen = async (test: (h: { status: string; reasons: string[] }) => boolean) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const h = (await call('GET', '/health')).json.data;
+      if (test(h) || Date.now() > deadline) return h as { status: string; reasons: string[] };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { d, call, clear, alive, healthWhen };
 }
+
+const CACHE_FAILING = /^cache store writes failing: SQLITE_[A-Z_]+: .+ \(.*cache\.sqlite\)$/;
+const cacheFailing = (h: { reasons: string[] }) => h.reasons.some((r) => CACHE_FAILING.test(r));
 
 t.test('the state dir becomes read-only', async (t) => {
   const root = tempDir('hearth-faults-ro-');
@@ -101,12 +116,69 @@ t.test('the state dir becomes read-only', async (t) => {
   clear(t, await call('POST', '/cache/clear', {}), 'cache clear');
   clear(t, await call('GET', '/optimization/stats'), 'stats');
   await new Promise((r) => setTimeout(r, 300)); // the cache's write-behind flush runs
+  // The cache's SQLite files were opened before the mount, and a file open for writing keeps its writes
+  // (Linux refuses to make a mount read-only while files are open for writing on it: the bind mount is
+  // how a test gets a read-only path at all). So the cache keeps committing and /health stays ok; a file
+  // system the kernel turns read-only under open files is the next test.
   await alive(t, 'read-only state dir');
   umount(stateDir);
   clear(t, await call('GET', `/files/read?path=${q(join(root, 'f0.txt'))}`), 'read once writable again');
   await alive(t, 'state dir writable again');
   d.child.kill('SIGTERM');
   t.equal(await within(d.exited, 20_000, 'exit'), 0, 'closes cleanly');
+});
+
+t.test('the state dir\'s file system turns read-only under the daemon (ext4 after an error)', async (t) => {
+  // What a disk error does to an ext4 mounted errors=remount-ro: the kernel makes it read-only at once,
+  // open files included, until it is repaired and mounted again. ext4's trigger_fs_error raises such an
+  // error on purpose. Needs root, mkfs.ext4 and loop devices.
+  const dir = tempDir('hearth-faults-ext4-');
+  const image = join(tempDir('hearth-faults-img-'), 'disk.img');
+  const disk = join(dir, 'disk');
+  mkdirSync(disk);
+  try {
+    execFileSync('truncate', ['-s', '32M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', image], { stdio: 'ignore' });
+  } catch {
+    t.skip('mkfs.ext4 is not available here');
+    return;
+  }
+  if (!mount('-o', 'loop,errors=remount-ro', image, disk)) {
+    t.skip('cannot mount an ext4 image here (needs root and loop devices)');
+    return;
+  }
+  t.teardown(() => {
+    umount(disk);
+    rmSync(image, { force: true });
+  });
+  const device = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[1] === disk)?.[0];
+  const trigger = `/sys/fs/ext4/${device?.replace('/dev/', '')}/trigger_fs_error`;
+  if (!device || !existsSync(trigger)) {
+    t.skip('this kernel has no ext4 trigger_fs_error');
+    return;
+  }
+  const root = tempDir('hearth-faults-ext4-root-');
+  for (let i = 0; i < 10; i++) writeFileSync(join(root, `f${i}.txt`), `file ${i}\n`);
+  const stateDir = join(disk, 'state');
+  const { d, call, clear, alive, healthWhen } = await start(t, stateDir, root);
+  clear(t, await call('GET', `/files/read?path=${q(join(root, 'f0.txt'))}`), 'a read (its cache entry is stored)');
+  const before = await healthWhen((h) => h.status === 'ok');
+  t.equal(before.status, 'ok', 'ok while the cache writes');
+
+  writeFileSync(trigger, 'hearth test');
+  for (let i = 1; i < 10; i++) clear(t, await call('GET', `/files/read?path=${q(join(root, `f${i}.txt`))}`), `read f${i} on a read-only state dir`);
+  const failing = await healthWhen(cacheFailing);
+  await alive(t, 'read-only file system');
+  t.equal(failing.status, 'degraded', '/health is degraded while the cache cannot write');
+  t.ok(cacheFailing(failing), `a reason names the cache store and the error: ${failing.reasons.join('; ')}`);
+  clear(t, await call('GET', `/files/read?path=${q(join(root, 'f3.txt'))}`), 'reads still answer');
+  clear(t, await call('GET', '/optimization/stats'), 'stats');
+  t.equal((await call('GET', '/health')).json.data.status, 'degraded', 'and it stays degraded: the file system stays read-only');
+  d.child.kill('SIGTERM');
+  const code = await within(d.exited, 20_000, 'exit');
+  t.not(code, null, 'exits on SIGTERM, within bounds');
+  // daemon.ts's close removes daemon.json with rmSync, which throws EROFS here: the exit is 1, with a stack.
+  t.equal(code, 0, 'closes cleanly', { todo: 'close() lets the EROFS of removing daemon.json escape (exit 1)' });
 });
 
 t.test('the disk is full: state dir and files root on a 1 MiB tmpfs', async (t) => {
@@ -120,7 +192,8 @@ t.test('the disk is full: state dir and files root on a 1 MiB tmpfs', async (t) 
   const stateDir = join(disk, 'state');
   mkdirSync(root);
   writeFileSync(join(root, 'small.txt'), 'small\n');
-  const { d, call, clear, alive } = await start(t, stateDir, root);
+  const { d, call, clear, alive, healthWhen } = await start(t, stateDir, root);
+  t.equal((await alive(t, 'before')).status, 'ok');
   // Fill the disk.
   try {
     writeFileSync(join(disk, 'filler'), Buffer.alloc(2 * 1024 * 1024));
@@ -135,12 +208,17 @@ t.test('the disk is full: state dir and files root on a 1 MiB tmpfs', async (t) 
   t.equal(readFileSync(join(root, 'small.txt'), 'utf8'), 'small\n', 'the old content is intact');
   clear(t, await call('GET', `/files/read?path=${q(join(root, 'small.txt'))}`), 'a read (its cache entry cannot be stored)');
   clear(t, await call('POST', '/batch/jobs', { operation: 'double', items: [1, 2, 3] }), 'a batch job on a full disk');
-  await new Promise((r) => setTimeout(r, 300));
+  const failing = await healthWhen(cacheFailing);
   await alive(t, 'full disk');
+  t.equal(failing.status, 'degraded', '/health is degraded while the cache cannot write');
+  t.ok(failing.reasons.some((r) => CACHE_FAILING.test(r) && r.includes('SQLITE_FULL')), `a reason says the store is full: ${failing.reasons.join('; ')}`);
   rmSync(join(disk, 'filler'), { force: true });
   const after = await call('POST', '/files/write', { path: join(root, 'big.txt'), content: 'y'.repeat(200_000) });
   t.equal(after.status, 200, 'writes work again once there is space');
+  const mended = await healthWhen((h) => !cacheFailing(h));
   await alive(t, 'space again');
+  t.equal(mended.status, 'ok', '/health is ok again once the cache writes');
+  t.same(mended.reasons, []);
   d.child.kill('SIGTERM');
   t.equal(await within(d.exited, 20_000, 'exit'), 0, 'closes cleanly');
 });

@@ -1,6 +1,7 @@
 // The core's own routes: health, plugins, the API description.
 import type { RouteDefinition } from '../plugin.js';
 import type { PluginHost } from '../registry.js';
+import { Serialized } from './envelope.js';
 import { openApiDocument } from './openapi.js';
 import type { RouteTable } from './routes.js';
 
@@ -30,14 +31,45 @@ const healthResponse = {
   },
 };
 
+/** Same own keys with the same (===) values. */
+function shallowEqual(a: object, b: object): boolean {
+  let keys = 0;
+  for (const k in a) {
+    if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+    keys++;
+  }
+  for (const _ in b) keys--;
+  return keys === 0;
+}
+
+/** The JSON of the last value given, reused while the next one is shallowly equal (element by element). */
+function reusedJson<T extends object>(): (value: T | T[]) => string {
+  let last: T | T[] | undefined;
+  let json = '';
+  const same = (a: T | T[], b: T | T[]): boolean =>
+    Array.isArray(a) && Array.isArray(b) ? a.length === b.length && a.every((x, i) => shallowEqual(x, b[i]!)) : !Array.isArray(a) && !Array.isArray(b) && shallowEqual(a, b);
+  return (value) => {
+    if (last === undefined || !same(last, value)) {
+      // A copy: a source that changes its object in place must not change what it is compared with.
+      last = Array.isArray(value) ? value.map((x) => ({ ...x })) : { ...value };
+      json = JSON.stringify(value);
+    }
+    return json;
+  };
+}
+
 export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefinition[] {
+  // /health is the request made most (prompts and `hearth start` poll it, monitors too): its JSON is put
+  // together from parts kept while they do not change, rather than a JSON.stringify of it all each time.
+  const identity = `"version":${JSON.stringify(sources.version)},"build":${JSON.stringify(sources.build)}`;
+  const pluginsJson = reusedJson<{ name: string; state: string }>();
+  const watcherJson = reusedJson<object>();
   const health = () => {
     const plugins = sources.plugins.list().map(({ name, state }) => ({ name, state }));
-    const reasons = [
-      ...plugins.filter((p) => p.state !== 'ready').map((p) => `plugin ${p.name} is ${p.state}`),
-      ...sources.reasons(),
-    ];
-    return {
+    const reasons: string[] = [];
+    for (const p of plugins) if (p.state !== 'ready') reasons.push(`plugin ${p.name} is ${p.state}`);
+    for (const r of sources.reasons()) reasons.push(r);
+    const answer = {
       status: reasons.length === 0 ? 'ok' : 'degraded',
       version: sources.version,
       build: sources.build,
@@ -46,6 +78,10 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
       watcher: sources.watcher(),
       reasons,
     };
+    const json =
+      `{"status":"${answer.status}",${identity},"uptime_seconds":${answer.uptime_seconds},"plugins":${pluginsJson(plugins)},` +
+      `"watcher":${watcherJson(answer.watcher)},"reasons":${reasons.length === 0 ? '[]' : JSON.stringify(reasons)}}`;
+    return new Serialized(answer, json);
   };
   return [
     {
@@ -55,7 +91,7 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
       auth: false,
       schema: { response: healthResponse },
       handler: health,
-      text: (h: ReturnType<typeof health>) =>
+      text: (h: ReturnType<typeof health>['value']) =>
         [`status=${h.status}`, `version=${h.version}`, `build=${h.build}`, `uptime_seconds=${h.uptime_seconds}`, ...h.reasons.map((r) => `reason=${r}`)].join('\n') + '\n',
     },
     {

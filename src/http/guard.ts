@@ -21,11 +21,19 @@ export interface GuardSettings {
   port: number;
 }
 
+// The last Host header allowed, with the settings it was allowed under: a client sends the same one on
+// every request, so most checks are one string comparison (a reload brings new settings, and a new check).
+let lastAllowedHost = '';
+let lastSettings: GuardSettings | undefined;
+
 export function checkHost(headers: IncomingHttpHeaders, settings: GuardSettings): void {
   const host = headers.host;
+  if (host !== undefined && host === lastAllowedHost && settings === lastSettings) return;
   if (!host || !settings.allowedHosts.has(hostName(host))) {
     throw new HearthError('HOST_NOT_ALLOWED', `The Host header ${host ? `"${host}"` : '(none)'} is not allowed`);
   }
+  lastAllowedHost = host;
+  lastSettings = settings;
 }
 
 function isOwnOrigin(origin: string, settings: GuardSettings): boolean {
@@ -53,13 +61,18 @@ export function checkOrigin(headers: IncomingHttpHeaders, settings: GuardSetting
 
 /**
  * Compares in constant time. Only the header's length can show through timing, and the expected length
- * (`Bearer ` + a 43-character token) is no secret.
+ * (`Bearer ` + a 43-character token) is no secret. A header of the right length is written into one
+ * reused buffer rather than a new one per request; a non-ASCII character in it takes two or more bytes, so
+ * it cannot fill the buffer with bytes equal to the (ASCII) expected ones.
  */
 export function tokenMatcher(token: string): (header: string | undefined) => boolean {
   const expected = Buffer.from(`Bearer ${token}`);
+  const scratch = Buffer.alloc(expected.length);
   return (header) => {
-    if (header === undefined || Buffer.byteLength(header) !== expected.length) return false;
-    return timingSafeEqual(Buffer.from(header), expected);
+    if (header === undefined || header.length !== expected.length) return false;
+    scratch.fill(0);
+    scratch.write(header, 0, 'utf8');
+    return timingSafeEqual(scratch, expected);
   };
 }
 

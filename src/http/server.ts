@@ -23,29 +23,40 @@ function listen(server: Server, ...args: [string] | [number, string]): Promise<v
   });
 }
 
+/** The connection of a response, kept on it: by 'finish' Node has already detached it. */
+const CONNECTION = Symbol('hearth.connection');
+type Tracked = ServerResponse & { [CONNECTION]?: Socket };
+
 /**
  * Tracks connections so a close can drain them: a connection with no request in flight is closed at once
  * (including one that never sent a request, which Node does not count as idle), and one with a request in
  * flight is closed as soon as its answer is written, with `Connection: close` on that answer.
+ * `track(req, res)` is called by the server's own request handler (one listener, no closure per request).
  */
-function drainable(server: Server): { close(timeoutMs: number): Promise<void> } {
+function drainable(server: Server): { track(req: IncomingMessage, res: ServerResponse): void; close(timeoutMs: number): Promise<void> } {
   const inFlight = new Map<Socket, Set<ServerResponse>>();
   let closing = false;
   server.on('connection', (socket: Socket) => {
     inFlight.set(socket, new Set());
     socket.once('close', () => inFlight.delete(socket));
   });
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const pending = inFlight.get(req.socket);
+  function finished(this: Tracked): void {
+    const socket = this[CONNECTION]!;
+    const pending = inFlight.get(socket);
     if (!pending) return;
-    pending.add(res);
-    if (closing) res.shouldKeepAlive = false;
-    res.once('finish', () => {
-      pending.delete(res);
-      if (closing && pending.size === 0) req.socket.end();
-    });
-  });
+    pending.delete(this);
+    if (closing && pending.size === 0) socket.end();
+  }
   return {
+    track(req, res) {
+      const pending = inFlight.get(req.socket);
+      if (!pending) return;
+      pending.add(res);
+      (res as Tracked)[CONNECTION] = req.socket;
+      if (closing) res.shouldKeepAlive = false;
+      // 'finish' comes once per response: a plain listener needs no once() wrapper.
+      res.on('finish', finished);
+    },
     close(timeoutMs) {
       return new Promise((resolve) => {
         if (!server.listening) return resolve();
@@ -89,14 +100,22 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
   const callback = app.callback();
   // A request without Host is answered by our guard (403 HOST_NOT_ALLOWED on TCP), not by Node's bare 400.
   const options = { requireHostHeader: false };
-  const unix = createServer(options, (req: IncomingMessage, res: ServerResponse) => {
+  const unix = createServer(options);
+  const tcp = createServer(options);
+  const unixCloser = drainable(unix);
+  const tcpCloser = drainable(tcp);
+  const closers = [unixCloser, tcpCloser];
+  unix.on('request', (req: IncomingMessage, res: ServerResponse) => {
     (req as IncomingMessage & { [VIA_SOCKET]?: boolean })[VIA_SOCKET] = true;
+    unixCloser.track(req, res);
     void callback(req, res);
   });
-  const tcp = createServer(options, callback);
+  tcp.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    tcpCloser.track(req, res);
+    void callback(req, res);
+  });
   answerParseErrors(unix);
   answerParseErrors(tcp);
-  const closers = [drainable(unix), drainable(tcp)];
   // The socket's file mode is its guard: nobody but the owner may connect.
   const oldMask = process.umask(0o177);
   try {
@@ -108,7 +127,7 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
   try {
     await listen(tcp, port, host);
   } catch (err) {
-    await closers[0]!.close(0);
+    await unixCloser.close(0);
     throw err;
   }
   return {

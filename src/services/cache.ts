@@ -147,6 +147,11 @@ export class CacheService {
   #evictions = 0;
   #expired = 0;
   readonly #perNamespace = new Map<string, NamespaceStats>();
+  /**
+   * No level-1 entry can be stale before this moment (performance.now() ms, a lower bound kept on every
+   * set): stats() purges level 1 (a walk over every entry) only once something may have expired.
+   */
+  #noneStaleBefore = Infinity;
 
   /** The newest level-2 operation of each key still on its way to the store. */
   readonly #tails = new Map<string, Promise<unknown>>();
@@ -165,6 +170,9 @@ export class CacheService {
       ttl: this.#defaultTtlMs,
       updateAgeOnGet: false,
       allowStale: false,
+      // Ages from performance.now() itself rather than a reading cached for 1 ms, so #noneStaleBefore
+      // (taken before each set) is never later than the moment lru-cache finds an entry stale.
+      ttlResolution: 0,
       dispose: (entry, key, reason) => {
         if (reason === 'expire' || (reason === 'evict' && entry.expires !== null && entry.expires <= Date.now())) {
           this.#expired++;
@@ -295,6 +303,7 @@ export class CacheService {
           await this.#drop(k);
           return this.#miss(namespace);
         }
+        this.#noteTtl(remaining);
         this.#l1.set(k, { value, expires }, { ttl: remaining });
         return this.#hit(namespace, value);
       } finally {
@@ -314,6 +323,7 @@ export class CacheService {
     const ms = options.ttlSeconds === undefined ? this.#defaultTtlMs : ttlMs(options.ttlSeconds);
     const k = `${namespace}:${key}`;
     this.#stale(k);
+    this.#noteTtl(ms);
     this.#l1.set(k, { value, expires: ms === 0 ? null : Date.now() + ms }, { ttl: ms });
     if (this.#keyv && !this.#closing) {
       const keyv = this.#keyv;
@@ -379,11 +389,12 @@ export class CacheService {
     return removed.size;
   }
 
-  async stats(): Promise<CacheStats> {
-    this.#l1.purgeStale();
+  /** Everything here is kept up to date as the cache works: reading it walks nothing and awaits nothing. */
+  stats(): CacheStats {
+    this.#purgeIfStale();
     const lookups = this.#hits + this.#misses;
-    let persisted = 0;
-    if (this.#store && !this.#closing) persisted = await this.#store.count();
+    // Kept exact by the store as it commits: no count(*) per read.
+    const persisted = this.#store && !this.#closing ? this.#store.rowCount : 0;
     const namespaces: Record<string, NamespaceStats> = {};
     for (const name of [...this.#perNamespace.keys()].sort()) namespaces[name] = { ...this.#perNamespace.get(name)! };
     return {
@@ -399,6 +410,18 @@ export class CacheService {
       persisted,
       namespaces,
     };
+  }
+
+  /**
+   * Why the cache is not well, for /health's reasons: its SQLite writes failing (a full disk, a read-only
+   * state dir). Empty again once a write commits (failed writes are retried every second).
+   */
+  reasons(): string[] {
+    const failure = this.#store?.writeFailure;
+    if (!failure || this.#closing) return [];
+    const code = (failure as { code?: unknown }).code;
+    const what = typeof code === 'string' && !failure.message.startsWith(code) ? `${code}: ${failure.message}` : failure.message;
+    return [`cache store writes failing: ${what} (${this.#store!.path})`];
   }
 
   /** Resolves once every write made before the call is committed to level 2. Safe to call any time. */
@@ -422,6 +445,22 @@ export class CacheService {
   }
 
   // ---- internals ---------------------------------------------------------------------------------
+
+  /** Called before a level-1 set with its TTL in ms (0: none). */
+  #noteTtl(ms: number): void {
+    if (ms > 0) this.#noneStaleBefore = Math.min(this.#noneStaleBefore, performance.now() + ms);
+  }
+
+  /** Purges stale level-1 entries (counting them as expired) when some may be; else does nothing. */
+  #purgeIfStale(): void {
+    if (performance.now() < this.#noneStaleBefore) return;
+    this.#l1.purgeStale();
+    // The next bound: the soonest expiry among what is left, measured from before the walk.
+    const now = performance.now();
+    let soonest = Infinity;
+    for (const k of this.#l1.keys()) soonest = Math.min(soonest, this.#l1.getRemainingTTL(k));
+    this.#noneStaleBefore = now + soonest;
+  }
 
   #hit<T>(namespace: string, value: T): T {
     this.#hits++;

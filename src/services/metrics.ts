@@ -1,7 +1,9 @@
 // Timings per operation (count, min, max, avg, latest, p50, p95, p99 in seconds) with retention by age and
 // count, the Prometheus registry behind GET /metrics, and the sections services add to /optimization/stats.
 import { performance } from 'node:perf_hooks';
-import { Registry, Histogram, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { FastHistogram, type HistogramChild } from './prom-histogram.js';
+import { Series } from './timing-series.js';
 
 export interface TimingStats {
   name: string;
@@ -21,81 +23,15 @@ export interface Retention {
   max_samples: number;
 }
 
-// Percentiles come from log buckets 1% wide (1e-7 s .. 1e4 s) kept in step with the ring, so recording is
-// O(1) and reading is O(buckets); up to EXACT_LIMIT samples they are exact (a sort of the ring).
-const BUCKET_BASE = 1e-7;
-const BUCKET_GROWTH = Math.log(1.01);
-const BUCKETS = Math.ceil(Math.log(1e4 / BUCKET_BASE) / BUCKET_GROWTH) + 1;
-const EXACT_LIMIT = 1024;
-
-function bucketOf(seconds: number): number {
-  if (!(seconds > BUCKET_BASE)) return 0;
-  return Math.min(BUCKETS - 1, Math.floor(Math.log(seconds / BUCKET_BASE) / BUCKET_GROWTH));
-}
-
-/** A ring of the newest samples of one operation, with a histogram of what the ring holds. */
-class Series {
-  values: Float64Array;
-  stamps: Float64Array;
-  buckets = new Uint32Array(BUCKETS);
-  start = 0;
-  length = 0;
-
-  constructor(capacity: number) {
-    this.values = new Float64Array(capacity);
-    this.stamps = new Float64Array(capacity);
-  }
-
-  push(value: number, at: number): void {
-    const cap = this.values.length;
-    if (this.length === cap) this.#dropOldest();
-    const slot = (this.start + this.length) % cap;
-    this.values[slot] = value;
-    this.stamps[slot] = at;
-    this.buckets[bucketOf(value)]!++;
-    this.length++;
-  }
-
-  #dropOldest(): void {
-    this.buckets[bucketOf(this.values[this.start]!)]!--;
-    this.start = (this.start + 1) % this.values.length;
-    this.length--;
-  }
-
-  dropOlderThan(cutoff: number): void {
-    while (this.length > 0 && this.stamps[this.start]! < cutoff) this.#dropOldest();
-  }
-
-  at(i: number): number {
-    return this.values[(this.start + i) % this.values.length]!;
-  }
-
-  /** Nearest-rank percentiles, exact for small series, else within 1% (clamped to the exact min and max). */
-  percentiles(qs: number[], min: number, max: number): number[] {
-    if (this.length <= EXACT_LIMIT) {
-      const sorted = new Float64Array(this.length);
-      for (let i = 0; i < this.length; i++) sorted[i] = this.at(i);
-      sorted.sort();
-      return qs.map((q) => sorted[Math.min(this.length - 1, Math.max(0, Math.ceil(q * this.length) - 1))]!);
-    }
-    return qs.map((q) => {
-      const rank = Math.max(1, Math.ceil(q * this.length));
-      let seen = 0;
-      let i = 0;
-      for (; i < BUCKETS; i++) {
-        seen += this.buckets[i]!;
-        if (seen >= rank) break;
-      }
-      const mid = BUCKET_BASE * Math.exp((i + 0.5) * BUCKET_GROWTH);
-      return Math.min(max, Math.max(min, mid));
-    });
-  }
-}
-
 const round = (v: number): number => Math.round(v * 1e6) / 1e6;
+const PERCENTILES = [0.5, 0.95, 0.99] as const;
+/** A new operation's ring starts this small and doubles up to max_samples: most operations stay small. */
+const INITIAL_CAPACITY = 256;
 
 export class TimingStore {
   #series = new Map<string, Series>();
+  /** The last answer of each series, by the series' version: an operation nobody ran since is not recomputed. */
+  #answers = new WeakMap<Series, { version: number; stats: TimingStats }>();
   #retention: Retention;
   #now: () => number;
 
@@ -105,23 +41,21 @@ export class TimingStore {
   }
 
   setRetention(retention: Retention): void {
-    if (retention.max_samples !== this.#retention.max_samples) {
-      // Keep the newest samples that fit the new size.
-      for (const [name, old] of this.#series) {
-        const fresh = new Series(retention.max_samples);
-        for (let i = Math.max(0, old.length - retention.max_samples); i < old.length; i++) {
-          fresh.push(old.at(i), old.stamps[(old.start + i) % old.stamps.length]!);
-        }
-        this.#series.set(name, fresh);
-      }
+    // A ring larger than the new bound keeps its newest samples; a smaller one grows up to it when needed.
+    for (const [name, series] of this.#series) {
+      if (series.capacity > retention.max_samples) this.#series.set(name, series.resized(retention.max_samples));
     }
     this.#retention = retention;
   }
 
   record(name: string, seconds: number): void {
     let series = this.#series.get(name);
+    const max = this.#retention.max_samples;
     if (!series) {
-      series = new Series(this.#retention.max_samples);
+      series = new Series(Math.min(max, INITIAL_CAPACITY));
+      this.#series.set(name, series);
+    } else if (series.length === series.capacity && series.capacity < max) {
+      series = series.resized(Math.min(max, series.capacity * 2));
       this.#series.set(name, series);
     }
     series.push(seconds, this.#now());
@@ -135,28 +69,23 @@ export class TimingStore {
       this.#series.delete(name);
       return undefined;
     }
-    let sum = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < series.length; i++) {
-      const v = series.at(i);
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    const [p50, p95, p99] = series.percentiles([0.5, 0.95, 0.99], min, max) as [number, number, number];
-    return {
+    const known = this.#answers.get(series);
+    if (known?.version === series.version) return known.stats;
+    const [p50, p95, p99] = series.percentiles(PERCENTILES) as [number, number, number];
+    const stats: TimingStats = Object.freeze({
       name,
       count: series.length,
-      min: round(min),
-      max: round(max),
-      avg: round(sum / series.length),
-      latest: round(series.at(series.length - 1)),
+      min: round(series.min),
+      max: round(series.max),
+      avg: round(series.sum / series.length),
+      latest: round(series.latest),
       p50: round(p50),
       p95: round(p95),
       p99: round(p99),
       unit: 'seconds',
-    };
+    });
+    this.#answers.set(series, { version: series.version, stats });
+    return stats;
   }
 
   snapshot(): Record<string, TimingStats> {
@@ -173,44 +102,92 @@ export class TimingStore {
   }
 }
 
+/** Records the requests of one method and route pattern: built once, so a request builds no name. */
+export interface RequestRecorder {
+  record(status: number, seconds: number): void;
+}
+
 export type StatsSection = () => unknown | Promise<unknown>;
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
 export class Metrics {
   readonly timings: TimingStore;
   readonly registry = new Registry();
-  readonly #requests: Histogram<'method' | 'route' | 'status'>;
-  readonly #operations: Histogram<'operation'>;
+  readonly #requests: FastHistogram;
+  readonly #operations: FastHistogram;
+  readonly #operationChildren = new Map<string, HistogramChild>();
+  /** By method, then route pattern. */
+  readonly #recorders = new Map<string, Map<string, RequestRecorder>>();
   readonly #sections = new Map<string, StatsSection>();
 
   constructor(retention: Retention = { retention_seconds: 3600, max_samples: 10000 }) {
     this.timings = new TimingStore(retention);
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_' });
-    this.#requests = new Histogram({
+    this.#requests = new FastHistogram({
       name: 'hearth_http_request_duration_seconds',
       help: 'Control API request duration by route and status',
       labelNames: ['method', 'route', 'status'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [this.registry],
+      registry: this.registry,
     });
-    this.#operations = new Histogram({
+    this.#operations = new FastHistogram({
       name: 'hearth_operation_duration_seconds',
       help: 'Duration of timed operations',
       labelNames: ['operation'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [this.registry],
+      registry: this.registry,
     });
   }
 
   /** Records one timing sample (seconds) under `name`. */
   record(name: string, seconds: number): void {
+    if (!Number.isFinite(seconds)) throw new TypeError(`a timing must be a finite number of seconds, not ${seconds}`);
     this.timings.record(name, seconds);
-    this.#operations.observe({ operation: name }, seconds);
+    let child = this.#operationChildren.get(name);
+    if (!child) {
+      child = this.#operations.child({ operation: name });
+      this.#operationChildren.set(name, child);
+    }
+    child.observe(seconds);
   }
 
-  /** Records one request; `route` is the route's pattern, never the raw URL, so labels stay bounded. */
+  /**
+   * The recorder of one method and route pattern (timing `http.<METHOD> <route>`, and the Prometheus
+   * series by status). `route` is a route's pattern or a fixed word, never the raw URL, so labels stay
+   * bounded; the request path keeps the recorder and pays no name building or label hashing.
+   */
+  requestRecorder(method: string, route: string): RequestRecorder {
+    let byRoute = this.#recorders.get(method);
+    if (!byRoute) {
+      byRoute = new Map();
+      this.#recorders.set(method, byRoute);
+    }
+    let recorder = byRoute.get(route);
+    if (!recorder) {
+      const name = `http.${method} ${route}`;
+      const byStatus = new Map<number, HistogramChild>();
+      const timings = this.timings;
+      const requests = this.#requests;
+      recorder = {
+        record(status, seconds) {
+          timings.record(name, seconds);
+          let child = byStatus.get(status);
+          if (!child) {
+            child = requests.child({ method, route, status: String(status) });
+            byStatus.set(status, child);
+          }
+          child.observe(seconds);
+        },
+      };
+      byRoute.set(route, recorder);
+    }
+    return recorder;
+  }
+
+  /** Records one request; see requestRecorder. */
   recordRequest(method: string, route: string, status: number, seconds: number): void {
-    this.timings.record(`http.${method} ${route}`, seconds);
-    this.#requests.observe({ method, route, status: String(status) }, seconds);
+    this.requestRecorder(method, route).record(status, seconds);
   }
 
   /** Runs `fn` and records how long it took, whether it resolved or threw. */
@@ -238,7 +215,11 @@ export class Metrics {
 
   async sections(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
-    for (const [key, section] of this.#sections) out[key] = await section();
+    for (const [key, section] of this.#sections) {
+      // Most sections answer at once: only a promise is awaited (each await is a trip through the queue).
+      const value = section();
+      out[key] = isThenable(value) ? await value : value;
+    }
     return out;
   }
 

@@ -78,8 +78,16 @@ export class SqliteStore extends KeyvSqlite {
   #inflight: ReadonlyMap<string, Op> = EMPTY;
   /** Key prefixes whose committed rows are being deleted by a clear: hidden from reads meanwhile. */
   #clearing: string[] = [];
-  /** Upper bound of the rows in the table (exact after open, clears and bound checks). */
-  #rowsUpperBound = 0;
+  /**
+   * Rows in the table, exact: counted once on open, then moved by what each statement did (rows a commit
+   * added or deleted, rows a clear or purge deleted), so that stats never run `count(*)` (a scan of the
+   * table). The store is the file's only writer (one daemon per state dir).
+   */
+  #rows = 0;
+  /** Whether the last chunk a flush wrote held only new keys (see #writeChunk). */
+  #lastChunkNew = true;
+  /** The error of the last flush when it failed; cleared by the next flush that commits. */
+  #writeFailure: Error | undefined;
   #expiredCount = 0;
   #flushes = 0;
   #failedFlushes = 0;
@@ -147,9 +155,11 @@ export class SqliteStore extends KeyvSqlite {
       await this.query(`ALTER TABLE ${this.#table} ADD COLUMN expires INTEGER`);
     }
     await this.query(`DELETE FROM ${this.#table} WHERE expires IS NOT NULL AND expires <= ?`, [Date.now()]);
-    this.#rowsUpperBound = await this.#countRows();
-    if (this.#rowsUpperBound > this.#maxEntries) {
-      await this.#exclusive(() => this.#enforceBound());
+    this.#rows = await this.#countRows();
+    if (this.#rows > this.#maxEntries) {
+      await this.#exclusive(async () => {
+        this.#rows = await this.#enforceBound(this.#rows);
+      });
     }
   }
 
@@ -280,7 +290,7 @@ export class SqliteStore extends KeyvSqlite {
           ? this.query(`DELETE FROM ${this.#table} RETURNING key, expires`)
           : this.query(`DELETE FROM ${this.#table} WHERE key >= ? AND key < ? RETURNING key, expires`, [prefix, prefixEnd(prefix)]),
       );
-      this.#rowsUpperBound = Math.max(0, this.#rowsUpperBound - rows.length);
+      this.#rows = Math.max(0, this.#rows - rows.length);
       const after = Date.now();
       for (const row of rows) if (isLive(row.expires, after)) removed.add(row.key);
     } finally {
@@ -298,7 +308,7 @@ export class SqliteStore extends KeyvSqlite {
         `DELETE FROM ${this.#table} WHERE expires IS NOT NULL AND expires <= ? RETURNING key`,
         [Date.now()],
       );
-      this.#rowsUpperBound = Math.max(0, this.#rowsUpperBound - rows.length);
+      this.#rows = Math.max(0, this.#rows - rows.length);
       return rows.length;
     });
   }
@@ -358,32 +368,34 @@ export class SqliteStore extends KeyvSqlite {
     const putRows = puts.length / 3;
     try {
       await this.query('BEGIN IMMEDIATE');
+      // The row count after this transaction: each put adds a row unless its key had one already.
+      let rows = this.#rows;
       try {
         for (let i = 0; i < putRows; i += INSERT_ROWS) {
           const n = Math.min(INSERT_ROWS, putRows - i);
-          await this.query(
-            `INSERT OR REPLACE INTO ${this.#table} (key, value, expires) VALUES ${'(?,?,?),'.repeat(n - 1)}(?,?,?)`,
-            puts.slice(i * 3, (i + n) * 3),
-          );
+          rows += await this.#writeChunk(puts.slice(i * 3, (i + n) * 3), n);
         }
         for (let i = 0; i < deletes.length; i += DELETE_KEYS) {
           const chunk = deletes.slice(i, i + DELETE_KEYS);
-          await this.query(`DELETE FROM ${this.#table} WHERE key IN (${'?,'.repeat(chunk.length - 1)}?)`, chunk);
+          const gone: unknown[] = await this.query(`DELETE FROM ${this.#table} WHERE key IN (${'?,'.repeat(chunk.length - 1)}?) RETURNING key`, chunk);
+          rows -= gone.length;
         }
-        this.#rowsUpperBound += putRows;
-        if (this.#rowsUpperBound > this.#maxEntries) await this.#enforceBound();
+        if (rows > this.#maxEntries) rows = await this.#enforceBound(rows);
         await this.query('COMMIT');
       } catch (err) {
         await this.query('ROLLBACK').catch(noop);
         throw err;
       }
+      this.#rows = rows;
       this.#flushes++;
       this.#retryDelayMs = 0;
+      this.#writeFailure = undefined;
     } catch (err) {
       // Nothing of the batch reached the file. Its keys become deletes (retried later), so that an older
       // committed value can never come back in place of a write that was lost.
       this.#failedFlushes++;
       this.#retryDelayMs = 1000;
+      this.#writeFailure = err instanceof Error ? err : new Error(String(err));
       for (const key of batch.keys()) if (!this.#pending.has(key)) this.#pending.set(key, DELETED);
       this.#onError(err, 'flush');
       throw err;
@@ -393,15 +405,43 @@ export class SqliteStore extends KeyvSqlite {
     }
   }
 
-  /** Inside a transaction or the write lock: deletes the least recently written rows past the bound. */
-  async #enforceBound(): Promise<void> {
-    const rows = await this.#countRows();
-    if (rows > this.#maxEntries) {
-      await this.query(`DELETE FROM ${this.#table} WHERE rowid IN (SELECT rowid FROM ${this.#table} ORDER BY rowid LIMIT ?)`, [
-        rows - this.#maxEntries,
-      ]);
+  /**
+   * Inside the flush's transaction: writes `n` rows (key, value, expires triples) with INSERT OR REPLACE
+   * (a rewritten key gets a new rowid: the bound's order of writing) and answers how many of them are new
+   * rows, which keeps the row count exact. Two ways to learn that, the cheaper one picked by the last chunk:
+   * after a chunk of only new keys (a burst of first writes), INSERT OR IGNORE then changes() (the new
+   * ones), and REPLACE only if some were there already; otherwise a count of the keys present first.
+   */
+  async #writeChunk(chunk: unknown[], n: number): Promise<number> {
+    const values = `VALUES ${'(?,?,?),'.repeat(n - 1)}(?,?,?)`;
+    const replace = `INSERT OR REPLACE INTO ${this.#table} (key, value, expires) ${values}`;
+    let fresh: number;
+    if (this.#lastChunkNew) {
+      await this.query(`INSERT OR IGNORE INTO ${this.#table} (key, value, expires) ${values}`, chunk);
+      const changed: Array<{ n: number }> = await this.query('SELECT changes() AS n');
+      fresh = changed[0]?.n ?? 0;
+      if (fresh < n) await this.query(replace, chunk);
+    } else {
+      const keys = chunk.filter((_, j) => j % 3 === 0);
+      const present: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table} WHERE key IN (${'?,'.repeat(n - 1)}?)`, keys);
+      fresh = n - (present[0]?.n ?? 0);
+      await this.query(replace, chunk);
     }
-    this.#rowsUpperBound = Math.min(rows, this.#maxEntries);
+    this.#lastChunkNew = fresh === n;
+    return fresh;
+  }
+
+  /**
+   * Inside a transaction or the write lock, with `rows` rows in the table: deletes the least recently
+   * written rows past the bound. Answers the rows left.
+   */
+  async #enforceBound(rows: number): Promise<number> {
+    if (rows <= this.#maxEntries) return rows;
+    const gone: unknown[] = await this.query(
+      `DELETE FROM ${this.#table} WHERE rowid IN (SELECT rowid FROM ${this.#table} ORDER BY rowid LIMIT ?) RETURNING rowid`,
+      [rows - this.#maxEntries],
+    );
+    return rows - gone.length;
   }
 
   async #countRows(): Promise<number> {
@@ -414,8 +454,21 @@ export class SqliteStore extends KeyvSqlite {
   /** Rows committed to the file (expired rows not yet purged included). */
   async count(): Promise<number> {
     await this.ready;
-    if (this.#dbClosed) return 0;
-    return this.#countRows();
+    return this.rowCount;
+  }
+
+  /** The same, without waiting: 0 before the file is open and after it is closed. */
+  get rowCount(): number {
+    return this.#dbClosed ? 0 : this.#rows;
+  }
+
+  /**
+   * Why writes to the file are failing (the last flush's error: a full disk, a read-only file), or
+   * undefined while they commit. A failed flush is retried every second, so this clears by itself once
+   * the file takes writes again.
+   */
+  get writeFailure(): Error | undefined {
+    return this.#writeFailure;
   }
 
   /** Writes buffered, not yet committed. */
