@@ -171,8 +171,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         await withTimeout(cache.close(), Math.max(1000, deadline - Date.now()), 'cache close').catch((err) =>
           log.error({ err }, 'cache close failed'),
         );
-        rmSync(files.runtime, { force: true });
-        releaseLock();
+        // A state dir gone read-only keeps these files: the next start finds their pid gone and replaces them.
+        for (const step of [() => rmSync(files.runtime, { force: true }), releaseLock]) {
+          try {
+            step();
+          } catch (err) {
+            log.warn({ err }, 'a state file could not be removed');
+          }
+        }
         log.info('closed');
         await new Promise<void>((done) => log.flush(() => done()));
       })());
