@@ -24,27 +24,18 @@
 // was with other processes.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuSeconds, freePort, machineBusySeconds, startChild, waitForHttp, type Child } from './lib/proc.js';
+import { cliPath, envNumber, root } from './lib/env.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const cliPath = join(root, 'dist/src/cli.js');
 const bareKoaPath = join(root, 'dist/bench/lib/bare-koa.js');
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
-  return value;
-}
 
-const CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 50));
-const DURATION_S = envNumber('BENCH_DURATION', 3);
-const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 5));
-const WARMUP_S = envNumber('BENCH_WARMUP', 2);
+const CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 50, false));
+const DURATION_S = envNumber('BENCH_DURATION', 3, false);
+const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 5, false));
+const WARMUP_S = envNumber('BENCH_WARMUP', 2, false);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
 const STRICT = process.env.BENCH_STRICT === '1';
 

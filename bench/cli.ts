@@ -37,21 +37,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
 import { generateRepo } from './lib/git-repo.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
+import { cliPath, envNumber } from './lib/env.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const cliPath = join(root, 'dist/src/cli.js');
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not "${raw}"`);
-  return value;
-}
 
 const RUNS = Math.max(1, Math.round(envNumber('BENCH_CLI_RUNS', 15)));
 const WARMUP = Math.round(envNumber('BENCH_CLI_WARMUP', 1));

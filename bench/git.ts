@@ -26,21 +26,12 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
 import { generateRepo } from './lib/git-repo.js';
+import { cliPath, envNumber, root } from './lib/env.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const cliPath = join(root, 'dist/src/cli.js');
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, not "${raw}"`);
-  return value;
-}
 
 const FILES = Math.round(envNumber('BENCH_GIT_FILES', 20_000));
 const DIRS = Math.round(envNumber('BENCH_GIT_DIRS', 1500));
