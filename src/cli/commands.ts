@@ -1,7 +1,6 @@
 // Core commands: daemon, start, stop, restart, status, config print|check, cache clear. What only the daemon
 // or `hearth config` needs (the validating config, the registry, the daemon itself) is imported inside the
 // command that runs it, so status, stop and cache clear load no more than a client.
-import { Client, DaemonNotRunningError } from '../client.js';
 import { locateDaemon, numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
 import { readRuntimeInfo, stateFiles } from '../state.js';
 import { buildMismatch, startInBackground, stopDaemon, type Health } from './connect.js';
@@ -114,12 +113,14 @@ async function configCheck(ctx: CommandContext): Promise<number> {
 export default defineCommands([
   {
     name: 'daemon',
+    local: true,
     summary: 'run the daemon in the foreground (what systemd and launchd want)',
     options: LISTEN,
     run: runDaemon,
   },
   {
     name: 'start',
+    local: true,
     summary: 'start the daemon in the background; returns once it answers',
     options: { ...LISTEN, timeout: TIMEOUT },
     async run(ctx) {
@@ -130,6 +131,7 @@ export default defineCommands([
   },
   {
     name: 'stop',
+    local: true,
     summary: 'stop the daemon gracefully (SIGTERM) and wait for it to exit',
     async run(ctx) {
       const pid = await stopDaemon(locateDaemon(ctx.flags));
@@ -138,6 +140,7 @@ export default defineCommands([
   },
   {
     name: 'restart',
+    local: true,
     summary: 'stop the daemon of this state dir (if it runs) and start a new one',
     options: { ...LISTEN, timeout: { ...TIMEOUT, description: 'how long to wait for the new one to answer' } },
     async run(ctx) {
@@ -150,10 +153,12 @@ export default defineCommands([
   },
   {
     name: 'status',
+    local: true,
     summary: 'is the daemon running, and how is it (exit 3 when not running)',
     options: { json: { type: 'boolean', description: 'print the health answer as JSON' } },
     async run(ctx) {
       const where = locateDaemon(ctx.flags);
+      const { Client, DaemonNotRunningError } = await import('../client.js');
       const client = new Client({ socket: where.socket, timeoutMs: 5000 });
       try {
         const health = await client.call<Health>('GET', '/health');
@@ -172,6 +177,7 @@ export default defineCommands([
   },
   {
     name: 'config print',
+    local: true,
     summary: 'print the effective config (defaults < file < environment < flags)',
     options: LISTEN,
     async run(ctx) {
@@ -188,6 +194,7 @@ export default defineCommands([
   },
   {
     name: 'config check',
+    local: true,
     summary: 'validate a config file (plugin options included); exit 2 with every problem when it is not valid',
     args: [{ name: 'file', description: 'a config file', required: true }],
     run: configCheck,
@@ -204,6 +211,7 @@ export default defineCommands([
   },
   {
     name: 'demo',
+    local: true,
     summary: "measure a running daemon's features (the original design's performance demo)",
     options: {
       url: { type: 'string', value: 'url', description: 'TCP address of the daemon (default: its unix socket)' },
@@ -222,6 +230,7 @@ export default defineCommands([
     ] as const
   ).map(([word, summary, fn]) => ({
     name: `service ${word}`,
+    local: true,
     summary,
     options: {
       systemd: { type: 'boolean', description: 'a systemd user unit (the default on Linux)' },

@@ -2,9 +2,8 @@
 // Watchman), stopping it, and checking on the first request that it runs this install's build.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client, DaemonNotRunningError, type RawResponse } from '../client.js';
-import { locateDaemon, numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
-import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, readRuntimeInfo, stateFiles } from '../state.js';
+import { numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
+import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, stateFiles } from '../state.js';
 import { buildId } from '../version.js';
 import { EXIT } from './exit.js';
 
@@ -74,6 +73,8 @@ export async function startInBackground(
   let exited: number | null = null;
   child.on('exit', (code) => (exited = code ?? 1));
   child.unref();
+  // Loaded here: `stop` and the help need no HTTP client.
+  const { Client, DaemonNotRunningError } = await import('../client.js');
   const client = new Client({ socket: where.socket, timeoutMs: 2000 });
   const deadline = Date.now() + timeoutMs;
   const another = () => raceOk && exited === 1 && runningPid(where) !== undefined;
@@ -123,48 +124,5 @@ export function buildMismatch(health: Pick<Health, 'build' | 'version'>): string
   return theirs === mine ? undefined : `hearth: the running daemon is build ${theirs}, this CLI is build ${mine}; run hearth restart\n`;
 }
 
-/** How long a command waits for a daemon it starts on demand. */
-const SPAWN_TIMEOUT_MS = 30_000;
-
-/**
- * The client of commands that need the daemon. It sends at once: when nothing listens (the connection is
- * refused, so nothing was sent) it starts the daemon in the background, unless `spawn` is false
- * (`--no-spawn`), and sends again. A daemon of another build is reported on stderr (the command still runs):
- * the build is read from the daemon's runtime file, not asked in a round trip of its own.
- */
-export class CliClient extends Client {
-  #flags: ConfigFlags;
-  #where: Where;
-  #spawn: boolean;
-  #checked = false;
-
-  constructor(flags: ConfigFlags, spawnIfNeeded: boolean, where: Where = locateDaemon(flags)) {
-    super({ socket: where.socket });
-    this.#flags = flags;
-    this.#where = where;
-    this.#spawn = spawnIfNeeded;
-  }
-
-  override async raw(method: string, path: string, body?: unknown): Promise<RawResponse> {
-    let res: RawResponse;
-    try {
-      res = await super.raw(method, path, body);
-    } catch (err) {
-      if (!(err instanceof DaemonNotRunningError) || !err.neverSent || !this.#spawn) throw err;
-      const health = await startInBackground(this.#flags, this.#where, SPAWN_TIMEOUT_MS, true);
-      this.#report(health);
-      res = await super.raw(method, path, body);
-    }
-    if (!this.#checked) {
-      const info = readRuntimeInfo(this.#where.stateDir);
-      if (info?.socket === this.#where.socket) this.#report(info);
-    }
-    return res;
-  }
-
-  #report(daemon: Pick<Health, 'build' | 'version'>): void {
-    this.#checked = true;
-    const mismatch = buildMismatch(daemon);
-    if (mismatch) process.stderr.write(mismatch);
-  }
-}
+/** How long a command waits for a daemon it starts on demand (and `hearth start` by default). */
+export const SPAWN_TIMEOUT_MS = 30_000;

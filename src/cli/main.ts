@@ -1,7 +1,7 @@
 // The `hearth` program: finds the command among the core's and the enabled plugins' (through their
 // manifests), parses its arguments with util.parseArgs, and runs it. Only the command that runs is loaded.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ApiError, DaemonNotRunningError } from '../client.js';
+import type { ApiError } from '../client.js';
 import { locateDaemon, type ConfigFlags } from '../config-source.js';
 import { ConfigError } from '../errors.js';
 import { EXIT } from './exit.js';
@@ -177,8 +177,13 @@ async function dispatch(args: string[]): Promise<number> {
   const flags = globalFlags(options);
   const spawn = options.spawn !== false;
   let made: import('../client.js').Client | undefined;
-  const { CliClient } = await import('./connect.js');
-  const code = await spec.run({ args: positionals, options, flags, spawn, client: () => (made ??= new CliClient(flags, spawn)) });
+  // The HTTP client is loaded for the commands that talk to the daemon through it, not for the local ones.
+  const CliClient = spec.local ? undefined : (await import('./cli-client.js')).CliClient;
+  const client = () => {
+    if (!CliClient) throw new Error(`${spec.name} is declared local and has no daemon client`);
+    return (made ??= new CliClient(flags, spawn));
+  };
+  const code = await spec.run({ args: positionals, options, flags, spawn, client });
   return typeof code === 'number' ? code : EXIT.ok;
 }
 
@@ -193,14 +198,17 @@ export async function reportError(err: unknown): Promise<number> {
     say(err.message);
     return EXIT.usage;
   }
-  if (err instanceof DaemonNotRunningError) {
-    say(err.message);
+  // By name: the client module is not loaded by commands that never used it.
+  const name = (err as Error | undefined)?.name;
+  if (name === 'DaemonNotRunningError') {
+    say((err as Error).message);
     return EXIT.notRunning;
   }
-  if (err instanceof ApiError) {
+  if (name === 'ApiError') {
     // The envelope's details say which field was wrong and why: print each.
-    const details = Array.isArray(err.details) ? (err.details as Array<{ path?: string; message?: string; in?: string }>) : [];
-    say([err.message, ...details.map((d) => `  ${d.in ? `${d.in} ` : ''}${d.path ?? ''}: ${d.message ?? JSON.stringify(d)}`)].join('\n'));
+    const { details: raw, message } = err as ApiError;
+    const details = Array.isArray(raw) ? (raw as Array<{ path?: string; message?: string; in?: string }>) : [];
+    say([message, ...details.map((d) => `  ${d.in ? `${d.in} ` : ''}${d.path ?? ''}: ${d.message ?? JSON.stringify(d)}`)].join('\n'));
     return EXIT.failure;
   }
   const { StartFailedError } = await import('./connect.js');
@@ -208,7 +216,7 @@ export async function reportError(err: unknown): Promise<number> {
     say(err.message);
     return err.exitCode;
   }
-  if ((err as Error)?.name === 'AlreadyRunningError') {
+  if (name === 'AlreadyRunningError') {
     say((err as Error).message);
     return EXIT.failure;
   }

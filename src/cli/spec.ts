@@ -45,6 +45,8 @@ export interface CommandSpec {
   summary: string;
   args?: ArgSpec[];
   options?: Record<string, OptionSpec>;
+  /** Runs without `ctx.client()` (it finds or starts the daemon itself, or needs none): no HTTP client is loaded. */
+  local?: boolean;
   /** Returns the exit code (0 when nothing is returned). */
   run(ctx: CommandContext): Promise<number | void> | number | void;
 }
