@@ -65,8 +65,9 @@ t.test('help lists core and plugin commands (from the manifests) and loads no pl
   t.equal(group.code, 0);
   t.match(group.stdout, /git status \[options\] \[repo\]/);
   t.match(group.stdout, /git branch create \[options\] <name>/);
-  const one = await runCli([...base, 'git', 'status', '--help']);
+  const [one, viaHelp] = await Promise.all([runCli([...base, 'git', 'status', '--help']), runCli([...base, 'help', 'git', 'status'])]);
   t.match(one.stdout, /Usage: hearth git status \[options\] \[repo\]/);
+  t.equal(viaHelp.stdout, one.stdout, 'hearth help git status is the same help');
   t.match(one.stdout, /--untracked-files <mode> .*one of: all, no/);
 });
 

@@ -124,6 +124,8 @@ async function pluginGroups(args: string[]): Promise<{ groups: Group[]; problem?
 
 async function dispatch(args: string[]): Promise<number> {
   const { words, at } = commandWords(args);
+  // `hearth help git status` is `hearth git status --help`.
+  if (words[0] === 'help' && words.length > 1) return dispatch([...args.filter((_, i) => i !== at[0]), '--help']);
   const wantsHelp = args.some((a) => a === '--help' || a === '-h');
   if (words.length === 0 || (words[0] === 'help' && words.length === 1)) {
     if (words.length === 0 && !wantsHelp && args.some((a) => a === '--version' || a === '-V')) {
