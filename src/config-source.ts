@@ -203,7 +203,8 @@ export interface DaemonLocation {
   doc: Record<string, unknown>;
 }
 
-function stringAt(doc: Record<string, unknown>, path: string[]): string | undefined {
+/** A string from a document that may not have been validated (undefined when unset; another type is refused). */
+export function stringAt(doc: Record<string, unknown>, path: string[]): string | undefined {
   const value = getPath(doc, path);
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw new ConfigError(`invalid config: /${path.join('/')} must be a string; see hearth config check`);

@@ -1,9 +1,10 @@
 // Core commands: daemon, start, stop, restart, status, config print|check, cache clear. What only the daemon
 // or `hearth config` needs (the validating config, the registry, the daemon itself) is imported inside the
 // command that runs it, so status, stop and cache clear load no more than a client.
-import { locateDaemon, numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
+import { dirname } from 'node:path';
+import { locateDaemon, numberAt, readConfigDocument, stringAt, type ConfigFlags, type DaemonLocation, type PluginEntry } from '../config-source.js';
 import { readRuntimeInfo, stateFiles } from '../state.js';
-import { buildMismatch, startInBackground, stopDaemon, type Health } from './connect.js';
+import { buildMismatch, SPAWN_TIMEOUT_MS, startInBackground, stopDaemon, type Health } from './connect.js';
 import { EXIT } from './exit.js';
 import { defineCommands, type CommandContext, type OptionSpec } from './spec.js';
 
@@ -11,7 +12,7 @@ const LISTEN: Record<string, OptionSpec> = {
   host: { type: 'string', value: 'host', description: 'TCP address (default 127.0.0.1)' },
   port: { type: 'string', value: 'port', description: 'TCP port (default 7433)' },
 };
-const TIMEOUT: OptionSpec = { type: 'string', value: 'ms', description: 'how long to wait for it to answer', default: '30000' };
+const TIMEOUT: OptionSpec = { type: 'string', value: 'ms', description: 'how long to wait for it to answer', default: String(SPAWN_TIMEOUT_MS) };
 
 /** The global flags with the listen flags of daemon/start/restart. */
 function listenFlags(ctx: CommandContext): ConfigFlags {
@@ -23,7 +24,7 @@ function listenFlags(ctx: CommandContext): ConfigFlags {
 
 function describe(health: Health, where: DaemonLocation): string {
   const info = readRuntimeInfo(where.stateDir);
-  const host = info?.host ?? (typeof (where.doc.server as { host?: unknown })?.host === 'string' ? (where.doc.server as { host: string }).host : '127.0.0.1');
+  const host = info?.host ?? stringAt(where.doc, ['server', 'host']) ?? '127.0.0.1';
   const port = info?.port ?? numberAt(where.doc, ['server', 'port'], 7433);
   const lines = [
     `hearth ${health.version} is running${info ? ` (pid ${info.pid})` : ''}: ${health.status}`,
@@ -46,7 +47,7 @@ async function validatedLocation(flags: ConfigFlags): Promise<DaemonLocation> {
 
 function timeoutOf(ctx: CommandContext): number {
   const ms = Number(ctx.options.timeout);
-  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
+  return Number.isFinite(ms) && ms > 0 ? ms : SPAWN_TIMEOUT_MS;
 }
 
 async function runDaemon(ctx: CommandContext): Promise<number> {
@@ -83,24 +84,21 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
 
 async function configCheck(ctx: CommandContext): Promise<number> {
   const file = ctx.args[0] as string;
-  const { ENV_VARIABLES, configDocumentErrors, merge } = await import('../config.js');
-  const { readConfigDocument } = await import('../config-source.js');
+  const { ENV_VARIABLES, configDocumentErrors } = await import('../config.js');
   const { pluginProblems } = await import('../registry.js');
   const { describeDetails } = await import('../validation.js');
   // The file alone: variables that would override it are not part of what is checked.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARIABLES.includes(k)));
   let fileDoc: unknown;
-  const { doc } = readConfigDocument({ config: file }, env, (d) => (fileDoc = structuredClone(d)));
-  // Every problem at once: the core's keys, then each plugin's options.
+  const read = readConfigDocument({ config: file }, env, (d) => (fileDoc = structuredClone(d)));
+  // Every problem at once: the core's keys, then each plugin's options (relative modules: from the file's dir).
   const problems: string[] = [];
   const core = configDocumentErrors(fileDoc);
   if (core.length > 0) problems.push(`invalid config (${file}): ${describeDetails(core)}`);
-  const plugins = merge({}, doc.plugins);
+  const plugins = read.doc.plugins;
   if (typeof plugins === 'object' && plugins !== null && !Array.isArray(plugins)) {
     const entries = Object.fromEntries(Object.entries(plugins).filter(([, v]) => typeof v === 'boolean' || (typeof v === 'object' && v !== null)));
-    for (const problem of await pluginProblems(entries as Record<string, boolean | Record<string, unknown>>, locateDaemon({ config: file }, env).baseDir)) {
-      problems.push(problem.message);
-    }
+    for (const problem of await pluginProblems(entries as Record<string, PluginEntry>, dirname(read.file!))) problems.push(problem.message);
   }
   if (problems.length === 0) {
     process.stdout.write(`${file}: valid\n`);

@@ -19,7 +19,13 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   version: { type: 'boolean', short: 'V', description: 'print the version' },
 };
 
-const VALUE_FLAGS = new Set(['--config', '--state-dir', '--socket']);
+// What commandWords skips before the words: the global flags, from the table above.
+const VALUE_FLAGS = new Set(Object.entries(GLOBAL_OPTIONS).filter(([, o]) => o.type === 'string').map(([name]) => `--${name}`));
+const SWITCHES = new Set(
+  Object.entries(GLOBAL_OPTIONS)
+    .filter(([, o]) => o.type === 'boolean')
+    .flatMap(([name, o]) => [o.default === true ? `--no-${name}` : `--${name}`, ...(o.short ? [`-${o.short}`] : [])]),
+);
 
 /** The command words: the positionals before the first option that is not a global flag. */
 function commandWords(args: string[]): { words: string[]; at: number[] } {
@@ -30,7 +36,7 @@ function commandWords(args: string[]): { words: string[]; at: number[] } {
     if (arg === '--') break;
     if (arg.startsWith('-')) {
       if (VALUE_FLAGS.has(arg)) i++;
-      else if (!/^--?(no-spawn|help|h|version|V)$/.test(arg) && !/^--(config|state-dir|socket)=/.test(arg)) break;
+      else if (!SWITCHES.has(arg) && !VALUE_FLAGS.has(arg.split('=')[0]!)) break;
       continue;
     }
     words.push(arg);
@@ -98,19 +104,13 @@ function globalFlags(options: CommandContext['options']): ConfigFlags {
   return flags;
 }
 
-/** The global flags read before the command is known (to find the plugins' commands in the right config). */
+/**
+ * The global flags read before the command is known (to find the plugins' commands in the right config):
+ * the command's own options are not known yet, so they are let through, not refused.
+ */
 function earlyFlags(args: string[]): ConfigFlags {
-  const flags: ConfigFlags = {};
-  const names: Record<string, keyof ConfigFlags> = { '--config': 'config', '--state-dir': 'stateDir', '--socket': 'socket' };
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--') break;
-    const [name, inline] = args[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const key = names[name];
-    if (key === undefined) continue;
-    const value = inline ?? args[++i];
-    if (value !== undefined) flags[key] = value;
-  }
-  return flags;
+  const { values } = parseArgs({ args, options: toParseOptions(GLOBAL_OPTIONS), allowPositionals: true, strict: false });
+  return globalFlags(values as CommandContext['options']);
 }
 
 async function pluginGroups(args: string[]): Promise<{ groups: Group[]; problem?: string }> {
