@@ -429,7 +429,7 @@ t.test('10k sets are committed in one go; measured sets/s', async (t) => {
   await cache.flush();
   const seconds2 = (performance.now() - start2) / 1000;
   t.comment(`cache.set x10k, concurrent, committed: ${Math.round(10_000 / seconds2)} sets/s (${(seconds2 * 1000).toFixed(0)} ms)`);
-  const flushes = cache.store!.flushCount;
+  const flushes = cache.store!.transactionCount;
   t.ok(flushes.committed < 60, `grouped into ${flushes.committed} transactions`);
   t.equal(flushes.failed, 0);
   await cache.close();
@@ -464,20 +464,21 @@ t.test('max_store_entries bounds level 2: the least recently written rows go', a
   await smaller.close();
 });
 
-t.test('SqliteStore is a Keyv store adapter: namespaces, ttl, clear, flush, purge', async (t) => {
+t.test('SqliteStore is a Keyv store adapter: namespaces, ttl, clear, purge', async (t) => {
   const dir = tempDir('hearth-cache-');
   const errors: string[] = [];
-  const store = await SqliteStore.open({ path: join(dir, 'kv.sqlite'), maxEntries: 1000, purgeIntervalMs: 20, onError: (_e, c) => errors.push(c) });
+  const file = join(dir, 'kv.sqlite');
+  const store = await SqliteStore.open({ path: file, maxEntries: 1000, purgeIntervalMs: 20, onError: (_e, c) => errors.push(c) });
   const users = new Keyv({ store, namespace: 'users' });
   await users.set('ann', { id: 1 });
   await users.set('tmp', 'x', 50);
   t.same(await users.get('ann'), { id: 1 });
   t.equal(await users.has('ann'), true);
   t.same(await users.get(['ann', 'bob']), [{ id: 1 }, undefined]);
-  t.equal(await store.expiresOf('users:ann'), null);
-  t.ok((await store.expiresOf('users:tmp'))! > Date.now());
-  await store.flush();
-  t.equal(store.pendingCount, 0);
+  const rows = await sql<{ key: string; expires: number | null }>(file, 'SELECT key, expires FROM hearth_cache ORDER BY key');
+  t.same(rows.map((r) => r.key), ['users:ann', 'users:tmp'], 'committed at once');
+  t.equal(rows[0]!.expires, null);
+  t.ok(rows[1]!.expires! > Date.now());
   await sleep(120);
   t.equal(await store.count(), 1, 'the expired row was purged in the background');
   t.equal(await users.get('tmp'), undefined);
@@ -487,11 +488,11 @@ t.test('SqliteStore is a Keyv store adapter: namespaces, ttl, clear, flush, purg
   ]);
   t.equal(await users.get('b'), 2, 'a non-string value is stored as JSON');
   t.equal(await store.deleteMany(['users:a', 'users:nope']), true);
+  t.equal(await store.deleteMany(['users:nope']), false);
   t.equal(await users.delete('ann'), true);
   await users.clear();
-  await store.flush();
   t.equal(await store.count(), 0);
-  t.equal(await store.integrityCheck(), 'ok');
+  t.same(await sql(file, 'PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
   await users.disconnect();
   await store.disconnect();
   await t.rejects(store.set('k', 'v'), /closed/);
@@ -516,22 +517,24 @@ function exec(file: string, statements: string): Promise<void> {
 
 t.test('a failed flush loses its writes safely: they become deletes, retried until they land', async (t) => {
   const dir = tempDir('hearth-cache-');
-  const file = join(dir, 'kv.sqlite');
+  const file = join(dir, 'cache.sqlite');
   const errors: string[] = [];
-  const store = await SqliteStore.open({ path: file, maxEntries: 1000, onError: (_e, c) => errors.push(c) });
-  await store.set('a', '"old"');
-  await store.flush();
+  const cache = await open(dir, { max_size: 1, onError: (_e, c) => errors.push(c) });
+  await cache.set('f', 'a', 'old');
+  await cache.flush();
   await exec(file, 'DROP TABLE hearth_cache');
-  await store.set('a', '"new"');
-  await t.rejects(store.flush(), /no such table/);
+  await cache.set('f', 'a', 'new');
+  await cache.set('f', 'b', 'pushes a out of level 1');
+  await t.rejects(cache.flush(), /no such table/);
   t.same(errors, ['flush']);
-  t.equal(store.flushCount.failed, 1);
-  t.equal(await store.get('a'), undefined, 'neither the lost write nor an older value is served');
+  t.equal(cache.store!.transactionCount.failed, 1);
+  t.equal(await cache.get('f', 'a'), undefined, 'neither the lost write nor an older value is served');
   await exec(file, 'CREATE TABLE hearth_cache(key VARCHAR(255) PRIMARY KEY, value TEXT, expires INTEGER); ' +
-    `INSERT INTO hearth_cache VALUES ('a', '"older"', NULL)`);
-  await store.flush();
-  t.equal(await store.count(), 0, 'the retried delete landed');
-  await store.disconnect();
+    `INSERT INTO hearth_cache VALUES ('f:a', '{"value":"older"}', NULL)`);
+  await cache.flush();
+  t.equal(await rowCount(dir), 0, 'the retried delete landed');
+  t.equal(await cache.get('f', 'a'), undefined);
+  await cache.close();
 });
 
 t.test('level 2 edge cases: an unreadable row, a read overtaken during validation', async (t) => {
@@ -582,17 +585,18 @@ t.test('a damaged cache file is moved aside and the cache starts empty', async (
 t.test('kill -9 while writing: the file stays sound and keeps what was committed', async (t) => {
   const dir = tempDir('hearth-cache-');
   const file = join(dir, 'cache.sqlite');
-  const moduleUrl = pathToFileURL(join(root, 'src/services/sqlite-store.ts')).href;
+  const moduleUrl = pathToFileURL(join(root, 'src/services/cache.ts')).href;
   const code = `
-    import { SqliteStore } from ${JSON.stringify(moduleUrl)};
-    const store = await SqliteStore.open({ path: process.env.CACHE_FILE, maxEntries: 1e6, flushDelayMs: 20 });
+    import { CacheService } from ${JSON.stringify(moduleUrl)};
+    const cache = await CacheService.open({ ttl_seconds: 600, max_size: 100, store: 'sqlite', max_store_entries: 1e6,
+      stateDir: process.env.CACHE_DIR, flushDelayMs: 20 });
     let i = 0;
-    const value = JSON.stringify({ value: 'x'.repeat(300) });
-    setInterval(() => { for (let j = 0; j < 200; j++) store.set('k' + i++, value, 600000); }, 2);
-    setInterval(() => { if (store.flushCount.committed >= 10) console.log('committed'); }, 10);
+    const value = 'x'.repeat(300);
+    setInterval(() => { for (let j = 0; j < 200; j++) cache.set('k', String(i++), value); }, 2);
+    setInterval(() => { if (cache.store.transactionCount.committed >= 10) console.log('committed'); }, 10);
   `;
   const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], {
-    env: { ...process.env, CACHE_FILE: file },
+    env: { ...process.env, CACHE_DIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -609,12 +613,12 @@ t.test('kill -9 while writing: the file stays sound and keeps what was committed
   child.kill('SIGKILL');
   await exited;
   t.ok(existsSync(`${file}-wal`), 'killed with a WAL file left behind');
-  const store = await SqliteStore.open({ path: file, maxEntries: 1e6 });
-  t.equal(await store.integrityCheck(), 'ok');
-  const rows = await store.count();
+  t.same(await sql(file, 'PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+  const cache = await open(dir, { max_store_entries: 1e6 });
+  const rows = (await cache.stats()).persisted;
   t.ok(rows >= 2000, `${rows} committed rows survived`);
-  t.ok(await store.get('k0'), 'the first rows are there');
-  await store.disconnect();
+  t.equal(await cache.get('k', '0'), 'x'.repeat(300), 'the first rows are there');
+  await cache.close();
 });
 
 t.test('cached(): one in-flight call per key, results cached, failures not', async (t) => {

@@ -3,15 +3,13 @@
 // and bounded by cache.max_store_entries. Every write goes to both levels; a read tries level 1, then level 2
 // (promoting a hit to level 1). Keys are namespaced (one namespace per plugin), values JSON-serializable.
 //
-// Ordering: writes reach the level-2 store through one chain per key (Keyv serializes before it hands a
-// value to the store, so a set followed at once by a delete could otherwise reach it in the other order);
-// a clear is a barrier for the keys it covers. A read that finds nothing in level 1 first waits for the
-// writes of its key still on their way, so it sees them (read-your-writes). A read of level 2 that a
-// write, delete or clear of the same key overtakes is retried rather than promoted: nothing deleted comes
-// back.
+// Ordering and read-your-writes are level 2's (persistent-level.ts): a write is recorded there in call order
+// as it is made, and a read of the store that a write overtook is retried rather than promoted, so nothing
+// deleted comes back. A validated level-1 hit is served only if the entry is still the one validated.
 import { join } from 'node:path';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
+import { PersistentLevel } from './persistent-level.js';
 import { SqliteStore } from './sqlite-store.js';
 
 export interface CacheSettings {
@@ -114,16 +112,10 @@ interface Entry {
   expires: number | null;
 }
 
-interface ReadToken {
-  stale: boolean;
-}
-
 const NAMESPACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const noop = (): void => {};
 /** Reads of level 2 overtaken by writes are retried this many times, then answered as a miss. */
 const READ_ATTEMPTS = 4;
-/** Level-2 writes on their way to the store past which `set` waits for its own. */
-const IN_TRANSIT_LIMIT = 1000;
 
 function checkNamespace(name: string): void {
   if (!NAMESPACE.test(name)) throw new TypeError(`invalid cache namespace ${JSON.stringify(name)}: letters, digits, _ . - only`);
@@ -137,7 +129,7 @@ function ttlMs(seconds: number): number {
 export class CacheService {
   readonly settings: Readonly<CacheSettings>;
   readonly #l1: LRUCache<string, Entry>;
-  readonly #keyv: Keyv | undefined;
+  readonly #l2: PersistentLevel | undefined;
   readonly #store: SqliteStore | undefined;
   readonly #onError: (err: unknown, context: string) => void;
   readonly #defaultTtlMs: number;
@@ -152,16 +144,14 @@ export class CacheService {
    * set): stats() purges level 1 (a walk over every entry) only once something may have expired.
    */
   #noneStaleBefore = Infinity;
-
-  /** The newest level-2 operation of each key still on its way to the store. */
-  readonly #tails = new Map<string, Promise<unknown>>();
-  /** A clear in progress: level-2 operations and reads of keys without a tail wait for it. */
-  #barrier: Promise<void> | undefined;
-  /** Level-2 reads in progress, by key: a write to the key marks them stale. */
-  readonly #readers = new Map<string, Set<ReadToken>>();
   #closing: Promise<void> | undefined;
 
-  private constructor(settings: CacheSettings, store: SqliteStore | undefined, onError: (err: unknown, context: string) => void) {
+  private constructor(
+    settings: CacheSettings,
+    store: SqliteStore | undefined,
+    onError: (err: unknown, context: string) => void,
+    level2: Pick<CacheOpenOptions, 'flushDelayMs'> = {},
+  ) {
     this.settings = Object.freeze({ ...settings });
     this.#onError = onError;
     this.#defaultTtlMs = ttlMs(settings.ttl_seconds);
@@ -177,7 +167,7 @@ export class CacheService {
         if (reason === 'expire' || (reason === 'evict' && entry.expires !== null && entry.expires <= Date.now())) {
           this.#expired++;
           // Its level-2 copy has the same expiry: drop it now so that it is not found (and counted) again.
-          if (this.#keyv && !this.#closing) this.#l2(key, () => this.#keyv!.delete(key));
+          this.#l2?.drop(key);
         } else if (reason === 'evict') {
           this.#evictions++;
         }
@@ -185,15 +175,17 @@ export class CacheService {
     });
     if (store) {
       this.#store = store;
-      this.#keyv = new Keyv({
+      const keyv = new Keyv({
         store,
         namespace: undefined,
         useKeyPrefix: false,
+        // Failures reach level 2 as rejections (a failed flush is retried; an unreadable row is a miss).
+        throwOnErrors: true,
         // Values are JSON: the plain codec is several times faster than Keyv's default one.
         serialize: JSON.stringify,
         deserialize: JSON.parse,
       });
-      this.#keyv.on('error', (err: unknown) => this.#onError(err, 'store'));
+      this.#l2 = new PersistentLevel(keyv, store, { ...level2, onError });
     }
   }
 
@@ -211,11 +203,10 @@ export class CacheService {
     const store = await SqliteStore.open({
       path: join(options.stateDir, options.fileName ?? 'cache.sqlite'),
       maxEntries: settings.max_store_entries,
-      ...(options.flushDelayMs !== undefined ? { flushDelayMs: options.flushDelayMs } : {}),
       ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
       onError,
     });
-    return new CacheService(settings, store, onError);
+    return new CacheService(settings, store, onError, options.flushDelayMs !== undefined ? { flushDelayMs: options.flushDelayMs } : {});
   }
 
   /** The level-2 store (undefined with the memory store): for benches, tests and diagnostics. */
@@ -263,52 +254,45 @@ export class CacheService {
       const entry = this.#l1.get(k);
       if (entry !== undefined) {
         if (!validate) return this.#hit(namespace, entry.value as T);
-        const token = this.#track(k);
         const ok = await this.#validate(validate, entry.value as T, { namespace, key, level: 1 });
-        this.#untrack(k, token);
+        if (this.#l1.peek(k) !== entry) continue; // written or deleted meanwhile
         if (ok) return this.#hit(namespace, entry.value as T);
-        if (!token.stale) await this.#drop(k);
+        this.#drop(k);
         return this.#miss(namespace);
       }
-      if (!this.#keyv || this.#closing) return this.#miss(namespace);
+      const l2 = this.#l2;
+      if (!l2 || this.#closing) return this.#miss(namespace);
 
-      const token = this.#track(k);
+      const mark = l2.mark(k);
+      let found;
       try {
-        const pending = this.#tails.get(k) ?? this.#barrier;
-        if (pending) await pending;
-        let raw: { value?: unknown; expires?: number | undefined } | undefined;
-        try {
-          raw = await this.#keyv.get(k, { raw: true });
-        } catch (err) {
-          // An unreadable row (not JSON, say) is a miss, and goes.
-          this.#onError(err, 'read');
-          if (!token.stale) await this.#drop(k);
-          return this.#miss(namespace);
-        }
-        if (token.stale) continue;
-        if (raw === undefined || raw.value === undefined) return this.#miss(namespace);
-        const value = raw.value as T;
-        const expires = typeof raw.expires === 'number' ? raw.expires : null;
-        if (validate) {
-          const ok = await this.#validate(validate, value, { namespace, key, level: 2 });
-          if (token.stale) continue;
-          if (!ok) {
-            await this.#drop(k);
-            return this.#miss(namespace);
-          }
-        }
-        const remaining = expires === null ? 0 : Math.ceil(expires - Date.now());
-        if (expires !== null && remaining <= 0) {
-          this.#expired++;
-          await this.#drop(k);
-          return this.#miss(namespace);
-        }
-        this.#noteTtl(remaining);
-        this.#l1.set(k, { value, expires }, { ttl: remaining });
-        return this.#hit(namespace, value);
-      } finally {
-        this.#untrack(k, token);
+        found = await l2.get(k);
+      } catch (err) {
+        // An unreadable row (not JSON, say) is a miss, and goes.
+        this.#onError(err, 'read');
+        if (!l2.overtaken(mark, k)) this.#drop(k);
+        return this.#miss(namespace);
       }
+      if (l2.overtaken(mark, k)) continue;
+      if (found === undefined) return this.#miss(namespace);
+      const value = found.value as T;
+      if (validate) {
+        const ok = await this.#validate(validate, value, { namespace, key, level: 2 });
+        if (l2.overtaken(mark, k)) continue;
+        if (!ok) {
+          this.#drop(k);
+          return this.#miss(namespace);
+        }
+      }
+      const remaining = found.expires === null ? 0 : Math.ceil(found.expires - Date.now());
+      if (found.expires !== null && remaining <= 0) {
+        this.#expired++;
+        this.#drop(k);
+        return this.#miss(namespace);
+      }
+      this.#noteTtl(remaining);
+      this.#l1.set(k, { value, expires: found.expires }, { ttl: remaining });
+      return this.#hit(namespace, value);
     }
     return this.#miss(namespace);
   }
@@ -322,29 +306,22 @@ export class CacheService {
     if (value === undefined) throw new TypeError('cannot cache undefined');
     const ms = options.ttlSeconds === undefined ? this.#defaultTtlMs : ttlMs(options.ttlSeconds);
     const k = `${namespace}:${key}`;
-    this.#stale(k);
     this.#noteTtl(ms);
     this.#l1.set(k, { value, expires: ms === 0 ? null : Date.now() + ms }, { ttl: ms });
-    if (this.#keyv && !this.#closing) {
-      const keyv = this.#keyv;
-      const write = this.#l2(k, () => keyv.set(k, value, ms === 0 ? undefined : ms));
-      // Reads, flush() and close() wait for the writes on their way, so a set need not: it waits only when
-      // many are (the store is pushing back), which bounds what a fast writer can queue.
-      if (this.#tails.size >= IN_TRANSIT_LIMIT) await write;
-    }
+    // Level 2 buffers it; a set waits only when many writes do (the store is pushing back).
+    const backPressure = this.#closing ? undefined : this.#l2?.set(k, value, ms === 0 ? null : Date.now() + ms);
+    if (backPressure) await backPressure;
   }
 
   /** Removes the entry from both levels; answers whether a live one was there. */
   async delete(namespace: string, key: string): Promise<boolean> {
     checkNamespace(namespace);
     const k = `${namespace}:${key}`;
-    this.#stale(k);
     const inMemory = this.#l1.peek(k) !== undefined;
     this.#l1.delete(k);
-    if (!this.#keyv || this.#closing) return inMemory;
-    const keyv = this.#keyv;
-    const stored = await this.#l2(k, () => keyv.delete(k));
-    return inMemory || stored === true;
+    if (!this.#l2 || this.#closing) return inMemory;
+    const stored = await this.#l2.delete(k);
+    return inMemory || stored;
   }
 
   async has(namespace: string, key: string): Promise<boolean> {
@@ -353,10 +330,8 @@ export class CacheService {
     if (this.#l1.has(k)) return true;
     // An expired entry still in level 1: a get drops it and counts it (level 2's copy goes with it).
     if (this.#l1.peek(k, { allowStale: true }) !== undefined) this.#l1.get(k);
-    if (!this.#keyv || this.#closing) return false;
-    const pending = this.#tails.get(k) ?? this.#barrier;
-    if (pending) await pending;
-    return this.#keyv.has(k);
+    if (!this.#l2 || this.#closing) return false;
+    return this.#l2.has(k);
   }
 
   /** Clears one namespace (both levels) or, without one, everything. Answers how many live entries went. */
@@ -370,22 +345,8 @@ export class CacheService {
       removed.add(k);
       this.#l1.delete(k);
     }
-    for (const [k, tokens] of this.#readers) if (k.startsWith(prefix)) for (const t of tokens) t.stale = true;
-    const store = this.#store;
-    if (!store || this.#closing) return removed.size;
-
-    const before: Array<Promise<unknown>> = [];
-    if (this.#barrier) before.push(this.#barrier);
-    for (const [k, tail] of this.#tails) if (k.startsWith(prefix)) before.push(tail);
-    const clearing = Promise.all(before).then(() => store.clearPrefix(prefix));
-    const barrier = clearing.then(noop, noop);
-    this.#barrier = barrier;
-    for (const k of this.#tails.keys()) if (k.startsWith(prefix)) this.#tails.set(k, barrier);
-    void barrier.then(() => {
-      if (this.#barrier === barrier) this.#barrier = undefined;
-      for (const [k, tail] of this.#tails) if (tail === barrier) this.#tails.delete(k);
-    });
-    for (const k of await clearing) removed.add(k);
+    if (!this.#l2 || this.#closing) return removed.size;
+    for (const k of await this.#l2.clear(prefix)) removed.add(k);
     return removed.size;
   }
 
@@ -417,7 +378,7 @@ export class CacheService {
    * state dir). Empty again once a write commits (failed writes are retried every second).
    */
   reasons(): string[] {
-    const failure = this.#store?.writeFailure;
+    const failure = this.#l2?.writeFailure;
     if (!failure || this.#closing) return [];
     const code = (failure as { code?: unknown }).code;
     const what = typeof code === 'string' && !failure.message.startsWith(code) ? `${code}: ${failure.message}` : failure.message;
@@ -426,9 +387,7 @@ export class CacheService {
 
   /** Resolves once every write made before the call is committed to level 2. Safe to call any time. */
   async flush(): Promise<void> {
-    if (!this.#store) return;
-    await Promise.all([...this.#tails.values(), this.#barrier]);
-    await this.#store.flush();
+    if (this.#l2 && !this.#closing) await this.#l2.flush();
   }
 
   /**
@@ -436,11 +395,7 @@ export class CacheService {
    * the caller bounds it in time. Level 1 keeps answering afterwards; level 2 is no longer used.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (!this.#keyv) return;
-      await Promise.all([...this.#tails.values(), this.#barrier]);
-      await this.#keyv.disconnect();
-    })();
+    this.#closing ??= this.#l2?.close() ?? Promise.resolve();
     return this.#closing;
   }
 
@@ -493,57 +448,9 @@ export class CacheService {
   }
 
   /** Deletes a key from both levels (an entry that failed validation or could not be read). */
-  async #drop(k: string): Promise<void> {
-    this.#stale(k);
+  #drop(k: string): void {
     this.#l1.delete(k);
-    if (this.#keyv && !this.#closing) {
-      const keyv = this.#keyv;
-      await this.#l2(k, () => keyv.delete(k));
-    }
-  }
-
-  /** Runs a level-2 operation after the previous ones of the same key (and after a clear covering it). */
-  #l2<R>(k: string, op: () => Promise<R>): Promise<R | undefined> {
-    const before = this.#tails.get(k) ?? this.#barrier;
-    const run = before ? before.then(op) : op();
-    // `settled` is assigned before either handler can run.
-    const settled: Promise<R | undefined> = run.then(
-      (result) => {
-        if (this.#tails.get(k) === settled) this.#tails.delete(k);
-        return result;
-      },
-      (err: unknown) => {
-        if (this.#tails.get(k) === settled) this.#tails.delete(k);
-        this.#onError(err, 'store');
-        return undefined;
-      },
-    );
-    this.#tails.set(k, settled);
-    return settled;
-  }
-
-  #track(k: string): ReadToken {
-    const token: ReadToken = { stale: false };
-    let tokens = this.#readers.get(k);
-    if (!tokens) {
-      tokens = new Set();
-      this.#readers.set(k, tokens);
-    }
-    tokens.add(token);
-    return token;
-  }
-
-  #untrack(k: string, token: ReadToken): void {
-    const tokens = this.#readers.get(k);
-    if (!tokens) return;
-    tokens.delete(token);
-    if (tokens.size === 0) this.#readers.delete(k);
-  }
-
-  /** A write to `k` overtakes the reads of `k` in progress. */
-  #stale(k: string): void {
-    const tokens = this.#readers.get(k);
-    if (tokens) for (const t of tokens) t.stale = true;
+    this.#l2?.drop(k);
   }
 }
 

@@ -1,13 +1,15 @@
-// Level 2 of the cache: a Keyv store adapter on one SQLite file. It builds on @keyv/sqlite (its connection,
-// its table and its query function) and adds what that adapter lacks for a cache that takes bursts:
-// - WAL and synchronous=NORMAL: a crash loses at most the writes not yet committed, never the file;
-// - a write-behind buffer: sets and deletes are kept in memory and written in ONE transaction of multi-row
-//   INSERT OR REPLACE / DELETE, at the latest `flushDelayMs` after the first pending write, or at once
-//   when `flushRows` writes are pending; `flush()` resolves once they are committed;
-// - read-your-writes: reads look at the buffer (and at the batch being committed) before the file;
-// - an `expires` column: expired rows are never served, purged on open and every `purgeIntervalMs`;
+// The SQLite store of the cache's level 2: a Keyv store adapter on one file. It builds on @keyv/sqlite (its
+// connection, its table and its query function) and adds what a cache that takes bursts needs from a store:
+// - WAL and synchronous=NORMAL: a crash loses at most the last transaction, never the file;
+// - `setMany` in ONE transaction of multi-row INSERT OR REPLACE (the write-behind buffer in front of it,
+//   persistent-level.ts, hands it each flush's writes at once);
+// - an `expires` column: expired rows are never returned, purged on open and every `purgeIntervalMs`;
 // - a bound: past `maxEntries` rows, the least recently written rows are deleted (rowid order: INSERT OR
-//   REPLACE gives a rewritten key a new rowid).
+//   REPLACE gives a rewritten key a new rowid);
+// - an exact row count, kept as statements run (stats never scan the table);
+// - `clearPrefix`, for clearing one namespace of keys.
+// Its writes run one at a time (#exclusive): the file has one connection, so a statement issued while a
+// transaction is open would become part of it.
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeyvSqlite } from '@keyv/sqlite';
@@ -17,27 +19,13 @@ export interface SqliteStoreOptions {
   path: string;
   /** Row bound (cache.max_store_entries). */
   maxEntries: number;
-  /** Longest time a write waits in the buffer before its transaction starts. Default 50 ms. */
-  flushDelayMs?: number;
-  /** Pending writes that start a flush at once. Default 2000. */
-  flushRows?: number;
-  /** Pending writes past which `set` waits for a flush (back-pressure). Default 50000. */
-  maxPending?: number;
   /** Background purge of expired rows. Default 60 s; 0 = only on open. */
   purgeIntervalMs?: number;
   /** Table name. Default `hearth_cache`. */
   table?: string;
-  /** Failures that nobody awaits (background flushes, purges, a damaged file moved aside). */
+  /** Failures that nobody awaits (background purges, a damaged file moved aside). */
   onError?: (err: unknown, context: string) => void;
 }
-
-const DELETED = Symbol('deleted');
-interface Put {
-  value: string;
-  /** Epoch ms, or null for no expiry. */
-  expires: number | null;
-}
-type Op = Put | typeof DELETED;
 
 interface Row {
   key: string;
@@ -45,10 +33,17 @@ interface Row {
   expires: number | null;
 }
 
+export interface StoreEntry {
+  key: string;
+  /** What Keyv serialized; anything else is stored as JSON. */
+  value: unknown;
+  /** Milliseconds to live; none (or 0) = no expiry. */
+  ttl?: number | undefined;
+}
+
 // Rows per INSERT statement: 3 parameters each, far under SQLite's 32766 variables.
 const INSERT_ROWS = 500;
 const DELETE_KEYS = 500;
-const EMPTY: ReadonlyMap<string, Op> = new Map();
 const noop = (): void => {};
 
 const isLive = (expires: number | null | undefined, now: number): boolean =>
@@ -64,39 +59,25 @@ function isDamagedFile(err: unknown): boolean {
   return code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT';
 }
 
+const placeholders = (n: number): string => `${'?,'.repeat(n - 1)}?`;
+
 export class SqliteStore extends KeyvSqlite {
   readonly path: string;
   readonly #table: string;
   readonly #maxEntries: number;
-  readonly #flushDelayMs: number;
-  readonly #flushRows: number;
-  readonly #maxPending: number;
-  readonly #onError: (err: unknown, context: string) => void;
 
-  #pending = new Map<string, Op>();
-  /** The batch inside the transaction being committed: still visible to reads. */
-  #inflight: ReadonlyMap<string, Op> = EMPTY;
-  /** Key prefixes whose committed rows are being deleted by a clear: hidden from reads meanwhile. */
-  #clearing: string[] = [];
   /**
-   * Rows in the table, exact: counted once on open, then moved by what each statement did (rows a commit
-   * added or deleted, rows a clear or purge deleted), so that stats never run `count(*)` (a scan of the
-   * table). The store is the file's only writer (one daemon per state dir).
+   * Rows in the table, exact: counted once on open, then moved by what each statement did. The store is
+   * the file's only writer (one daemon per state dir).
    */
   #rows = 0;
-  /** Whether the last chunk a flush wrote held only new keys (see #writeChunk). */
+  /** Whether the last chunk written held only new keys (see #writeChunk). */
   #lastChunkNew = true;
-  /** The error of the last flush when it failed; cleared by the next flush that commits. */
-  #writeFailure: Error | undefined;
   #expiredCount = 0;
-  #flushes = 0;
-  #failedFlushes = 0;
-  /** After a failed flush, retries wait this long instead of flushDelayMs. */
-  #retryDelayMs = 0;
+  #transactions = 0;
+  #failedTransactions = 0;
 
   #lock: Promise<unknown> = Promise.resolve();
-  #queuedFlush: Promise<void> | undefined;
-  #timer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #dbClosed = false;
@@ -110,10 +91,7 @@ export class SqliteStore extends KeyvSqlite {
     this.path = options.path;
     this.#table = this.opts.table!;
     this.#maxEntries = options.maxEntries;
-    this.#flushDelayMs = options.flushDelayMs ?? 50;
-    this.#flushRows = options.flushRows ?? 2000;
-    this.#maxPending = Math.max(options.maxPending ?? 50_000, this.#flushRows);
-    this.#onError = options.onError ?? noop;
+    const onError = options.onError ?? noop;
     // @keyv/sqlite emits 'error' when the connection fails; without a listener that would throw.
     this.on('error', noop);
     this.ready = this.#init();
@@ -121,7 +99,7 @@ export class SqliteStore extends KeyvSqlite {
     const purgeMs = options.purgeIntervalMs ?? 60_000;
     if (purgeMs > 0) {
       this.#purgeTimer = setInterval(() => {
-        this.purgeExpired().catch((err) => this.#onError(err, 'purge'));
+        this.purgeExpired().catch((err) => onError(err, 'purge'));
       }, purgeMs);
       this.#purgeTimer.unref();
     }
@@ -155,7 +133,8 @@ export class SqliteStore extends KeyvSqlite {
       await this.query(`ALTER TABLE ${this.#table} ADD COLUMN expires INTEGER`);
     }
     await this.query(`DELETE FROM ${this.#table} WHERE expires IS NOT NULL AND expires <= ?`, [Date.now()]);
-    this.#rows = await this.#countRows();
+    const counted: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table}`);
+    this.#rows = counted[0]?.n ?? 0;
     if (this.#rows > this.#maxEntries) {
       await this.#exclusive(async () => {
         this.#rows = await this.#enforceBound(this.#rows);
@@ -165,40 +144,21 @@ export class SqliteStore extends KeyvSqlite {
 
   // ---- reads -------------------------------------------------------------------------------------
 
-  /** The buffered operation for `key`, if any (newest first), or 'hidden' while a clear deletes it. */
-  #buffered(key: string): Op | 'hidden' | undefined {
-    const op = this.#pending.get(key);
-    if (op !== undefined) return op;
-    if (this.#clearing.length > 0 && this.#clearing.some((p) => key.startsWith(p))) return 'hidden';
-    return this.#inflight.get(key);
-  }
-
-  async #readRow(key: string): Promise<Row | undefined> {
+  override async get<Value>(key: string): Promise<Value | undefined> {
     await this.ready;
     if (this.#dbClosed) return undefined;
-    const rows: Row[] = await this.query(`SELECT key, value, expires FROM ${this.#table} WHERE key = ?`, [key]);
+    const rows: Row[] = await this.query(`SELECT value, expires FROM ${this.#table} WHERE key = ?`, [key]);
     const row = rows[0];
     if (row === undefined) return undefined;
-    if (!isLive(row.expires, Date.now())) {
-      // Counted once: the delete is buffered, so the next read finds nothing (unless a write came meanwhile).
-      if (this.#buffered(key) === undefined) {
-        this.#expiredCount++;
-        this.#pending.set(key, DELETED);
-        this.#schedule();
-      }
-      return undefined;
-    }
-    return row;
-  }
-
-  override async get<Value>(key: string): Promise<Value | undefined> {
-    const op = this.#buffered(key);
-    if (op !== undefined) {
-      if (op === 'hidden' || op === DELETED || !isLive(op.expires, Date.now())) return undefined;
-      return op.value as Value;
-    }
-    const row = await this.#readRow(key);
-    return row?.value as Value | undefined;
+    if (isLive(row.expires, Date.now())) return row.value as Value;
+    // Found expired: deleted now, and counted by the read whose delete took it (so once). The delete keeps
+    // a row written since (its expiry is later), whatever the order of the two.
+    const gone: unknown[] = await this.#exclusive(() =>
+      this.query(`DELETE FROM ${this.#table} WHERE key = ? AND expires <= ? RETURNING key`, [key, Date.now()]),
+    );
+    this.#rows = Math.max(0, this.#rows - gone.length);
+    this.#expiredCount += gone.length;
+    return undefined;
   }
 
   override async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
@@ -209,58 +169,62 @@ export class SqliteStore extends KeyvSqlite {
     return (await this.get(key)) !== undefined;
   }
 
-  /** Expiry (epoch ms, or null) of a live entry, or undefined when there is none. */
-  async expiresOf(key: string): Promise<number | null | undefined> {
-    const op = this.#buffered(key);
-    if (op !== undefined) {
-      if (op === 'hidden' || op === DELETED || !isLive(op.expires, Date.now())) return undefined;
-      return op.expires;
-    }
-    const row = await this.#readRow(key);
-    return row === undefined ? undefined : row.expires;
-  }
-
   // ---- writes ------------------------------------------------------------------------------------
 
   #checkOpen(): void {
     if (this.#closing) throw new Error('the cache store is closed');
   }
 
-  /**
-   * Buffers a write: `value` is what Keyv serialized, `ttl` in ms (none = no expiry). Resolves at once,
-   * unless `maxPending` writes wait, then once a flush has made room.
-   */
   override async set(key: string, value: any, ttl?: number): Promise<boolean> {
-    this.#checkOpen();
-    const text = typeof value === 'string' ? value : JSON.stringify(value);
-    const expires = typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl) ? Date.now() + ttl : null;
-    this.#pending.set(key, { value: text, expires });
-    this.#schedule();
-    if (this.#pending.size >= this.#maxPending) await this.#requestFlush().catch(noop);
+    await this.setMany([{ key, value, ttl }]);
     return true;
   }
 
-  async setMany(entries: Array<{ key: string; value: any; ttl?: number }>): Promise<void> {
-    for (const { key, value, ttl } of entries) await this.set(key, value, ttl);
-  }
-
-  /** Buffers a delete. Answers whether a live entry was there. */
-  override async delete(key: string): Promise<boolean> {
+  /** Writes the entries in one transaction (the later of two writes of a key wins). */
+  async setMany(entries: StoreEntry[]): Promise<void> {
     this.#checkOpen();
-    const before = this.#buffered(key);
-    this.#pending.set(key, DELETED);
-    this.#schedule();
-    if (before === 'hidden' || before === DELETED) return false;
-    if (before !== undefined) return isLive(before.expires, Date.now());
-    await this.ready;
-    if (this.#dbClosed) return false;
-    const rows: Row[] = await this.query(`SELECT expires FROM ${this.#table} WHERE key = ?`, [key]);
-    return rows[0] !== undefined && isLive(rows[0].expires, Date.now());
+    if (entries.length === 0) return;
+    const now = Date.now();
+    const rows = new Map<string, unknown[]>();
+    for (const { key, value, ttl } of entries) {
+      const text = typeof value === 'string' ? value : JSON.stringify(value);
+      rows.delete(key);
+      rows.set(key, [key, text, typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl) ? now + ttl : null]);
+    }
+    const params = [...rows.values()].flat();
+    await this.#transaction(async (count) => {
+      for (let i = 0; i < rows.size; i += INSERT_ROWS) {
+        const n = Math.min(INSERT_ROWS, rows.size - i);
+        count += await this.#writeChunk(params.slice(i * 3, (i + n) * 3), n);
+      }
+      return count > this.#maxEntries ? this.#enforceBound(count) : count;
+    });
   }
 
+  /** Answers whether a live entry was there. */
+  override async delete(key: string): Promise<boolean> {
+    return this.deleteMany([key]);
+  }
+
+  /** Deletes the keys in one transaction. Answers whether a live entry was among them. */
   override async deleteMany(keys: string[]): Promise<boolean> {
-    const results = await Promise.all(keys.map((key) => this.delete(key)));
-    return results.some(Boolean);
+    this.#checkOpen();
+    if (keys.length === 0) return false;
+    let live = false;
+    await this.#transaction(async (count) => {
+      for (let i = 0; i < keys.length; i += DELETE_KEYS) {
+        const chunk = keys.slice(i, i + DELETE_KEYS);
+        const gone: Array<{ expires: number | null }> = await this.query(
+          `DELETE FROM ${this.#table} WHERE key IN (${placeholders(chunk.length)}) RETURNING expires`,
+          chunk,
+        );
+        count -= gone.length;
+        const now = Date.now();
+        live ||= gone.some((row) => isLive(row.expires, now));
+      }
+      return count;
+    });
+    return live;
   }
 
   /** Keyv's clear: everything, or Keyv's namespace when it set one. */
@@ -268,35 +232,18 @@ export class SqliteStore extends KeyvSqlite {
     await this.clearPrefix(this.namespace ? `${this.namespace}:` : '');
   }
 
-  /**
-   * Deletes every entry whose key starts with `prefix` ('' = all): buffered ones at once, committed ones in
-   * a statement that runs after the transaction in progress. Writes made after this call are kept.
-   * Answers the keys of the live entries removed.
-   */
+  /** Deletes every entry whose key starts with `prefix` ('' = all). Answers the keys of the live ones. */
   async clearPrefix(prefix: string): Promise<string[]> {
     this.#checkOpen();
+    await this.ready;
+    const rows: Row[] = await this.#exclusive(() =>
+      prefix === ''
+        ? this.query(`DELETE FROM ${this.#table} RETURNING key, expires`)
+        : this.query(`DELETE FROM ${this.#table} WHERE key >= ? AND key < ? RETURNING key, expires`, [prefix, prefixEnd(prefix)]),
+    );
+    this.#rows = Math.max(0, this.#rows - rows.length);
     const now = Date.now();
-    const removed = new Set<string>();
-    for (const [key, op] of this.#pending) {
-      if (!key.startsWith(prefix)) continue;
-      if (op !== DELETED && isLive(op.expires, now)) removed.add(key);
-      this.#pending.delete(key);
-    }
-    this.#clearing.push(prefix);
-    try {
-      await this.ready;
-      const rows: Row[] = await this.#exclusive(() =>
-        prefix === ''
-          ? this.query(`DELETE FROM ${this.#table} RETURNING key, expires`)
-          : this.query(`DELETE FROM ${this.#table} WHERE key >= ? AND key < ? RETURNING key, expires`, [prefix, prefixEnd(prefix)]),
-      );
-      this.#rows = Math.max(0, this.#rows - rows.length);
-      const after = Date.now();
-      for (const row of rows) if (isLive(row.expires, after)) removed.add(row.key);
-    } finally {
-      this.#clearing.splice(this.#clearing.indexOf(prefix), 1);
-    }
-    return [...removed];
+    return rows.filter((row) => isLive(row.expires, now)).map((row) => row.key);
   }
 
   /** Deletes expired rows now. Answers how many. */
@@ -304,7 +251,7 @@ export class SqliteStore extends KeyvSqlite {
     if (this.#closing) return 0;
     await this.ready;
     return this.#exclusive(async () => {
-      const rows: Array<{ key: string }> = await this.query(
+      const rows: unknown[] = await this.query(
         `DELETE FROM ${this.#table} WHERE expires IS NOT NULL AND expires <= ? RETURNING key`,
         [Date.now()],
       );
@@ -313,104 +260,45 @@ export class SqliteStore extends KeyvSqlite {
     });
   }
 
-  // ---- flushing ----------------------------------------------------------------------------------
+  // ---- transactions ------------------------------------------------------------------------------
 
-  /** Runs `fn` after every write transaction queued before it (one writer at a time). */
+  /** Runs `fn` after every write queued before it (one writer at a time). */
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(fn, fn);
     this.#lock = run.catch(noop);
     return run;
   }
 
-  #schedule(): void {
-    if (this.#pending.size >= this.#flushRows && this.#retryDelayMs === 0) {
-      this.#requestFlush().catch(noop);
-    } else if (this.#timer === undefined && this.#queuedFlush === undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#requestFlush().catch(noop);
-      }, Math.max(this.#flushDelayMs, this.#retryDelayMs));
-      this.#timer.unref();
-    }
-  }
-
-  /** One flush queued and not yet started takes every write pending when it starts: callers share it. */
-  #requestFlush(): Promise<void> {
-    this.#queuedFlush ??= this.#exclusive(() => {
-      this.#queuedFlush = undefined;
-      return this.#flushNow();
-    });
-    return this.#queuedFlush;
-  }
-
-  /** Resolves once every write made before the call is committed to the file; rejects if that failed. */
-  flush(): Promise<void> {
-    if (this.#dbClosed) return Promise.resolve();
-    return this.#requestFlush();
-  }
-
-  async #flushNow(): Promise<void> {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.#pending.size === 0 || this.#dbClosed) return;
+  /** Runs `fn` (given the row count, answering the count after it) in one write transaction. */
+  async #transaction(fn: (rows: number) => Promise<number>): Promise<void> {
     await this.ready;
-    const batch = this.#pending;
-    this.#pending = new Map();
-    this.#inflight = batch;
-    const puts: unknown[] = [];
-    const deletes: string[] = [];
-    for (const [key, op] of batch) {
-      if (op === DELETED) deletes.push(key);
-      else puts.push(key, op.value, op.expires);
-    }
-    const putRows = puts.length / 3;
-    try {
-      await this.query('BEGIN IMMEDIATE');
-      // The row count after this transaction: each put adds a row unless its key had one already.
-      let rows = this.#rows;
+    await this.#exclusive(async () => {
+      if (this.#dbClosed) throw new Error('the cache store is closed');
       try {
-        for (let i = 0; i < putRows; i += INSERT_ROWS) {
-          const n = Math.min(INSERT_ROWS, putRows - i);
-          rows += await this.#writeChunk(puts.slice(i * 3, (i + n) * 3), n);
+        await this.query('BEGIN IMMEDIATE');
+        let rows: number;
+        try {
+          rows = await fn(this.#rows);
+          await this.query('COMMIT');
+        } catch (err) {
+          await this.query('ROLLBACK').catch(noop);
+          throw err;
         }
-        for (let i = 0; i < deletes.length; i += DELETE_KEYS) {
-          const chunk = deletes.slice(i, i + DELETE_KEYS);
-          const gone: unknown[] = await this.query(`DELETE FROM ${this.#table} WHERE key IN (${'?,'.repeat(chunk.length - 1)}?) RETURNING key`, chunk);
-          rows -= gone.length;
-        }
-        if (rows > this.#maxEntries) rows = await this.#enforceBound(rows);
-        await this.query('COMMIT');
+        this.#rows = rows;
+        this.#transactions++;
       } catch (err) {
-        await this.query('ROLLBACK').catch(noop);
+        this.#failedTransactions++;
         throw err;
       }
-      this.#rows = rows;
-      this.#flushes++;
-      this.#retryDelayMs = 0;
-      this.#writeFailure = undefined;
-    } catch (err) {
-      // Nothing of the batch reached the file. Its keys become deletes (retried later), so that an older
-      // committed value can never come back in place of a write that was lost.
-      this.#failedFlushes++;
-      this.#retryDelayMs = 1000;
-      this.#writeFailure = err instanceof Error ? err : new Error(String(err));
-      for (const key of batch.keys()) if (!this.#pending.has(key)) this.#pending.set(key, DELETED);
-      this.#onError(err, 'flush');
-      throw err;
-    } finally {
-      this.#inflight = EMPTY;
-      if (this.#pending.size > 0 && !this.#dbClosed) this.#schedule();
-    }
+    });
   }
 
   /**
-   * Inside the flush's transaction: writes `n` rows (key, value, expires triples) with INSERT OR REPLACE
-   * (a rewritten key gets a new rowid: the bound's order of writing) and answers how many of them are new
-   * rows, which keeps the row count exact. Two ways to learn that, the cheaper one picked by the last chunk:
-   * after a chunk of only new keys (a burst of first writes), INSERT OR IGNORE then changes() (the new
-   * ones), and REPLACE only if some were there already; otherwise a count of the keys present first.
+   * Inside a transaction: writes `n` rows (key, value, expires triples) with INSERT OR REPLACE (a rewritten
+   * key gets a new rowid: the bound's order of writing) and answers how many of them are new rows, which
+   * keeps the row count exact. Two ways to learn that, the cheaper one picked by the last chunk: after a
+   * chunk of only new keys (a burst of first writes), INSERT OR IGNORE then changes() (the new ones), and
+   * REPLACE only if some were there already; otherwise a count of the keys present first.
    */
   async #writeChunk(chunk: unknown[], n: number): Promise<number> {
     const values = `VALUES ${'(?,?,?),'.repeat(n - 1)}(?,?,?)`;
@@ -423,7 +311,7 @@ export class SqliteStore extends KeyvSqlite {
       if (fresh < n) await this.query(replace, chunk);
     } else {
       const keys = chunk.filter((_, j) => j % 3 === 0);
-      const present: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table} WHERE key IN (${'?,'.repeat(n - 1)}?)`, keys);
+      const present: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table} WHERE key IN (${placeholders(n)})`, keys);
       fresh = n - (present[0]?.n ?? 0);
       await this.query(replace, chunk);
     }
@@ -444,11 +332,6 @@ export class SqliteStore extends KeyvSqlite {
     return rows - gone.length;
   }
 
-  async #countRows(): Promise<number> {
-    const rows: Array<{ n: number }> = await this.query(`SELECT count(*) AS n FROM ${this.#table}`);
-    return rows[0]?.n ?? 0;
-  }
-
   // ---- state -------------------------------------------------------------------------------------
 
   /** Rows committed to the file (expired rows not yet purged included). */
@@ -462,49 +345,25 @@ export class SqliteStore extends KeyvSqlite {
     return this.#dbClosed ? 0 : this.#rows;
   }
 
-  /**
-   * Why writes to the file are failing (the last flush's error: a full disk, a read-only file), or
-   * undefined while they commit. A failed flush is retried every second, so this clears by itself once
-   * the file takes writes again.
-   */
-  get writeFailure(): Error | undefined {
-    return this.#writeFailure;
-  }
-
-  /** Writes buffered, not yet committed. */
-  get pendingCount(): number {
-    return this.#pending.size + this.#inflight.size;
-  }
-
-  /** Expired rows found by reads (purged ones are not counted). */
+  /** Expired rows found (and deleted) by reads; purged ones are not counted. */
   get expiredCount(): number {
     return this.#expiredCount;
   }
 
-  get flushCount(): { committed: number; failed: number } {
-    return { committed: this.#flushes, failed: this.#failedFlushes };
+  /** Write transactions committed and failed. */
+  get transactionCount(): { committed: number; failed: number } {
+    return { committed: this.#transactions, failed: this.#failedTransactions };
   }
 
-  /** `PRAGMA integrity_check`: 'ok' when the file is sound. */
-  async integrityCheck(): Promise<string> {
-    const rows: Array<{ integrity_check: string }> = await this.query('PRAGMA integrity_check');
-    return rows.map((r) => r.integrity_check).join('\n');
-  }
-
-  /** Flushes what is pending, then closes the file. Idempotent; calling it twice returns the same promise. */
+  /** Closes the file once the writes queued before it are done. Idempotent. */
   override disconnect(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#purgeTimer);
-      try {
-        await this.ready.catch(noop);
-        await this.#requestFlush();
-      } finally {
-        await this.#exclusive(async () => {
-          this.#dbClosed = true;
-          if (this.#timer !== undefined) clearTimeout(this.#timer);
-          await this.close();
-        }).catch(noop);
-      }
+      await this.ready.catch(noop);
+      await this.#exclusive(async () => {
+        this.#dbClosed = true;
+        await this.close();
+      }).catch(noop);
     })();
     return this.#closing;
   }
