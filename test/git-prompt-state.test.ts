@@ -4,7 +4,7 @@
 // (lightweight, annotated, several, packed, none) as `git describe --tags --exact-match` picks it. Each
 // answer is asked right after git changed the state: a change must be seen by the next answer.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
@@ -80,24 +80,28 @@ async function check(t: Tap.Test, repo: string, label: string, expected?: string
   return s;
 }
 
-/** f.txt through three commits on main (one, two, three). */
+/**
+ * f.txt through three commits on main (one, two, three), and a branch `side` from main~1 whose first commit
+ * changes f.txt (a conflict with main's `three`) and whose second adds s.txt. Made once, copied per test.
+ */
+let template: string | undefined;
 function base(name: string): string {
-  const repo = makeRepo(root, name);
-  for (const n of ['one', 'two', 'three']) {
-    write(repo, 'f.txt', `${n}\n`);
-    commitAll(repo, n);
+  if (!template) {
+    template = makeRepo(root, 'template');
+    for (const n of ['one', 'two', 'three']) {
+      write(template, 'f.txt', `${n}\n`);
+      commitAll(template, n);
+    }
+    git(template, 'checkout', '-q', '-b', 'side', 'HEAD~1');
+    write(template, 'f.txt', 'side\n');
+    commitAll(template, 'side f');
+    write(template, 's.txt', 's\n');
+    commitAll(template, 'side s');
+    git(template, 'checkout', '-q', 'main');
   }
+  const repo = join(root, name);
+  cpSync(template, repo, { recursive: true });
   return repo;
-}
-
-/** A branch `side` from HEAD~1 whose commit changes f.txt (a conflict with main's `three`) and adds s.txt. */
-function side(repo: string): void {
-  git(repo, 'checkout', '-q', '-b', 'side', 'HEAD~1');
-  write(repo, 'f.txt', 'side\n');
-  commitAll(repo, 'side f');
-  write(repo, 's.txt', 's\n');
-  commitAll(repo, 'side s');
-  git(repo, 'checkout', '-q', 'main');
 }
 
 const snippet = join(projectRoot, 'plugins/git/prompt.sh');
@@ -121,7 +125,6 @@ t.test('no operation: null, and the text form has empty keys', async (t) => {
 
 t.test('a conflicted merge', async (t) => {
   const repo = base('merge');
-  side(repo);
   t.equal(gitMay(repo, 'merge', '-q', 'side'), 1);
   const s = await check(t, repo, 'merging', 'MERGING');
   t.equal(s.conflicted, 1);
@@ -159,7 +162,6 @@ t.test('an interactive rebase stopped at the first of one edit (GIT_SEQUENCE_EDI
 
 t.test('a rebase on the apply backend stopped by a conflict; a detached rebase', async (t) => {
   const repo = base('rebase-apply');
-  side(repo);
   t.not(gitMay(repo, 'rebase', '-q', '--apply', 'side'), 0);
   t.ok(existsSync(join(repo, '.git', 'rebase-apply', 'rebasing')));
   const s = await check(t, repo, 'apply', 'REBASE');
@@ -177,7 +179,6 @@ t.test('a rebase on the apply backend stopped by a conflict; a detached rebase',
 
 t.test('a cherry-pick stopped by a conflict, and a sequence of picks after a committed resolution', async (t) => {
   const repo = base('pick');
-  side(repo);
   t.not(gitMay(repo, 'cherry-pick', 'side~1', 'side'), 0);
   await check(t, repo, 'conflict', 'CHERRY-PICKING');
   write(repo, 'f.txt', 'resolved\n');
@@ -207,7 +208,6 @@ t.test('a revert stopped by a conflict, and a sequence of reverts', async (t) =>
 
 t.test('git am stopped by a patch that does not apply; AM/REBASE', async (t) => {
   const repo = base('am');
-  side(repo);
   const patches = join(root, 'patches');
   git(repo, 'format-patch', '-q', '-o', patches, 'side~2..side');
   t.not(gitMay(repo, 'am', '-q', join(patches, '0001-side-f.patch'), join(patches, '0002-side-s.patch')), 0);
@@ -249,7 +249,6 @@ t.test('a bisect', async (t) => {
 
 t.test('a merge in a linked worktree is that worktree\'s', async (t) => {
   const repo = base('linked');
-  side(repo);
   const wt = join(root, 'linked-wt');
   git(repo, 'worktree', 'add', '-q', '-b', 'other', wt, 'main');
   t.equal(gitMay(wt, 'merge', '-q', 'side'), 1);
