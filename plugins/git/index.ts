@@ -5,9 +5,9 @@ import { homedir } from 'node:os';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
+import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
 import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
-import { summaryText } from './in-progress.js';
 import type { RepoPaths } from './repo.js';
 import type { RepoStatus } from './status.js';
 
