@@ -209,6 +209,10 @@ t.test('summary: upstream, ahead/behind, counts and stashes as git counts them; 
     conflicted: 0,
     stashes: git(clone, 'stash', 'list').trim().split('\n').length,
     clean: false,
+    action: null,
+    action_step: null,
+    action_total: null,
+    tag: null,
   });
   t.equal(ahead, 2);
   t.equal(behind, 1);

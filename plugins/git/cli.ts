@@ -2,7 +2,8 @@
 import { resolve } from 'node:path';
 import type { Client } from '../../src/client.js';
 import { defineCommands, type ArgSpec, type OptionSpec } from '../../src/cli/spec.js';
-import { keyValueLines, porcelain } from './porcelain.js';
+import { summaryText } from './in-progress.js';
+import { porcelain } from './porcelain.js';
 import type { StatusEntry } from './status.js';
 
 interface StatusAnswer {
@@ -55,7 +56,7 @@ export default defineCommands([
     async run({ args, options, client }) {
       const answer = await client().use((c) => c.call<Record<string, unknown>>('GET', `/git/summary?repo=${q(args[0])}`));
       if (options.json) print(answer);
-      else process.stdout.write(keyValueLines(answer));
+      else process.stdout.write(summaryText(answer));
     },
   },
   {

@@ -5,9 +5,9 @@ import { homedir } from 'node:os';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
+import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
 import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
-import { keyValueLines } from './porcelain.js';
 import type { RepoPaths } from './repo.js';
 import type { RepoStatus } from './status.js';
 
@@ -109,9 +109,9 @@ export default definePlugin<GitOptions>({
     ctx.route({
       method: 'GET',
       path: '/git/summary',
-      summary: 'What a shell prompt shows: branch, upstream, ahead/behind, counts of staged, unstaged, untracked and conflicted entries, stashes',
+      summary: 'What a shell prompt shows: branch, upstream, ahead/behind, counts of staged, unstaged, untracked and conflicted entries, stashes, the operation in progress (action, action_step, action_total) and the tag at HEAD',
       schema: { query: repoQuery },
-      text: keyValueLines,
+      text: summaryText,
       handler: ({ query }) =>
         operate('summary', query.repo, async (paths) => {
           const result = await freshStatus(paths);

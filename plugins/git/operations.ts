@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import git from 'isomorphic-git';
 import { HearthError } from '../../src/errors.js';
 import type { GitConfig } from './git-config.js';
+import { readInProgress, tagAt, type Action } from './in-progress.js';
 import type { ObjectReader } from './objects.js';
 import { GitObjectError } from './odb.js';
 import type { RepoPaths } from './repo.js';
@@ -23,6 +24,13 @@ export interface Summary {
   conflicted: number;
   stashes: number;
   clean: boolean;
+  /** The operation in progress, as git's prompt script names it, or null. */
+  action: Action | null;
+  /** The step and the number of steps of a rebase or am, where git's prompt script shows `n/m`. */
+  action_step: number | null;
+  action_total: number | null;
+  /** The tag `git describe --tags --exact-match` gives for HEAD, or null. */
+  tag: string | null;
 }
 
 const isCode = (err: unknown, code: string): boolean => (err as { code?: string } | null)?.code === code;
@@ -271,6 +279,10 @@ export async function stashCount(paths: RepoPaths): Promise<number> {
   }
 }
 
+/**
+ * The summary. During a rebase `branch` is the branch being rebased (HEAD is detached meanwhile), as git's
+ * prompt script shows it; upstream and ahead/behind stay those of HEAD's own branch.
+ */
 export async function summarize(paths: RepoPaths, reader: ObjectReader, config: GitConfig, status: RepoStatus): Promise<Summary> {
   let staged = 0;
   let unstaged = 0;
@@ -287,8 +299,9 @@ export async function summarize(paths: RepoPaths, reader: ObjectReader, config: 
   const upstream = upstreamOf(config, status.head.branch);
   const upstreamOid = upstream ? await reader.resolve(upstream.ref) : null;
   const counts = status.head.oid && upstreamOid ? await aheadBehind(reader, status.head.oid, upstreamOid) : { ahead: 0, behind: 0 };
+  const [progress, tag] = await Promise.all([readInProgress(paths.gitdir), tagAt(reader, status.head.oid)]);
   return {
-    branch: status.head.branch,
+    branch: progress.rebasing ?? status.head.branch,
     head: status.head.oid,
     upstream: upstream && upstreamOid ? upstream.name : null,
     ...counts,
@@ -298,5 +311,9 @@ export async function summarize(paths: RepoPaths, reader: ObjectReader, config: 
     conflicted,
     stashes: await stashCount(paths),
     clean: status.entries.length === 0,
+    action: progress.action,
+    action_step: progress.step,
+    action_total: progress.total,
+    tag,
   };
 }

@@ -8,8 +8,12 @@
 #   zsh:   setopt prompt_subst; PROMPT='%~$(hearth_git_prompt)%# '
 #
 # Prints nothing outside a repository, or when the daemon is not running (it never starts one).
-# Shows ` (branch ^ahead vbehind +staged ~unstaged ?untracked !conflicted $stashes)`, each count only
-# when not zero; a detached HEAD shows its short commit id, an unborn one `(no commits)`.
+# Shows ` (branch|ACTION step/total ^ahead vbehind +staged ~unstaged ?untracked !conflicted $stashes)`,
+# each count only when not zero. ACTION is what git's own prompt script shows for an operation in
+# progress (REBASE, AM, AM/REBASE, MERGING, CHERRY-PICKING, REVERTING, BISECTING), with `step/total` where
+# it shows them; during a rebase the branch is the one being rebased. A detached HEAD shows the tag
+# pointing at it in parentheses, as git's script does (`(v1.0)`), else its short commit id; an unborn one
+# `no commits`.
 # HEARTH_STATE_DIR (default $XDG_STATE_HOME/hearth) and HEARTH_SOCKET override where the daemon is.
 
 # Percent-encodes $1 byte by byte into _hearth_q, with builtins only.
@@ -69,6 +73,7 @@ hearth_git_prompt() {
   local _hearth_q _hearth_body
   _hearth_summary || return 0
   local key value branch='' head='' ahead=0 behind=0 staged=0 unstaged=0 untracked=0 conflicted=0 stashes=0
+  local action='' step='' total='' tag=''
   while IFS='=' read -r key value; do
     case $key in
       branch) branch=$value ;;
@@ -80,14 +85,23 @@ hearth_git_prompt() {
       untracked) untracked=$value ;;
       conflicted) conflicted=$value ;;
       stashes) stashes=$value ;;
+      action) action=$value ;;
+      step) step=$value ;;
+      total) total=$value ;;
+      tag) tag=$value ;;
     esac
   done <<HEARTH_EOF
 $_hearth_body
 HEARTH_EOF
   local s
   if [ -n "$branch" ]; then s=$branch
+  elif [ -n "$tag" ]; then s="($tag)"
   elif [ -n "$head" ]; then s=${head:0:7}
   else s='no commits'
+  fi
+  if [ -n "$action" ]; then
+    s="$s|$action"
+    [ -n "$step" ] && [ -n "$total" ] && s="$s $step/$total"
   fi
   [ "$ahead" != 0 ] && s="$s ^$ahead"
   [ "$behind" != 0 ] && s="$s v$behind"
