@@ -311,8 +311,7 @@ export function configBool(config: Map<string, string>, key: string, fallback: b
   return !(v === 'false' || v === 'no' || v === 'off' || v === '0' || v === '');
 }
 
-/** `~/x` and a lone `~` expanded as git does for path values. */
+/** `~/x` and a lone `~` expanded as git does for path values: HOME and the rest put together as text. */
 export function configPath(value: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (value === '~') return env.HOME || homedir();
-  return value.startsWith('~/') ? join(env.HOME || homedir(), value.slice(2)) : value;
+  return value === '~' || value.startsWith('~/') ? (env.HOME || homedir()) + value.slice(1) : value;
 }
