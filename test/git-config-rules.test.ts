@@ -2,7 +2,7 @@
 // `git config` resolves them, the include depth limit, `~/` and relative excludes files, the default XDG
 // excludes file, excludes set in an included file, submodule.<name>.ignore and diff.ignoreSubmodules, and
 // a change in an included file (outside the repository) seen by the very next status answer.
-import { mkdirSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
@@ -46,10 +46,10 @@ const FLAGS: StatusFlags[] = [{}, { untracked: false }, { ignored: true }];
 const describe = (f: StatusFlags) => (f.untracked === false ? '-uno' : f.ignored ? '--ignored' : '-uall');
 
 /** The daemon's answer first, then `git -C <repo> status`, compared entry for entry. */
-async function check(t: Tap.Test, repo: string, label: string, flags: StatusFlags = {}): Promise<boolean> {
+async function check(t: Tap.Test, repo: string, label: string, flags: StatusFlags = {}, knownHead?: ReturnType<typeof gitHead>): Promise<boolean> {
   const res = await status({ repo, include_untracked: flags.untracked !== false, include_ignored: flags.ignored === true });
   if (!res.json.success) return t.fail(`${label}: ${res.status} ${JSON.stringify(res.json.error)}`);
-  const head = gitHead(repo);
+  const head = knownHead ?? gitHead(repo);
   const entries = gitStatus(repo, flags);
   const got = { branch: res.json.data.branch, head: res.json.data.head, entries: res.json.data.entries };
   return t.same(got, { ...head, entries }, `${label} ${describe(flags)}`);
@@ -132,52 +132,70 @@ t.test('include.path: relative to the including file, absolute, ~/, nested, miss
   t.equal(config.get('v.over'), 'b', 'an include counts where it stands: after the local value before it');
 });
 
+/**
+ * Each condition includes a file of its own (setting `h.c<i>`), all in one config file: one `git config
+ * --list` answers for all of them. Returns, per condition, whether git and hearth included its file.
+ */
+async function conditions(at: string, file: string, conds: string[], before = ''): Promise<Array<[string, boolean, boolean]>> {
+  const lines = conds.map((cond, i) => {
+    writeFileSync(join(home, `hit-${i}.conf`), `[h]\n\tc${i} = yes\n`);
+    return `[includeIf "${cond}"]\n\tpath = ${join(home, `hit-${i}.conf`)}\n`;
+  });
+  writeFileSync(file, before + lines.join(''));
+  const listed = new Set(spawnSync('git', ['config', '--list'], { cwd: at, encoding: 'utf8' }).stdout.split('\n'));
+  const ours = await configOf(at);
+  return conds.map((cond, i) => [cond, listed.has(`h.c${i}=yes`), ours.get(`h.c${i}`) === 'yes']);
+}
+
+function same(t: Tap.Test, results: Array<[string, boolean, boolean]>, label: string): void {
+  const differ = results.filter(([, g, h]) => g !== h).map(([cond, g]) => `${cond}: git ${g ? 'includes' : 'does not include'}`);
+  t.same(differ, [], `${label}: ${results.length} conditions (${results.filter(([, g]) => g).length} true)`);
+}
+
 t.test('includeIf gitdir: and gitdir/i: patterns, as git decides them', async (t) => {
   const parent = join(root, uniq('gd'));
   const repo = makeRepo(parent, 'Proj');
-  const hit = join(home, 'hit.conf');
-  writeFileSync(hit, '[v]\n\thit = yes\n');
+  const localConfig = join(repo, '.git', 'config');
+  const local = readFileSync(localConfig, 'utf8');
   const link = join(root, uniq('link'));
   symlinkSync(parent, link);
   const rel = parent.slice(root.length + 1);
   const patterns = [
     `${repo}/.git`, `${repo}/.git/`, `${repo}/`, repo, 'Proj/', 'proj/', 'Proj/.git', `${rel}/`, `${parent}/`, `${root}/*/Proj/`,
     `${root}/**/Proj/`, `${root}/*/`, `${root.toUpperCase()}/`, '.git', 'Proj', '**/Proj/.git', './', './.git', 'P?oj/', 'P[q-s]oj/', '[!P]roj/',
+    '~/', `${root}/**`, `${root}/**/`, `**/${rel}/Proj/.git`, 'Pro*/', 'Pro*', '*/.git', '[[:upper:]]roj/',
   ];
   const conds = patterns.flatMap((p) => [`gitdir:${p}`, `gitdir/i:${p}`]);
-  for (const cond of conds) {
-    writeFileSync(join(repo, '.git', 'config'), `[core]\n\trepositoryformatversion = 0\n[includeIf "${cond}"]\n\tpath = ${hit}\n`);
-    t.equal((await configOf(repo)).get('v.hit') ?? null, gitGet(repo, 'v.hit'), cond);
-  }
+  conds.push('hasconfig:remote.*.url:**', 'unknown:x', 'gitdir:', 'onbranch:');
+  same(t, await conditions(repo, localConfig, conds, local), 'in .git/config');
+  writeFileSync(localConfig, local);
   // `./` in a global file: the directory of that file (links resolved); `~/` patterns.
+  const inHome = makeRepo(home, uniq('inhome'));
   const realHome = realpathSync(home);
-  for (const cond of ['gitdir:./', `gitdir:~/`, `gitdir:${realHome}/`]) {
-    setGlobal(`[includeIf "${cond}"]\n\tpath = ${hit}\n`);
-    const inHome = makeRepo(home, uniq('inhome'));
-    t.equal((await configOf(inHome)).get('v.hit') ?? null, gitGet(inHome, 'v.hit'), `global ${cond} (repository under HOME)`);
-    t.equal((await configOf(repo)).get('v.hit') ?? null, gitGet(repo, 'v.hit'), `global ${cond} (repository elsewhere)`);
-  }
+  const globalConds = ['gitdir:./', 'gitdir:~/', `gitdir:${realHome}/`, `gitdir/i:~/`, 'gitdir:./inhome*/', `gitdir:${parent}/`];
+  same(t, await conditions(inHome, homeConfig, globalConds, baseGlobal), 'in ~/.gitconfig, a repository under HOME');
+  same(t, await conditions(repo, homeConfig, globalConds, baseGlobal), 'in ~/.gitconfig, a repository elsewhere');
   setGlobal();
   // A pattern through a link: git matches it when it runs from the link's path (its PWD).
-  writeFileSync(join(repo, '.git', 'config'), `[includeIf "gitdir:${link}/"]\n\tpath = ${hit}\n`);
+  const hit = join(home, 'hit.conf');
+  writeFileSync(hit, '[v]\n\thit = yes\n');
+  writeFileSync(localConfig, `${local}[includeIf "gitdir:${link}/"]\n\tpath = ${hit}\n`);
   const viaLink = join(link, 'Proj');
   t.equal(gitGet(viaLink, 'v.hit', { ...process.env, PWD: viaLink }), 'yes', 'git matches through the link');
   t.equal((await configOf(repo)).get('v.hit'), 'yes', 'and so does hearth');
+  writeFileSync(localConfig, local);
   // A linked worktree's git dir is .git/worktrees/<name>.
   git(repo, 'commit', '-q', '--allow-empty', '-m', 'x');
   const wt = join(parent, 'wt');
   git(repo, 'worktree', 'add', '-q', '-b', 'wtb', wt);
-  for (const cond of ['gitdir:Proj/.git/', 'gitdir:Proj/.git', 'gitdir:wt/', 'gitdir:**/worktrees/wt']) {
-    writeFileSync(join(repo, '.git', 'config'), `[includeIf "${cond}"]\n\tpath = ${hit}\n`);
-    t.equal((await configOf(wt)).get('v.hit') ?? null, gitGet(wt, 'v.hit'), `linked worktree ${cond}`);
-  }
+  same(t, await conditions(wt, localConfig, ['gitdir:Proj/.git/', 'gitdir:Proj/.git', 'gitdir:wt/', 'gitdir:**/worktrees/wt', 'onbranch:wtb', 'onbranch:main'], local), 'a linked worktree');
 });
 
 t.test('includeIf onbranch:', async (t) => {
   const repo = makeRepo(root, uniq('ob'));
-  const hit = join(home, 'hit.conf');
-  writeFileSync(hit, '[v]\n\thit = yes\n');
-  const conds = ['main', 'ma*', 'm', 'feature/', 'feature/**', 'feature', '*', '**', 'feature/*', 'feature/a/', 'HEAD'];
+  const localConfig = join(repo, '.git', 'config');
+  const local = readFileSync(localConfig, 'utf8');
+  const conds = ['main', 'ma*', 'm', 'feature/', 'feature/**', 'feature', '*', '**', 'feature/*', 'feature/a/', 'HEAD', 'MAIN'].map((c) => `onbranch:${c}`);
   const states: Array<[string, () => void]> = [
     ['unborn main', () => {}],
     ['main', () => git(repo, 'commit', '-q', '--allow-empty', '-m', 'x')],
@@ -187,10 +205,8 @@ t.test('includeIf onbranch:', async (t) => {
   ];
   for (const [name, act] of states) {
     act();
-    for (const cond of conds) {
-      writeFileSync(join(repo, '.git', 'config'), `[includeIf "onbranch:${cond}"]\n\tpath = ${hit}\n`);
-      t.equal((await configOf(repo)).get('v.hit') ?? null, gitGet(repo, 'v.hit'), `${name}: onbranch:${cond}`);
-    }
+    same(t, await conditions(repo, localConfig, conds, local), name);
+    writeFileSync(localConfig, local);
   }
 });
 
@@ -273,26 +289,26 @@ t.test('submodules: submodule.<name>.ignore (.git/config, .gitmodules) and diff.
   git(sup, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', lib, 'libs/lib');
   git(sup, 'commit', '-q', '-m', 'submodule');
   const sub = join(sup, 'libs/lib');
-  const settings: Array<[string, () => void]> = [
-    ['no setting', () => {}],
-    ...(['untracked', 'dirty', 'all'] as const).map((v): [string, () => void] => [`diff.ignoreSubmodules=${v}`, () => git(sup, 'config', 'diff.ignoreSubmodules', v)]),
-    ['submodule.libs/lib.ignore=none', () => git(sup, 'config', 'submodule.libs/lib.ignore', 'none')],
-    ['.gitmodules ignore=untracked', () => git(sup, 'config', '-f', '.gitmodules', 'submodule.libs/lib.ignore', 'untracked')],
-    ['.gitmodules all, .git/config none', () => {
-      git(sup, 'config', '-f', '.gitmodules', 'submodule.libs/lib.ignore', 'all');
-      git(sup, 'config', 'submodule.libs/lib.ignore', 'none');
-    }],
-    ['.gitmodules dirty, diff.ignoreSubmodules none', () => {
-      git(sup, 'config', '-f', '.gitmodules', 'submodule.libs/lib.ignore', 'dirty');
-      git(sup, 'config', 'diff.ignoreSubmodules', 'none');
-    }],
-    ['.gitmodules all', () => git(sup, 'config', '-f', '.gitmodules', 'submodule.libs/lib.ignore', 'all')],
-  ];
-  const clear = (): void => {
-    spawnSync('git', ['config', '--unset', 'diff.ignoreSubmodules'], { cwd: sup });
-    spawnSync('git', ['config', '--unset', 'submodule.libs/lib.ignore'], { cwd: sup });
-    spawnSync('git', ['config', '-f', '.gitmodules', '--unset', 'submodule.libs/lib.ignore'], { cwd: sup });
+  // Settings are written as files (no git process each): the config and .gitmodules as committed, plus lines.
+  const configFile = join(sup, '.git', 'config');
+  const modulesFile = join(sup, '.gitmodules');
+  const configText = readFileSync(configFile, 'utf8');
+  const modulesText = readFileSync(modulesFile, 'utf8');
+  const diffIgnore = (v: string): string => `[diff]\n\tignoreSubmodules = ${v}\n`;
+  const ownIgnore = (v: string): string => `[submodule "libs/lib"]\n\tignore = ${v}\n`;
+  const set = (config: string, modules = ''): void => {
+    writeFileSync(configFile, configText + config);
+    writeFileSync(modulesFile, modulesText + (modules ? `\tignore = ${modules}\n` : ''));
   };
+  const settings: Array<[string, string, string?]> = [
+    ['no setting', ''],
+    ...['untracked', 'dirty', 'all'].map((v): [string, string] => [`diff.ignoreSubmodules=${v}`, diffIgnore(v)]),
+    ['submodule.libs/lib.ignore=none', ownIgnore('none')],
+    ['.gitmodules ignore=untracked', '', 'untracked'],
+    ['.gitmodules all, .git/config none', ownIgnore('none'), 'all'],
+    ['.gitmodules dirty, diff.ignoreSubmodules none', diffIgnore('none'), 'dirty'],
+    ['.gitmodules all', '', 'all'],
+  ];
   const states: Array<[string, () => void]> = [
     ['untracked content', () => write(sub, 'untracked.txt', 'u')],
     ['modified content', () => write(sub, 'lib.txt', 'modified\n')],
@@ -302,18 +318,18 @@ t.test('submodules: submodule.<name>.ignore (.git/config, .gitmodules) and diff.
   ];
   for (const [state, act] of states) {
     act();
-    for (const [setting, set] of settings) {
-      clear();
-      set();
+    const head = gitHead(sup);
+    for (const [setting, config, modules] of settings) {
+      set(config, modules);
       // -uno matters only where the submodule's one change is untracked content.
-      for (const flags of state === 'untracked content' ? [{}, { untracked: false }] : [{}]) await check(t, sup, `${state}, ${setting}`, flags);
+      for (const flags of state === 'untracked content' ? [{}, { untracked: false }] : [{}]) await check(t, sup, `${state}, ${setting}`, flags, head);
     }
   }
-  clear();
+  set('');
   const config = await configOf(sup);
   t.equal(config.ignoreSubmodules('libs/lib'), 'none');
   t.equal(config.ignoreSubmodules('libs/lib', undefined, false), 'untracked', '-uno: untracked content does not count');
-  git(sup, 'config', 'submodule.libs/lib.ignore', 'none');
+  set(ownIgnore('none'));
   t.equal((await configOf(sup)).ignoreSubmodules('libs/lib', undefined, false), 'none', "the submodule's own setting counts over -uno");
   t.equal((await configOf(sup)).ignoreSubmodules('libs/lib', 'dirty'), 'dirty', 'an override counts over the config');
   t.equal((await configOf(sup)).ignoreSubmodules('other'), 'none', 'a path that is no submodule');
