@@ -139,7 +139,7 @@ t.test('include.path: relative to the including file, absolute, ~/, nested, miss
 async function conditions(at: string, file: string, conds: string[], before = ''): Promise<Array<[string, boolean, boolean]>> {
   const lines = conds.map((cond, i) => {
     writeFileSync(join(home, `hit-${i}.conf`), `[h]\n\tc${i} = yes\n`);
-    return `[includeIf "${cond}"]\n\tpath = ${join(home, `hit-${i}.conf`)}\n`;
+    return `[includeIf "${cond.replace(/[\\"]/g, '\\$&')}"]\n\tpath = ${join(home, `hit-${i}.conf`)}\n`;
   });
   writeFileSync(file, before + lines.join(''));
   const listed = new Set(spawnSync('git', ['config', '--list'], { cwd: at, encoding: 'utf8' }).stdout.split('\n'));
@@ -189,6 +189,15 @@ t.test('includeIf gitdir: and gitdir/i: patterns, as git decides them', async (t
   const wt = join(parent, 'wt');
   git(repo, 'worktree', 'add', '-q', '-b', 'wtb', wt);
   same(t, await conditions(wt, localConfig, ['gitdir:Proj/.git/', 'gitdir:Proj/.git', 'gitdir:wt/', 'gitdir:**/worktrees/wt', 'onbranch:wtb', 'onbranch:main'], local), 'a linked worktree');
+  // Its own config file (extensions.worktreeConfig), with an include relative to it.
+  writeFileSync(localConfig, local);
+  git(repo, 'config', 'extensions.worktreeConfig', 'true');
+  git(wt, 'config', '--worktree', 'include.path', '../../wt-extra.conf');
+  writeFileSync(join(repo, '.git', 'wt-extra.conf'), '[v]\n\twt = yes\n');
+  for (const at of [repo, wt]) {
+    const ours = await configOf(at);
+    t.same([ours.get('v.wt') ?? null, ours.get('include.path') ?? null], [gitGet(at, 'v.wt'), gitGet(at, 'include.path')], `config.worktree, at ${at === wt ? 'the linked worktree' : 'the main one'}`);
+  }
 });
 
 t.test('includeIf onbranch:', async (t) => {
@@ -208,6 +217,17 @@ t.test('includeIf onbranch:', async (t) => {
     same(t, await conditions(repo, localConfig, conds, local), name);
     writeFileSync(localConfig, local);
   }
+  // Branch names as texts for git's wildmatch: HEAD pointed at each (unborn is fine), many patterns at once.
+  const patterns = [
+    'a/*', 'a/**', 'a/**/c', '**/c', 'a*c', 'a/*/c', '*/b*', '?/b/c', 'a?b', '[a-c]b', '[!a-c]b', '[^a]b', 'A-[b]', '[A-Z]-b', '[[:upper:]]-b',
+    '[[:alpha:]][[:punct:]]b', '[[:digit:][:lower:]]b', 'x[.]y', 'x\\.y', 'x\\*', '[]]', '[a-]b', '[[:bogus:]]b', '[ab', 'a\\', '[[:a]b', '***/c', 'a/**b',
+    '[[:xdigit:]]b', '[[:alnum:]]b', '[[:space:]]b', '[[:blank:][:cntrl:][:graph:][:print:]]b', 'a/b/', 'a/**/', '**', 'x.*', '*.y', '[\\]]',
+  ].map((p) => `onbranch:${p}`);
+  for (const name of ['a/b/c', 'ab', 'A-b', 'x.y', 'a/bc', 'cb', '7b']) {
+    git(repo, 'symbolic-ref', 'HEAD', `refs/heads/${name}`);
+    same(t, await conditions(repo, localConfig, patterns, local), `patterns against ${name}`);
+  }
+  writeFileSync(localConfig, local);
 });
 
 t.test('include depth: 10 nested includes are read, 11 are an error, as a cycle is', async (t) => {

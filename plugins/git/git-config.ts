@@ -137,12 +137,6 @@ export function scanGitConfig(text: string, onEntry: (key: string, value: string
   }
 }
 
-/** `[section "Sub"] Key = value` -> key `section.Sub.key` (section and key lower-cased, subsection kept). */
-export function parseGitConfig(text: string, into: Map<string, string> = new Map()): Map<string, string> {
-  scanGitConfig(text, (key, value) => into.set(key, value ?? 'true'));
-  return into;
-}
-
 function unquote(raw: string): string {
   let out = '';
   let quoted = false;
