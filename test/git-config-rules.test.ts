@@ -130,6 +130,18 @@ t.test('include.path: relative to the including file, absolute, ~/, nested, miss
   const config = await configOf(repo);
   for (const key of ['v.a', 'v.b', 'v.c', 'v.rel', 'v.tilde', 'v.global', 'v.xdg', 'v.over']) t.equal(config.get(key) ?? null, gitGet(repo, key), key);
   t.equal(config.get('v.over'), 'b', 'an include counts where it stands: after the local value before it');
+  // The system file ($GIT_CONFIG_SYSTEM) and $GIT_CONFIG_GLOBAL, each with a relative include.
+  const sysDir = join(home, uniq('sys'));
+  mkdirSync(sysDir);
+  writeFileSync(join(sysDir, 'system'), '[include]\n\tpath = sys-inc.conf\n');
+  writeFileSync(join(sysDir, 'sys-inc.conf'), '[v]\n\tsys = yes\n\tover = sys\n');
+  writeFileSync(join(sysDir, 'global'), '[include]\n\tpath = glob-inc.conf\n');
+  writeFileSync(join(sysDir, 'glob-inc.conf'), '[v]\n\tglob = yes\n');
+  const env = { ...process.env, GIT_CONFIG_SYSTEM: join(sysDir, 'system'), GIT_CONFIG_GLOBAL: join(sysDir, 'global') };
+  delete env.GIT_CONFIG_NOSYSTEM;
+  const paths = (await findRepo(repo))!;
+  const withEnv = loadGitConfig(paths, env);
+  for (const key of ['v.sys', 'v.glob', 'v.global', 'v.over']) t.equal(withEnv.get(key) ?? null, gitGet(repo, key, env), `${key} (GIT_CONFIG_SYSTEM, GIT_CONFIG_GLOBAL)`);
 });
 
 /**

@@ -15,7 +15,7 @@
 // changed (included files outside the repository, which nothing watches) costs a stat each.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { wildmatch } from './wildmatch.js';
 
@@ -37,8 +37,9 @@ export interface ConfigRepo {
 /** A file's identity as a stat gives it ('' when it cannot be stat'ed). */
 export function fileId(path: string): string {
   try {
-    const s = statSync(path, { bigint: true });
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    // Missing files are common here (no ~/.gitconfig, no excludes file): no exception for them.
+    const s = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : '';
   } catch {
     return '';
   }
@@ -84,7 +85,8 @@ export class GitConfig extends Map<string, string> {
     const value = this.get('core.excludesfile');
     if (value === undefined) return join(xdgConfigHome(this.#env), 'git', 'ignore');
     const path = configPath(value, this.#env);
-    return this.worktree && path !== '' ? resolve(this.worktree, path) : path;
+    // Joined as text: git opens it from the worktree's root, where `..` is the file system's (after links).
+    return this.worktree && path !== '' && !isAbsolute(path) ? `${this.worktree}/${path}` : path;
   }
 
   /**
