@@ -366,3 +366,20 @@ t.test('submodules: submodule.<name>.ignore (.git/config, .gitmodules) and diff.
   t.equal((await configOf(sup)).ignoreSubmodules('libs/lib', 'dirty'), 'dirty', 'an override counts over the config');
   t.equal((await configOf(sup)).ignoreSubmodules('other'), 'none', 'a path that is no submodule');
 });
+
+t.test('a config decided by onbranch: follows HEAD, warm', async (t) => {
+  const repo = makeRepo(root, uniq('obw'));
+  write(repo, 'tracked.txt', 't');
+  commitAll(repo);
+  write(repo, 'x.ob', 'x');
+  writeFileSync(join(home, 'ob-rules'), '*.ob\n');
+  writeFileSync(join(home, 'ob.conf'), '[core]\n\texcludesFile = ~/ob-rules\n');
+  git(repo, 'config', 'includeIf.onbranch:ign/.path', '~/ob.conf');
+  await check(t, repo, 'on main');
+  git(repo, 'checkout', '-q', '-b', 'ign/x');
+  await check(t, repo, 'on ign/x');
+  git(repo, 'checkout', '-q', 'main');
+  await check(t, repo, 'on main again');
+  git(repo, 'checkout', '-q', '--detach');
+  await check(t, repo, 'detached');
+});
