@@ -154,9 +154,19 @@ function unquote(raw: string): string {
   return quoted ? out : out.trim();
 }
 
-/** The text of `path`, or null when there is none (missing, or a directory); its identity is recorded first. */
+/** Files changed this recently could change again within the file system's time granularity unseen. */
+const RACY_NS = 2_000_000_000n;
+
+/**
+ * The text of `path`, or null when there is none (missing, or a directory); its identity is recorded first.
+ * A file modified within the last 2 s is recorded as changed (git's racy rule): it is read again on the
+ * next answer, so an edit in the same timestamp tick with the same size is not missed.
+ */
 function readRecorded(path: string, files: GitConfig['files']): string | null {
-  files.push([path, fileId(path)]);
+  const id = fileId(path);
+  const mtimeNs = id ? BigInt(id.split(':')[2]!) : 0n;
+  const racy = id !== '' && mtimeNs > BigInt(Date.now()) * 1_000_000n - RACY_NS;
+  files.push([path, racy ? `${id}:racy` : id]);
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
