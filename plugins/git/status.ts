@@ -5,7 +5,7 @@
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
-import { configBool, loadGitConfig, type GitConfig } from './git-config.js';
+import { configBool, loadGitConfig, type GitConfig, type SubmoduleIgnore } from './git-config.js';
 import { IgnoreRules } from './ignore-rules.js';
 import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
 import type { Head, ObjectReader } from './objects.js';
@@ -24,6 +24,8 @@ export interface StatusEntry {
 export interface StatusOptions {
   untracked: boolean;
   ignored: boolean;
+  /** How submodules' changes count, over their config (`submodule.<name>.ignore`, `diff.ignoreSubmodules`). */
+  ignoreSubmodules?: SubmoduleIgnore;
 }
 
 export interface RepoStatus {
@@ -111,8 +113,11 @@ export class RepoState {
   #stagedKey = '';
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
-  /** Submodules whose only change is untracked content: listed as modified only when untracked files are. */
-  #subUntrackedOnly = new Set<string>();
+  /**
+   * Checked-out submodules listed as modified, by what changed: their commit, their tracked content, or
+   * only untracked content. Which of these count is decided per answer (config, options).
+   */
+  #subChange = new Map<string, 'commit' | 'dirty' | 'untracked'>();
   #untracked = new Set<string>();
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
@@ -200,6 +205,8 @@ export class RepoState {
       await this.#build();
       return;
     }
+    // Config files (and included ones) outside the repository make no event: a stat of each tells.
+    if (this.#config.changed()) this.#metaDirty = true;
     if (this.#metaDirty) await this.#refreshMeta();
     const dirty = [...this.#dirty].sort(comparePaths);
     this.#dirty.clear();
@@ -213,7 +220,7 @@ export class RepoState {
   async #build(): Promise<void> {
     this.#dirty.clear();
     this.#metaDirty = false;
-    this.#config = loadGitConfig(this.paths.commondir);
+    this.#config = loadGitConfig(this.paths);
     this.#fileMode = configBool(this.#config, 'core.filemode', true);
     this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
     this.#head = await this.#reader.head(this.paths.gitdir);
@@ -259,11 +266,12 @@ export class RepoState {
 
   async #refreshMeta(): Promise<void> {
     this.#metaDirty = false;
-    const config = loadGitConfig(this.paths.commondir);
-    if (!sameMap(config, this.#config)) {
+    const config = loadGitConfig(this.paths);
+    if (!config.equals(this.#config)) {
       await this.#build();
       return;
     }
+    this.#config = config; // the same values, the files' identities of now
     this.#head = await this.#reader.head(this.paths.gitdir);
     if (this.#watch) for (const dir of this.#metaDirs()) this.#watch.add(dir);
     const before = this.#index;
@@ -380,7 +388,7 @@ export class RepoState {
   /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
-    if (letter !== 'M') this.#subUntrackedOnly.delete(e.path);
+    if (letter !== 'M') this.#subChange.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
   }
@@ -423,11 +431,11 @@ export class RepoState {
     const d = statData(await lstat(abs).catch(() => undefined));
     if (e.mode === GITLINK && d.kind === KIND_DIR) {
       const sub = await this.#submodule(abs);
-      this.#subUntrackedOnly.delete(e.path);
+      this.#subChange.delete(e.path);
       if (sub.head === null) return ' ';
-      if (sub.head !== e.oid || sub.changed) return 'M';
-      if (!sub.untracked) return ' ';
-      this.#subUntrackedOnly.add(e.path);
+      const change = sub.head !== e.oid ? 'commit' : sub.changed ? 'dirty' : sub.untracked ? 'untracked' : null;
+      if (change === null) return ' ';
+      this.#subChange.set(e.path, change);
       return 'M';
     }
     const decided = this.#fromStat(e, d);
@@ -579,7 +587,7 @@ export class RepoState {
         continue;
       }
       let y = this.#worktree.get(path) ?? ' ';
-      if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
+      if (y !== ' ' && this.#stage0.get(path)?.mode === GITLINK && !this.#submoduleCounts(path, y, options)) y = ' ';
       const x = this.#staged.get(path) ?? ' ';
       if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
     }
@@ -591,6 +599,19 @@ export class RepoState {
       for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     }
     return entries;
+  }
+
+  /**
+   * Whether a submodule's worktree change is listed: `all` lists none (not even a deleted or replaced
+   * submodule), `dirty` only a changed commit (or a deleted or replaced one), `untracked` all but
+   * untracked content.
+   */
+  #submoduleCounts(path: string, letter: string, options: StatusOptions): boolean {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, options.untracked);
+    if (mode === 'all') return false;
+    const change = this.#subChange.get(path);
+    if (letter !== 'M' || change === undefined || mode === 'none') return true;
+    return mode === 'dirty' ? change === 'commit' : change !== 'untracked';
   }
 
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
@@ -611,10 +632,4 @@ export class RepoState {
     }
     return out;
   }
-}
-
-function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
 }
