@@ -1,7 +1,7 @@
 // The status engine of one worktree, kept warm. The first answer builds everything (index, staged changes,
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
-// defined by `git status --porcelain=v1 --no-renames -uall`.
+// defined by `git status --porcelain=v1 --no-renames` with each of git's -u<mode> and --ignored=<mode>.
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -12,6 +12,7 @@ import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { sameType, stagedChanges, type StagedLetter } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
+import { HearthError } from '../../src/errors.js';
 import { gitBlobId } from '../../src/file-hash.js';
 import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
@@ -21,9 +22,34 @@ export interface StatusEntry {
   y: string;
 }
 
+/** git's -u<mode>; `config` is status.showUntrackedFiles from the repository's git config, else `normal`. */
+export type UntrackedMode = 'normal' | 'all' | 'no' | 'config';
+/** git's --ignored=<mode>. */
+export type IgnoredMode = 'no' | 'traditional' | 'matching';
+
 export interface StatusOptions {
-  untracked: boolean;
-  ignored: boolean;
+  /** true is `all`, false is `no`. */
+  untracked: UntrackedMode | boolean;
+  /** true is `traditional`, false is `no`. */
+  ignored: IgnoredMode | boolean;
+}
+
+/** The modes of one answer, the booleans and `config` resolved (`showUntracked`: status.showUntrackedFiles, if set). */
+export function resolveModes(options: StatusOptions, showUntracked: string | undefined): { untracked: 'normal' | 'all' | 'no'; ignored: IgnoredMode } {
+  let untracked = options.untracked === true ? 'all' : options.untracked === false ? 'no' : options.untracked;
+  if (untracked === 'config') {
+    // git compares the value as it is written: `Normal`, `true` or an empty value make it refuse.
+    if (showUntracked === undefined) untracked = 'normal';
+    else if (showUntracked === 'normal' || showUntracked === 'all' || showUntracked === 'no') untracked = showUntracked;
+    else throw new HearthError('GIT_FAILED', `bad config value for 'status.showuntrackedfiles': invalid untracked files mode '${showUntracked}'`);
+  }
+  const ignored = options.ignored === true ? 'traditional' : options.ignored === false ? 'no' : options.ignored;
+  if (ignored === 'matching' && untracked === 'no') {
+    throw new HearthError('VALIDATION_FAILED', 'unsupported combination of ignored and untracked-files modes: ignored "matching" needs untracked "normal" or "all"', {
+      details: [{ path: 'ignored', message: 'must not be "matching" when untracked is "no"' }],
+    });
+  }
+  return { untracked, ignored };
 }
 
 export interface RepoStatus {
@@ -569,6 +595,8 @@ export class RepoState {
   }
 
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
+    // status.showUntrackedFiles is read at each answer: a global config file is not watched.
+    const { untracked, ignored } = resolveModes(options, options.untracked === 'config' ? loadGitConfig(this.paths.commondir).get('status.showuntrackedfiles') : undefined);
     const changed = new Set<string>([...this.#staged.keys(), ...this.#worktree.keys(), ...this.#conflicts.keys()]);
     const entries: StatusEntry[] = [];
     for (const path of [...changed].sort(comparePaths)) {
@@ -579,21 +607,97 @@ export class RepoState {
         continue;
       }
       let y = this.#worktree.get(path) ?? ' ';
-      if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
+      if (untracked === 'no' && this.#subUntrackedOnly.has(path)) y = ' ';
       const x = this.#staged.get(path) ?? ' ';
       if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
     }
-    if (!options.untracked) return entries;
-    for (const path of [...this.#untracked].sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
-    if (options.ignored) {
-      const ignored = [...this.#ignoredFiles];
-      for (const dir of this.#ignoredDirs) ignored.push(...(await this.#filesUnder(dir)));
-      for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
-    }
+    if (untracked === 'no') return entries; // and with it, as git does, no ignored files either
+    for (const path of this.#untrackedPaths(untracked).sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
+    if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     return entries;
   }
 
-  /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
+  /**
+   * The outermost directory above `path` (a file, or a directory written `dir/`) that holds no tracked file:
+   * what normal mode lists in its place. Null when `path` is directly in a directory with tracked files.
+   */
+  #outermostUntracked(path: string): string | null {
+    for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) {
+      const dir = path.slice(0, i);
+      if (!this.#trackedDirs.has(dir)) return dir;
+    }
+    return null;
+  }
+
+  /** `all`: every untracked file (a nested repository as `dir/`); `normal`: a directory without tracked files as `dir/`. */
+  #untrackedPaths(untracked: 'normal' | 'all'): string[] {
+    if (untracked === 'all') return [...this.#untracked];
+    const out = new Set<string>();
+    for (const path of this.#untracked) {
+      const top = this.#outermostUntracked(path);
+      out.add(top === null ? path : `${top}/`);
+    }
+    return [...out];
+  }
+
+  /**
+   * The ignored entries, as git lists them:
+   * - `matching`: ignored files one by one, and a directory that is ignored itself (by a pattern, or by being
+   *   in an ignored directory) as `dir/`, even an empty one; the same for both untracked modes.
+   * - `traditional` with `all`: every ignored file one by one, the ones below ignored directories too.
+   * - `traditional` with `normal`: inside a directory without tracked files, the outermost directory that holds
+   *   no untracked file stands for the ignored files below it (`dir/`); an ignored directory with no file
+   *   below it is not listed.
+   */
+  async #ignoredPaths(untracked: 'normal' | 'all', ignored: 'traditional' | 'matching'): Promise<string[]> {
+    if (ignored === 'matching') return [...this.#ignoredFiles, ...[...this.#ignoredDirs].map((d) => `${d}/`)];
+    if (untracked === 'all') {
+      const out = [...this.#ignoredFiles];
+      for (const dir of this.#ignoredDirs) out.push(...(await this.#filesUnder(dir)));
+      return out;
+    }
+    // Directories with untracked content somewhere below them.
+    const holding = new Set<string>();
+    for (const path of this.#untracked) {
+      for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) holding.add(path.slice(0, i));
+    }
+    const out = new Set<string>();
+    const place = (path: string, isDir: boolean): void => {
+      const written = isDir ? `${path}/` : path;
+      const top = this.#outermostUntracked(written);
+      if (top !== null) {
+        for (let i = top.length; i > 0 && i < written.length - 1; i = written.indexOf('/', i + 1)) {
+          const dir = written.slice(0, i);
+          if (!holding.has(dir)) {
+            out.add(`${dir}/`);
+            return;
+          }
+        }
+      }
+      out.add(written);
+    };
+    for (const path of this.#ignoredFiles) place(path, false);
+    const dirs = [...this.#ignoredDirs];
+    const filled = await Promise.all(dirs.map((d) => this.#holdsFile(d)));
+    dirs.forEach((d, i) => filled[i] && place(d, true));
+    return [...out];
+  }
+
+  /** Whether a file (or a nested repository) is anywhere below directory `dir`: read until the first is found. */
+  async #holdsFile(dir: string): Promise<boolean> {
+    if (await this.#isNestedRepo(dir)) return true;
+    let list: Dirent[];
+    try {
+      list = await readdir(join(this.paths.worktree, dir), { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    if (list.some((e) => !e.isDirectory())) return true;
+    for (const e of list) if (await this.#holdsFile(`${dir}/${e.name}`)) return true;
+    return false;
+  }
+
+  /** Every file below an ignored directory (listed only for traditional ignored with untracked `all`, not kept warm). */
   async #filesUnder(dir: string): Promise<string[]> {
     // A nested repository is listed as itself (`dir/`), as git lists an untracked one.
     if (await this.#isNestedRepo(dir)) return [`${dir}/`];
