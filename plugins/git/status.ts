@@ -474,6 +474,12 @@ export class RepoState {
       return;
     }
     const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+    // A `.git` made or removed in a directory without tracked files: whether that directory is a nested
+    // repository (listed as `dir/`, not walked) changed.
+    if (posix.basename(path) === '.git' && parent !== '' && !this.#trackedDirs.has(parent)) {
+      await this.#refreshPath(parent);
+      return;
+    }
     const parentIgnored = this.#dirs.get(parent);
     if (parentIgnored === undefined) {
       this.#forgetUntracked(path);
@@ -525,7 +531,11 @@ export class RepoState {
     const below = path === '' ? '' : `${path}/`;
     for (const set of [this.#untracked, this.#ignoredFiles, this.#ignoredDirs]) {
       for (const p of set) {
-        if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) set.delete(p);
+        if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) {
+          set.delete(p);
+          // A nested repository's own watch (see #walkUntrackedDir).
+          if (set === this.#untracked && p.endsWith('/')) this.#watch?.delete(join(this.paths.worktree, p.slice(0, -1)));
+        }
       }
     }
     for (const d of [...this.#dirs.keys()]) {
@@ -581,8 +591,11 @@ export class RepoState {
 
   /** A directory with no tracked files: a nested repository is listed as `dir/`, anything else is walked. */
   async #walkUntrackedDir(path: string): Promise<void> {
-    if (await this.#isNestedRepo(path)) this.#untracked.add(`${path}/`);
-    else await this.#walk(path, false);
+    if (await this.#isNestedRepo(path)) {
+      this.#untracked.add(`${path}/`);
+      // Watched itself (not walked): its `.git` removed makes it a plain directory again.
+      this.#watch?.add(join(this.paths.worktree, path));
+    } else await this.#walk(path, false);
   }
 
   async #isNestedRepo(path: string): Promise<boolean> {
