@@ -143,6 +143,12 @@ export class RepoState {
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
   #ignoredDirs = new Set<string>();
+  /**
+   * What answers derive from the sets above and #trackedDirs (the sorted listings of each untracked mode,
+   * the directories holding untracked files), kept until one of them changes: a warm answer does not
+   * collapse or sort again.
+   */
+  #untrackedViews = new Map<string, string[] | Set<string>>();
   /** Walked directories -> whether they are ignored (walked only because they hold tracked files). */
   #dirs = new Map<string, boolean>();
 
@@ -246,6 +252,7 @@ export class RepoState {
     await this.#loadIndex();
     this.#worktree.clear();
     this.#untracked.clear();
+    this.#untrackedViews.clear();
     this.#ignoredFiles.clear();
     this.#ignoredDirs.clear();
     this.#dirs.clear();
@@ -340,6 +347,7 @@ export class RepoState {
     this.#stage0.clear();
     this.#conflicts.clear();
     this.#trackedDirs.clear();
+    this.#untrackedViews.clear();
     this.#gitlinks = [];
     const tracked: string[] = [];
     for (const e of index.entries) {
@@ -529,6 +537,7 @@ export class RepoState {
   /** Drops what is known of `path` and below it (with `keepSelf`, only below it). */
   #forgetUntracked(path: string, keepSelf = false): void {
     const below = path === '' ? '' : `${path}/`;
+    this.#untrackedViews.clear();
     for (const set of [this.#untracked, this.#ignoredFiles, this.#ignoredDirs]) {
       for (const p of set) {
         if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) {
@@ -572,6 +581,7 @@ export class RepoState {
 
   /** Decides what an entry of a walked directory is; returns the walk of a subdirectory when there is one. */
   #classify(path: string, name: string, isDir: boolean, parentIgnored: boolean): Promise<void> | undefined {
+    this.#untrackedViews.clear();
     if (!isDir) {
       if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith(COOKIE_PREFIX)) return;
       if (parentIgnored || this.#rules.isIgnored(path, false)) this.#ignoredFiles.add(path);
@@ -593,6 +603,7 @@ export class RepoState {
   async #walkUntrackedDir(path: string): Promise<void> {
     if (await this.#isNestedRepo(path)) {
       this.#untracked.add(`${path}/`);
+      this.#untrackedViews.clear();
       // Watched itself (not walked): its `.git` removed makes it a plain directory again.
       this.#watch?.add(join(this.paths.worktree, path));
     } else await this.#walk(path, false);
@@ -625,7 +636,7 @@ export class RepoState {
       if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
     }
     if (untracked === 'no') return entries; // and with it, as git does, no ignored files either
-    for (const path of this.#untrackedPaths(untracked).sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
+    for (const path of this.#untrackedPaths(untracked)) entries.push({ path, x: '?', y: '?' });
     if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     return entries;
   }
@@ -642,15 +653,37 @@ export class RepoState {
     return null;
   }
 
-  /** `all`: every untracked file (a nested repository as `dir/`); `normal`: a directory without tracked files as `dir/`. */
+  /**
+   * Sorted. `all`: every untracked file (a nested repository as `dir/`); `normal`: a directory without
+   * tracked files as `dir/`.
+   */
   #untrackedPaths(untracked: 'normal' | 'all'): string[] {
-    if (untracked === 'all') return [...this.#untracked];
-    const out = new Set<string>();
-    for (const path of this.#untracked) {
-      const top = this.#outermostUntracked(path);
-      out.add(top === null ? path : `${top}/`);
+    let view = this.#untrackedViews.get(untracked) as string[] | undefined;
+    if (view) return view;
+    if (untracked === 'all') view = [...this.#untracked];
+    else {
+      const out = new Set<string>();
+      for (const path of this.#untracked) {
+        const top = this.#outermostUntracked(path);
+        out.add(top === null ? path : `${top}/`);
+      }
+      view = [...out];
     }
-    return [...out];
+    view.sort(comparePaths);
+    this.#untrackedViews.set(untracked, view);
+    return view;
+  }
+
+  /** Every directory with untracked files (or a nested repository) somewhere below it. */
+  #holdingUntracked(): Set<string> {
+    let holding = this.#untrackedViews.get('holding') as Set<string> | undefined;
+    if (holding) return holding;
+    holding = new Set<string>();
+    for (const path of this.#untracked) {
+      for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) holding.add(path.slice(0, i));
+    }
+    this.#untrackedViews.set('holding', holding);
+    return holding;
   }
 
   /**
@@ -669,11 +702,7 @@ export class RepoState {
       for (const dir of this.#ignoredDirs) out.push(...(await this.#filesUnder(dir)));
       return out;
     }
-    // Directories with untracked content somewhere below them.
-    const holding = new Set<string>();
-    for (const path of this.#untracked) {
-      for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) holding.add(path.slice(0, i));
-    }
+    const holding = this.#holdingUntracked();
     const out = new Set<string>();
     const place = (path: string, isDir: boolean): void => {
       const written = isDir ? `${path}/` : path;
