@@ -86,7 +86,8 @@ async function checkModes(t: Tap.Test, repo: string, label: string): Promise<voi
 /**
  * Every shape the modes tell apart: untracked directories nested and not, directories holding only ignored
  * files or only empty directories, ignored directories (empty, with files, with a nested repository) in
- * tracked, untracked and ignored directories, nested repositories, negated patterns.
+ * tracked, untracked and ignored directories, nested repositories, negated patterns, directories where the
+ * index has a file.
  */
 function populate(r: string): void {
   write(r, 'tracked.txt', 't');
@@ -94,9 +95,19 @@ function populate(r: string): void {
   write(r, 'tr/sub/s.txt', 's');
   write(r, 'out/keep.txt', 'k');
   write(r, '.gitignore', '*.log\nigdir/\nigempty/\nbuild\nnestign/\n!keep.log\nout/\nun3/igd/\n');
-  git(r, 'add', '.gitignore', 'tracked.txt', 'tr');
+  for (const name of ['tfile', 'tfile2.log', 'tempty.log']) write(r, name, 'a tracked file, a directory in the worktree');
+  git(r, 'add', '.gitignore', 'tracked.txt', 'tr', 'tfile');
+  git(r, 'add', '-f', 'tfile2.log', 'tempty.log');
   git(r, 'add', '-f', 'out/keep.txt');
   git(r, 'commit', '-q', '-m', 'base');
+  // Directories where the index has files: git does not list them as `dir/` (their files only with -uall).
+  for (const name of ['tfile', 'tfile2.log', 'tempty.log']) rmSync(join(r, name));
+  write(r, 'tfile/y', 'u');
+  write(r, 'tfile/z.log', 'l');
+  write(r, 'tfile/sub/u', 'u');
+  write(r, 'tfile/sub/q.log', 'l');
+  write(r, 'tfile2.log/x', 'l');
+  mkdirSync(join(r, 'tempty.log'));
   write(r, 'u.txt', 'u');
   write(r, 'root.log', 'l');
   write(r, 'un/top.txt', 'u');

@@ -59,6 +59,7 @@ function statusModes(input: StatusRequest): StatusOptions {
   }
   return { untracked: input.untracked ?? input.include_untracked ?? 'all', ignored: input.ignored ?? input.include_ignored ?? 'no' };
 }
+
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 
 const statusResponse = {

@@ -637,7 +637,7 @@ export class RepoState {
     }
     if (untracked === 'no') return entries; // and with it, as git does, no ignored files either
     for (const path of this.#untrackedPaths(untracked)) entries.push({ path, x: '?', y: '?' });
-    if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
+    if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).filter(this.#listable).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     return entries;
   }
 
@@ -669,10 +669,17 @@ export class RepoState {
       }
       view = [...out];
     }
-    view.sort(comparePaths);
+    view = view.filter(this.#listable).sort(comparePaths);
     this.#untrackedViews.set(untracked, view);
     return view;
   }
+
+  /** A directory entry (`dir/`) whose path the index has as a file is not listed, as git drops it. */
+  readonly #listable = (path: string): boolean => {
+    if (!path.endsWith('/')) return true;
+    const name = path.slice(0, -1);
+    return !this.#stage0.has(name) && !this.#conflicts.has(name);
+  };
 
   /** Every directory with untracked files (or a nested repository) somewhere below it. */
   #holdingUntracked(): Set<string> {
