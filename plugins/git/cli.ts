@@ -1,7 +1,7 @@
 // `hearth git status|summary|branches|branch|checkout|log`.
 import { resolve } from 'node:path';
 import type { Client } from '../../src/client.js';
-import { defineCommands, type ArgSpec, type OptionSpec } from '../../src/cli/spec.js';
+import { defineCommands, UsageError, type ArgSpec, type OptionSpec } from '../../src/cli/spec.js';
 import { summaryText } from './in-progress.js';
 import { porcelain } from './porcelain.js';
 import type { StatusEntry } from './status.js';
@@ -23,21 +23,30 @@ const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'the whole answe
 export default defineCommands([
   {
     name: 'git status',
-    summary: 'the status of a repository, as git status --porcelain=v1 --no-renames gives it',
+    summary: 'the status of a repository, as git status --porcelain=v1 --no-renames gives it (-u<mode>, --ignored[=<mode>] as git takes them)',
     args: [REPO_ARG],
     options: {
       porcelain: { type: 'boolean', description: 'git status --porcelain=v1 output' },
       z: { type: 'boolean', short: 'z', description: 'end entries with NUL (implies --porcelain), byte for byte as git' },
-      ignored: { type: 'boolean', description: 'list ignored files too' },
-      'untracked-files': { type: 'string', value: 'mode', description: 'list untracked files', choices: ['all', 'no'], default: 'all' },
+      ignored: { type: 'string', value: 'mode', implicit: 'traditional', description: 'list ignored files too, as git does (alone: traditional)', choices: ['traditional', 'matching', 'no'] },
+      'untracked-files': {
+        type: 'string',
+        short: 'u',
+        value: 'mode',
+        implicit: 'all',
+        description: 'which untracked files are listed, as git does (alone: all; not given: status.showUntrackedFiles, else normal)',
+        choices: ['no', 'normal', 'all'],
+      },
       json: JSON_OPTION,
     },
     async run({ args, options: o, client }) {
+      if (o.ignored === 'matching' && o['untracked-files'] === 'no') throw new UsageError('unsupported combination of --ignored=matching and --untracked-files=no', 'git status');
       const answer = await client().use((c: Client) =>
         c.call<StatusAnswer>('POST', '/git/status', {
           repo: resolve(args[0] as string),
-          include_untracked: o['untracked-files'] === 'all',
-          include_ignored: o.ignored === true,
+          // Without -u, the repository's own default, as git reads it (the daemon reads the config).
+          untracked: o['untracked-files'] ?? 'config',
+          ignored: o.ignored ?? 'no',
         }),
       );
       if (o.json) print(answer);

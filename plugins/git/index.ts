@@ -2,6 +2,7 @@
 // branches, checkout and log. Every operation on a repository goes through that repository's circuit
 // breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
+import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
@@ -9,7 +10,7 @@ import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
 import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
 import type { RepoPaths } from './repo.js';
-import type { RepoStatus } from './status.js';
+import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -22,9 +23,43 @@ const repo = { type: 'string', minLength: 1, maxLength: 4096, description: 'Any 
 const branchName = { type: 'string', minLength: 1, maxLength: 255 };
 const statusProps = {
   repo,
-  include_untracked: { type: 'boolean', default: true },
-  include_ignored: { type: 'boolean', default: false },
+  untracked: {
+    type: 'string',
+    enum: ['normal', 'all', 'no', 'config'],
+    description:
+      'Untracked files as git\'s -u<mode>: `all` lists every file (the default here), `normal` lists a directory without tracked files as `dir/`, `no` none; ' +
+      '`config` is what `git status` does without -u: status.showUntrackedFiles of the repository\'s git config, else `normal`. Not together with include_untracked.',
+  },
+  ignored: {
+    type: 'string',
+    enum: ['no', 'traditional', 'matching'],
+    description:
+      'Ignored files as git\'s --ignored=<mode>: `no` (the default), `traditional` (with untracked `normal`, a directory holding only ignored files as `dir/`; ' +
+      'with `all`, every file), `matching` (what the patterns match: ignored directories as `dir/`; refused with untracked `no`). Not together with include_ignored.',
+  },
+  include_untracked: { type: 'boolean', description: 'The original design\'s switch (default true): true is untracked `all`, false is `no`. Not together with untracked.' },
+  include_ignored: { type: 'boolean', description: 'The original design\'s switch (default false): true is ignored `traditional`, false is `no`. Not together with ignored.' },
 };
+
+interface StatusRequest {
+  repo: string;
+  untracked?: UntrackedMode;
+  ignored?: IgnoredMode;
+  include_untracked?: boolean;
+  include_ignored?: boolean;
+}
+
+/** The modes a status request asks for: a mode and its original-design switch together are refused. */
+function statusModes(input: StatusRequest): StatusOptions {
+  const both = (['untracked', 'ignored'] as const).filter((name) => input[name] !== undefined && input[`include_${name}`] !== undefined);
+  if (both.length > 0) {
+    throw new HearthError('VALIDATION_FAILED', `give either ${both.map((n) => `${n} or include_${n}`).join(', and either ')}, not both`, {
+      details: both.map((n) => ({ path: `include_${n}`, message: `must not be given together with ${n}` })),
+    });
+  }
+  return { untracked: input.untracked ?? input.include_untracked ?? 'all', ignored: input.ignored ?? input.include_ignored ?? 'no' };
+}
+
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 
 const statusResponse = {
@@ -81,29 +116,31 @@ export default definePlugin<GitOptions>({
       );
     };
 
-    const status = async (input: string, untracked: boolean, ignored: boolean) =>
-      operate('status', input, async (paths) => {
+    const status = async (request: StatusRequest) => {
+      const modes = statusModes(request);
+      return operate('status', request.repo, async (paths) => {
         const state = manager.state(paths);
         const cached = state.built;
-        const result = await state.status({ untracked, ignored });
+        const result = await state.status(modes);
         return { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries, cached };
       });
+    };
 
     const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
 
     ctx.route({
       method: 'POST',
       path: '/git/status',
-      summary: 'The status of a repository, entry for entry as `git status --porcelain=v1 --no-renames -uall` gives it',
+      summary: 'The status of a repository, entry for entry as `git status --porcelain=v1 --no-renames -u<untracked> --ignored=<ignored>` gives it',
       schema: { body: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ body }) => status(body.repo, body.include_untracked, body.include_ignored),
+      handler: ({ body }) => status(body as StatusRequest),
     });
     ctx.route({
       method: 'GET',
       path: '/git/status',
       summary: 'The same as POST /git/status, from the query',
       schema: { query: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ query }) => status(query.repo, query.include_untracked, query.include_ignored),
+      handler: ({ query }) => status(query as StatusRequest),
     });
 
     ctx.route({
