@@ -63,6 +63,25 @@ const RESTART_KEYS: Array<[string, (c: Readonly<HearthConfig>) => unknown]> = [
   ['circuit_breaker', (c) => c.circuit_breaker],
 ];
 
+/** A started service and how it closes by `deadline` (a Date.now() time). */
+interface Closer {
+  name: string;
+  close(deadline: number): unknown;
+}
+
+/** Closes in reverse start order; a step that fails is logged and the next one still runs. */
+async function closeAll(started: Closer[], deadline: number, log: Logger): Promise<void> {
+  for (const step of [...started].reverse()) {
+    try {
+      await step.close(deadline);
+    } catch (err) {
+      log.error({ err }, `${step.name} close failed`);
+    }
+  }
+}
+
+const left = (deadline: number): number => Math.max(0, deadline - Date.now());
+
 export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> {
   const flags = options.flags ?? {};
   const env = options.env ?? process.env;
@@ -74,10 +93,15 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   // Fixed at start: a reload that names another state dir takes effect only after a restart.
   const files = stateFiles(config.state_dir);
   if (!existsSync(dirname(config.server.socket))) ensurePrivateDir(dirname(config.server.socket));
+  const log = createLogger(config.log.level, options.logDestination);
   const releaseLock = acquirePidLock(config.state_dir);
-  const cleanup: Array<() => unknown> = [releaseLock];
+  // What is started, in order: a failed boot and close() both close it through closeAll.
+  // A state dir gone read-only keeps the state files: the next start finds their pid gone and replaces them.
+  const started: Closer[] = [
+    { name: 'pid lock', close: releaseLock },
+    { name: 'runtime file', close: () => rmSync(files.runtime, { force: true }) },
+  ];
   try {
-    const log = createLogger(config.log.level, options.logDestination);
     const token = loadOrCreateToken(config.state_dir);
     const metrics = new Metrics();
     const cache = await CacheService.open({
@@ -85,22 +109,30 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       stateDir: config.state_dir,
       onError: (err, context) => log.warn({ err, context }, 'cache error'),
     });
-    cleanup.push(() => withTimeout(cache.close(), config.server.close_timeout_ms, 'cache close'));
+    // Whatever the cache still buffers is committed before exit (bounded like every close step).
+    started.push({ name: 'cache', close: (deadline) => withTimeout(cache.close(), Math.max(1000, left(deadline)), 'cache close') });
     metrics.provide('cache_stats', () => cache.stats());
     const bus = new EventBus();
     const watcher = new WatcherService({ ignore: config.watcher.ignore, bus, log: log.child({ service: 'watcher' }) });
-    cleanup.push(() => watcher.close());
+    started.push({ name: 'watcher', close: () => watcher.close() });
     const breakers = new Breakers(config.circuit_breaker);
-    cleanup.push(() => breakers.close());
+    started.push({ name: 'breakers', close: () => breakers.close() });
     metrics.provide('circuit_breakers', () => breakers.stats());
     const pool = new PoolService(config.pool);
-    cleanup.push(() => pool.close());
+    // Closed after the plugins: their close may still let running tasks finish.
+    started.push({ name: 'pool', close: () => pool.close() });
     metrics.provide('pool', () => pool.stats());
     const routes = new RouteTable();
     const host = new PluginHost(plugins, {
       core: config,
       log,
-      metrics,
+      // Plugins add to the metrics; reading them all (and their retention) is the separate `stats` door.
+      metrics: {
+        timed: (name, fn) => metrics.timed(name, fn),
+        record: (name, seconds) => metrics.record(name, seconds),
+        provide: (key, section) => metrics.provide(key, section),
+      },
+      stats: metrics,
       cache: (namespace) => cache.namespace(namespace),
       watcher,
       breakers,
@@ -131,7 +163,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Threads start with the daemon when a plugin declares tasks, so the first request pays no spawn.
     if (host.hasTasks) pool.start();
     await host.setup();
-    cleanup.push(() => host.close(config.server.close_timeout_ms));
+    started.push({ name: 'plugins', close: (deadline) => host.close(left(deadline)) });
 
     let settings = appSettings(config, config.server.port);
     let lastRequest = Date.now();
@@ -139,6 +171,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // We hold the lock, so a socket file here is a leftover of a daemon that died.
     rmSync(config.server.socket, { force: true });
     const listening = await listenBoth(app, config.server.socket, config.server.host, config.server.port);
+    started.push({ name: 'listeners', close: (deadline) => listening.close(left(deadline)) });
+    // Event streams never finish by themselves: they end before the listeners wait for requests in flight.
+    started.push({ name: 'event streams', close: () => bus.close() });
     settings = appSettings(config, listening.port);
     writeRuntimeInfo(config.state_dir, {
       pid: process.pid,
@@ -156,29 +191,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
-        clearInterval(idleTimer);
         const deadline = Date.now() + config.server.close_timeout_ms;
         log.info('closing');
         notifySystemd(env, ['STOPPING=1'], log);
-        bus.close(); // event streams never finish by themselves
-        await listening.close(config.server.close_timeout_ms);
-        await host.close(Math.max(0, deadline - Date.now()));
-        // After the plugins: their close may still let running tasks finish.
-        await pool.close().catch((err) => log.error({ err }, 'pool close failed'));
-        await watcher.close();
-        breakers.close();
-        // Whatever the cache still buffers is committed before exit (bounded like every close step).
-        await withTimeout(cache.close(), Math.max(1000, deadline - Date.now()), 'cache close').catch((err) =>
-          log.error({ err }, 'cache close failed'),
-        );
-        // A state dir gone read-only keeps these files: the next start finds their pid gone and replaces them.
-        for (const step of [() => rmSync(files.runtime, { force: true }), releaseLock]) {
-          try {
-            step();
-          } catch (err) {
-            log.warn({ err }, 'a state file could not be removed');
-          }
-        }
+        await closeAll(started, deadline, log);
         log.info('closed');
         await new Promise<void>((done) => log.flush(() => done()));
       })());
@@ -191,6 +207,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       }
     }, 1000);
     idleTimer.unref();
+    started.push({ name: 'idle timer', close: () => clearInterval(idleTimer) });
 
     const reload: Daemon['reload'] = async () => {
       try {
@@ -225,7 +242,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       close,
     };
   } catch (err) {
-    for (const fn of cleanup.reverse()) await fn();
+    await closeAll(started, Date.now() + config.server.close_timeout_ms, log);
     throw err;
   }
 }

@@ -45,10 +45,15 @@ export interface RouteDefinition<Q = any, P = any, B = any> {
   handler(req: RouteRequest<Q, P, B>): unknown | Promise<unknown>;
 }
 
+/** What a plugin adds to the daemon's metrics: timings of its operations and a section of /optimization/stats. */
 export interface PluginMetrics {
   timed<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
   record(name: string, seconds: number): void;
   provide(key: string, section: StatsSection): void;
+}
+
+/** The daemon's metrics as a whole and their retention: what the plugin serving them (the built-in stats) reads. */
+export interface MetricsReport {
   snapshot(): Record<string, unknown>;
   sections(): Promise<Record<string, unknown>>;
   prometheus(): Promise<string>;
@@ -64,6 +69,8 @@ export interface PluginContext<Options = unknown> {
   readonly core: Readonly<HearthConfig>;
   readonly log: Logger;
   readonly metrics: PluginMetrics;
+  /** Every plugin's and service's metrics, for the plugin that serves them; other plugins use `metrics`. */
+  readonly stats: MetricsReport;
   /** This plugin's namespace of the two-level cache (memory LRU in front of SQLite). */
   readonly cache: CacheNamespace;
   /** Watches directories (one level each) and reports changes; see src/services/watcher.ts. */
@@ -85,6 +92,8 @@ export interface PluginContext<Options = unknown> {
   route(definition: RouteDefinition): void;
   /** The API of a plugin named in `dependsOn`. */
   use<Api = unknown>(name: string): Api;
+  /** The API of a plugin named in `optionalDependsOn`, or undefined when that plugin is not configured. */
+  useOptional<Api = unknown>(name: string): Api | undefined;
   /** Registers cleanup at the moment a resource is acquired; runs in reverse order at close. */
   onClose(fn: () => unknown | Promise<unknown>): void;
   /** Takes new, valid options on SIGHUP; a plugin that registers none keeps its options until a restart. */
@@ -94,6 +103,8 @@ export interface PluginContext<Options = unknown> {
 export interface Plugin<Options = any, Api = unknown> {
   name: string;
   dependsOn?: string[];
+  /** Plugins whose API it uses when they are configured: those are set up before it. */
+  optionalDependsOn?: string[];
   configSchema: object;
   /** Worker modules this plugin runs on the shared pool with ctx.runTask(name, ...), by name. */
   tasks?: Record<string, URL>;

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, PluginError } from './errors.js';
 import { deepFreeze, type HearthConfig, type LoadedConfig, type PluginEntry } from './config.js';
 import { builtinPluginPath, resolveModule } from './plugin-paths.js';
-import { isPlugin, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
+import { isPlugin, type MetricsReport, type Plugin, type PluginContext, type PluginMetrics, type RouteDefinition } from './plugin.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { Logger } from './services/logger.js';
 import type { RunOptions } from './services/pool.js';
@@ -127,7 +127,7 @@ export async function pluginProblems(plugins: Record<string, PluginEntry>, baseD
 }
 
 /** Topological order; a missing or circular dependency is a ConfigError that names the chain. */
-export function orderByDependencies<T extends { name: string; plugin: { dependsOn?: string[] } }>(items: T[]): T[] {
+export function orderByDependencies<T extends { name: string; plugin: { dependsOn?: string[]; optionalDependsOn?: string[] } }>(items: T[]): T[] {
   const byName = new Map(items.map((p) => [p.name, p]));
   const ordered: T[] = [];
   const done = new Set<string>();
@@ -147,6 +147,10 @@ export function orderByDependencies<T extends { name: string; plugin: { dependsO
       }
       visit(target);
     }
+    for (const dep of item.plugin.optionalDependsOn ?? []) {
+      const target = byName.get(dep);
+      if (target) visit(target);
+    }
     visiting.pop();
     done.add(item.name);
     ordered.push(item);
@@ -159,6 +163,7 @@ export interface HostServices {
   core: Readonly<HearthConfig>;
   log: Logger;
   metrics: PluginMetrics;
+  stats: MetricsReport;
   cache(namespace: string): CacheNamespace;
   watcher: PluginContext['watcher'];
   breakers: PluginContext['breakers'];
@@ -192,6 +197,7 @@ export class PluginHost {
       core: this.#services.core,
       log: this.#services.log.child({ plugin: name }),
       metrics: this.#services.metrics,
+      stats: this.#services.stats,
       cache: this.#services.cache(name),
       watcher: this.#services.watcher,
       breakers: this.#services.breakers,
@@ -207,9 +213,13 @@ export class PluginHost {
         if (!(item.plugin.dependsOn ?? []).includes(other)) {
           throw new Error(`plugin ${name} uses "${other}" without listing it in dependsOn`);
         }
-        const target = this.plugins.find((p) => p.name === other);
-        if (!target || target.state !== 'ready') throw new Error(`plugin "${other}" is not ready`);
-        return target.api as Api;
+        return this.#api(other) as Api;
+      },
+      useOptional: <Api>(other: string): Api | undefined => {
+        if (!(item.plugin.optionalDependsOn ?? []).includes(other)) {
+          throw new Error(`plugin ${name} uses "${other}" without listing it in optionalDependsOn`);
+        }
+        return this.plugins.some((p) => p.name === other) ? (this.#api(other) as Api) : undefined;
       },
       onClose: (fn) => {
         cleanups.push(fn);
@@ -218,6 +228,12 @@ export class PluginHost {
         this.#reconfigurers.set(name, fn as (options: Readonly<Record<string, unknown>>) => void);
       },
     };
+  }
+
+  #api(name: string): unknown {
+    const target = this.plugins.find((p) => p.name === name);
+    if (!target || target.state !== 'ready') throw new Error(`plugin "${name}" is not ready`);
+    return target.api;
   }
 
   /** Sets every plugin up in dependency order; the first failure closes what started and rejects. */

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { startDaemon, type Daemon } from '../src/daemon.js';
 import { ConfigError, PluginError } from '../src/errors.js';
+import { orderByDependencies } from '../src/registry.js';
 import { bootDaemon, cleanEnv, root, runCli, spawnDaemon, tempDir } from './helpers/daemon.js';
 
 // Each CLI run starts a fresh node with the TypeScript loader: seconds on a busy machine.
@@ -139,6 +140,14 @@ t.test('a circular dependency names the chain', async (t) => {
   const attempt = await startExpectingFailure({ plugins: { 'cycle-a': ext('cycle-a'), 'cycle-b': ext('cycle-b') } });
   t.type(attempt.error, ConfigError);
   t.match((attempt.error as Error).message, 'circular dependency cycle-a -> cycle-b -> cycle-a');
+});
+
+t.test('an optional dependency is set up first when it is configured, and is not required', async (t) => {
+  const item = (name: string, plugin: { dependsOn?: string[]; optionalDependsOn?: string[] } = {}) => ({ name, plugin });
+  const names = (items: Array<{ name: string }>) => items.map((p) => p.name);
+  t.same(names(orderByDependencies([item('batch', { optionalDependsOn: ['files'] }), item('files')])), ['files', 'batch']);
+  t.same(names(orderByDependencies([item('batch', { optionalDependsOn: ['files'] })])), ['batch']);
+  t.throws(() => orderByDependencies([item('a', { optionalDependsOn: ['b'] }), item('b', { dependsOn: ['a'] })]), /circular dependency a -> b -> a/);
 });
 
 t.test('modules that are not the plugin they are configured as are refused with the plugin\'s name', async (t) => {

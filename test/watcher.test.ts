@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { Agent, request } from 'undici';
+import { COOKIE_PREFIX } from '../src/services/dir-watch.js';
 import { EventBus } from '../src/services/events.js';
 import { readdirSync } from 'node:fs';
 import { ignoreMatcher, WatcherService } from '../src/services/watcher.js';
@@ -147,7 +148,7 @@ t.test('watchDirs(): settle() resolves after every change made before it has bee
     t.equal(await set.settle(root), true);
     t.ok(seen.includes(file), `write ${i} was reported before settle resolved`);
   }
-  t.notOk(seen.some((p) => p.includes('.hearth-cookie-')), 'cookies are never reported');
+  t.notOk(seen.some((p) => p.includes(COOKIE_PREFIX)), 'cookies are never reported');
   set.close();
   t.equal(set.size, 0, 'a closed set holds no watches');
   t.equal(watcher.status().watched_paths, 0, 'and the watcher counts none of them');

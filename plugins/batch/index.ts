@@ -43,12 +43,10 @@ const BUILTINS: Array<{ name: string; description: string; itemSchema: object; p
   { name: 'count_lines', description: 'paths under the roots → number of lines', itemSchema: { type: 'string', minLength: 1, maxLength: 4096 }, paths: true },
 ];
 
-/** The roots path items are contained in: this plugin's own, else the files plugin's, else home. */
+/** The roots path items are contained in: this plugin's own, else the files plugin's (when it is on), else home. */
 function pathRoots(ctx: PluginContext<BatchOptions>): string[] {
   if (ctx.config.roots) return [...ctx.config.roots];
-  const files = ctx.core.plugins.files as { roots?: string[] } | boolean | undefined;
-  if (files && typeof files === 'object' && Array.isArray(files.roots)) return [...files.roots];
-  return [homedir()];
+  return [...(ctx.useOptional<{ roots: readonly string[] }>('files')?.roots ?? [homedir()])];
 }
 
 const batchBody = {
@@ -76,6 +74,7 @@ const HEARTBEAT_MS = 15_000;
 
 export default definePlugin<BatchOptions, BatchApi>({
   name: 'batch',
+  optionalDependsOn: ['files'],
   configSchema: {
     type: 'object',
     additionalProperties: false,

@@ -15,6 +15,12 @@ export interface FilesOptions {
   roots?: string[];
 }
 
+/** What other plugins get with ctx.use('files') or ctx.useOptional('files'). */
+export interface FilesApi {
+  /** The directories the files API serves (real paths). */
+  readonly roots: readonly string[];
+}
+
 const pathQuery = {
   type: 'object',
   required: ['path'],
@@ -27,7 +33,7 @@ const RAW_LIMIT = 256 * 1024 * 1024;
 export const POOL_HASH_MIN_BYTES = 1024 * 1024;
 const MAX_HASH_PATHS = 10_000;
 
-export default definePlugin<FilesOptions>({
+export default definePlugin<FilesOptions, FilesApi>({
   name: 'files',
   configSchema: {
     type: 'object',
@@ -179,5 +185,6 @@ export default definePlugin<FilesOptions>({
         );
       },
     });
+    return { roots: Object.freeze([...roots.dirs]) };
   },
 });

@@ -99,7 +99,7 @@ export class ObjectReader {
     try {
       return await git.resolveRef({ fs, gitdir: this.commondir, ref });
     } catch (err) {
-      if ((err as { code?: string }).code === 'NotFoundError') return null;
+      if (err instanceof git.Errors.NotFoundError) return null;
       throw err;
     }
   }

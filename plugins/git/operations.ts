@@ -33,7 +33,8 @@ export interface Summary {
   tag: string | null;
 }
 
-const isCode = (err: unknown, code: string): boolean => (err as { code?: string } | null)?.code === code;
+// isomorphic-git's errors, told apart by class.
+const { AlreadyExistsError, CheckoutConflictError, InvalidRefNameError, NotFoundError } = git.Errors;
 
 /** git check-ref-format's rules for a branch name (refs/heads/<name>). */
 export function validBranchName(name: string): boolean {
@@ -98,8 +99,8 @@ export async function createBranch(reader: ObjectReader, name: string, base: str
   try {
     await git.writeRef({ fs, gitdir: reader.commondir, ref: `refs/heads/${name}`, value: oid });
   } catch (err) {
-    if (isCode(err, 'AlreadyExistsError')) throw new HearthError('CONFLICT', `a branch named ${JSON.stringify(name)} already exists`);
-    if (isCode(err, 'InvalidRefNameError')) checkBranchName('');
+    if (err instanceof AlreadyExistsError) throw new HearthError('CONFLICT', `a branch named ${JSON.stringify(name)} already exists`);
+    if (err instanceof InvalidRefNameError) checkBranchName('');
     throw err;
   }
   return oid;
@@ -115,7 +116,7 @@ async function resolveCommitish(reader: ObjectReader, name: string): Promise<str
       return oid;
     } catch (err) {
       // No such ref, or it names no commit (a missing object, a tree): not this candidate. Damage is thrown.
-      if (err instanceof GitObjectError ? err.reason === 'corrupt' : !isCode(err, 'NotFoundError')) throw err;
+      if (err instanceof GitObjectError ? err.reason === 'corrupt' : !(err instanceof NotFoundError)) throw err;
     }
   }
   return null;
@@ -181,7 +182,7 @@ export async function checkoutBranch(paths: RepoPaths, reader: ObjectReader, sta
   try {
     await git.checkout({ fs, dir: paths.worktree, gitdir: paths.gitdir, ref: branch, cache: {} });
   } catch (err) {
-    if (isCode(err, 'CheckoutConflictError')) throw new HearthError('CONFLICT', (err as Error).message);
+    if (err instanceof CheckoutConflictError) throw new HearthError('CONFLICT', err.message);
     throw err;
   }
   return target;

@@ -61,7 +61,7 @@ export interface RepoStatus {
 
 /** What a worktree's state uses from outside: the core's directory watches, and the worker pool. */
 export interface RepoServices {
-  watcher: { watchDirs(onEvent: DirEventListener): DirWatchSet | null };
+  watcher: { watchDirs(onEvent: DirEventListener): DirWatchSet };
   /** lstat of many paths under `root` at once (on the worker pool), packed as stat-data.ts packs them. */
   statMany?: (root: string, paths: string[]) => Promise<Float64Array>;
 }
@@ -118,7 +118,7 @@ export class RepoState {
   readonly paths: RepoPaths;
   readonly #reader: ObjectReader;
   readonly #submodule: SubmoduleCheck;
-  readonly #watch: DirWatchSet | null;
+  readonly #watch: DirWatchSet;
   readonly #statMany: RepoServices['statMany'];
   #config!: GitConfig;
   #fileMode = true;
@@ -177,9 +177,9 @@ export class RepoState {
     return this.#built;
   }
 
-  /** Directories watched for this worktree (0 when the OS limit left it without events). */
+  /** Directories watched for this worktree. */
   get watchedDirs(): number {
-    return this.#watch?.size ?? 0;
+    return this.#watch.size;
   }
 
   /** The repository's git config as of the last update. */
@@ -189,7 +189,7 @@ export class RepoState {
 
   /** Why answers are computed without the help of events (the OS watch limit), or null. */
   get degraded(): string | null {
-    return this.#watch === null ? 'not watched' : this.#watch.failed;
+    return this.#watch.failed;
   }
 
   get trackedFiles(): number {
@@ -197,7 +197,7 @@ export class RepoState {
   }
 
   close(): void {
-    this.#watch?.close();
+    this.#watch.close();
   }
 
   /** What the watches report: a field rather than a method, so it is handed to them as it is. */
@@ -232,7 +232,7 @@ export class RepoState {
 
   async #update(): Promise<void> {
     this.#leadingDirs.clear();
-    const settled = this.#built && this.#watch !== null && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
+    const settled = this.#built && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
     if (!settled || this.#dirty.size > MAX_DIRTY || this.#rules.sourcesChanged()) {
       await this.#build();
       return;
@@ -263,9 +263,7 @@ export class RepoState {
     this.#ignoredFiles.clear();
     this.#ignoredDirs.clear();
     this.#dirs.clear();
-    if (this.#watch) {
-      for (const dir of this.#metaDirs()) this.#watch.add(dir);
-    }
+    for (const dir of this.#metaDirs()) this.#watch.add(dir);
     // The three are independent: the walk's directory reads run on libuv's threads while this thread
     // compares stats, and HEAD's tree is read meanwhile.
     this.#stagedKey = '';
@@ -306,7 +304,7 @@ export class RepoState {
     }
     this.#config = config; // the same values, the files' identities of now
     this.#head = await this.#reader.head(this.paths.gitdir);
-    if (this.#watch) for (const dir of this.#metaDirs()) this.#watch.add(dir);
+    for (const dir of this.#metaDirs()) this.#watch.add(dir);
     const before = this.#index;
     const changed = await this.#loadIndex();
     if (!changed) return;
@@ -558,7 +556,7 @@ export class RepoState {
     for (const d of [...this.#dirs.keys()]) {
       if ((!keepSelf && d === path) || (d.startsWith(below) && d !== path)) {
         this.#dirs.delete(d);
-        this.#watch?.delete(join(this.paths.worktree, d));
+        this.#watch.delete(join(this.paths.worktree, d));
       }
     }
   }
@@ -567,12 +565,12 @@ export class RepoState {
   async #walk(dir: string, ignored: boolean): Promise<void> {
     const abs = dir ? join(this.paths.worktree, dir) : this.paths.worktree;
     // Watched before it is read: an entry made after the listing is reported, one made before is listed.
-    this.#watch?.add(abs);
+    this.#watch.add(abs);
     let list: Dirent[];
     try {
       list = await readdir(abs, { withFileTypes: true });
     } catch {
-      this.#watch?.delete(abs);
+      this.#watch.delete(abs);
       return;
     }
     this.#dirs.set(dir, ignored);

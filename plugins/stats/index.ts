@@ -41,8 +41,8 @@ export default definePlugin<StatsOptions>({
   name: 'stats',
   configSchema,
   setup(ctx) {
-    ctx.metrics.setRetention(ctx.config);
-    ctx.onReconfigure((options) => ctx.metrics.setRetention(options));
+    ctx.stats.setRetention(ctx.config);
+    ctx.onReconfigure((options) => ctx.stats.setRetention(options));
     ctx.route({
       method: 'GET',
       path: '/optimization/stats',
@@ -55,8 +55,8 @@ export default definePlugin<StatsOptions>({
         },
       },
       handler: async (): Promise<StatsAnswer> => ({
-        ...(await ctx.metrics.sections()),
-        metrics: ctx.metrics.snapshot() as StatsAnswer['metrics'],
+        ...(await ctx.stats.sections()),
+        metrics: ctx.stats.snapshot() as StatsAnswer['metrics'],
         timestamp: isoNow(),
       }),
     });
@@ -65,8 +65,8 @@ export default definePlugin<StatsOptions>({
       path: '/metrics',
       summary: 'Prometheus text format: request durations by route and status, operation timings, process metrics',
       handler: async ({ koa }) => {
-        const text = await ctx.metrics.prometheus();
-        koa.type = ctx.metrics.prometheusContentType;
+        const text = await ctx.stats.prometheus();
+        koa.type = ctx.stats.prometheusContentType;
         koa.body = text;
       },
     });
