@@ -28,6 +28,7 @@ import { join, relative, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { cpuSeconds, freePort, machineBusySeconds, startChild, waitForHttp, type Child } from './lib/proc.js';
 import { cliPath, envNumber, root } from './lib/env.js';
+import { median, percentile, round } from '../src/measure.js';
 
 const bareKoaPath = join(root, 'dist/bench/lib/bare-koa.js');
 
@@ -97,19 +98,6 @@ interface Pair {
   /** hearth's requests per server CPU-second over bare Koa's, in the same pair. */
   cpu_ratio: number | null;
 }
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-const round = (v: number, digits = 2): number => Math.round(v * 10 ** digits) / 10 ** digits;
 
 /** Refuses to measure a dist/ older than the sources: the bench is about the built daemon. */
 function checkBuild(): void {
@@ -184,7 +172,7 @@ function summarize(c: Case, runs: Run[]): CaseResult {
     server: c.server,
     label: c.label,
     requests,
-    duration_s: round(duration),
+    duration_s: round(duration, 2),
     requests_per_second: Math.round(requests / duration),
     latency_ms: {
       p50: round(percentile(all, 0.5), 3),

@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
+import { percentile, timeMs } from '../src/measure.js';
 import { hashFile } from '../plugins/batch/tasks/hash_file.js';
 import { sha256 } from '../plugins/batch/tasks/sha256.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
@@ -70,20 +71,13 @@ interface Batch {
 }
 
 async function viaDaemon(d: Daemon, body: object): Promise<number> {
-  const t = performance.now();
-  const answer = await d.client.call<Batch>('POST', '/batch/process', body);
-  const ms = performance.now() - t;
+  const { ms, value: answer } = await timeMs(() => d.client.call<Batch>('POST', '/batch/process', body));
   if (answer.failed_items > 0) throw new Error(`${answer.failed_items} items failed`);
   return ms;
 }
 
 const best = (xs: number[]) => Math.min(...xs);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
-function pct(samples: number[], q: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 
 /** Sequential GET /health over the socket until `until` resolves (or for `ms` when idle). */
 async function healthWhile(client: Client, until: Promise<unknown> | number): Promise<{ p50: number; p99: number; max: number; n: number }> {
@@ -97,7 +91,8 @@ async function healthWhile(client: Client, until: Promise<unknown> | number): Pr
     samples.push(performance.now() - t);
     await new Promise((r) => setTimeout(r, 2));
   }
-  return { p50: pct(samples, 0.5), p99: pct(samples, 0.99), max: Math.max(...samples), n: samples.length };
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: Math.max(...samples), n: samples.length };
 }
 
 const out: Record<string, unknown> = { cores, files: FILES, file_kib: FILE_SIZE / 1024, total_mib: totalMiB };

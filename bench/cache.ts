@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import KeyvSqlite from '@keyv/sqlite';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
+import { percentile } from '../src/measure.js';
 import { CacheService } from '../src/services/cache.js';
 
 const SETS = Number(process.env.BENCH_SETS ?? 10_000);
@@ -37,10 +38,6 @@ async function baselineSets(): Promise<number> {
   const seconds = (performance.now() - start) / 1000;
   await keyv.disconnect();
   return BASELINE_SETS / seconds;
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 async function hitLatency(): Promise<{ hearth: [number, number]; bare: [number, number] }> {

@@ -38,6 +38,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from '../src/client.js';
+import { median, round } from '../src/measure.js';
 import { generateRepo } from './lib/git-repo.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
 import { cliPath, envNumber } from './lib/env.js';
@@ -193,12 +194,7 @@ interface Result {
   cpu_over_node_ms: number | null;
 }
 
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const r1 = (v: number) => Math.round(v * 10) / 10;
+const r1 = (v: number) => round(v, 1);
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client.js';
+import { percentile, round, sampleMs } from '../src/measure.js';
 import { startChild, waitForHealth } from './lib/proc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,18 +38,14 @@ const client = new Client({ socket });
 
 function stats(samples: number[]): { p50: number; p99: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! * 1000) / 1000;
-  return { p50: at(0.5), p99: at(0.99) };
+  return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)) };
 }
 
 async function requests(path: string, expectCached: boolean): Promise<{ p50: number; p99: number }> {
-  const samples: number[] = [];
-  for (let i = 0; i < REQUESTS; i++) {
-    const t = performance.now();
+  const samples = await sampleMs(REQUESTS, async (i) => {
     const answer = await client.call<{ cached: boolean; size: number }>('GET', `/files/read?path=${encodeURIComponent(path)}`);
-    samples.push(performance.now() - t);
     if (i > 0 && answer.cached !== expectCached) throw new Error(`${path}: cached=${answer.cached}, expected ${expectCached}`);
-  }
+  });
   return stats(samples);
 }
 
@@ -57,12 +53,7 @@ try {
   await waitForHealth(client, daemon);
   const warm = await requests(stable, true);
   const uncached = await requests(racy, false);
-  const fresh: number[] = [];
-  for (let i = 0; i < PROCESSES; i++) {
-    const t = performance.now();
-    execFileSync(process.execPath, ['-e', `require('fs').readFileSync(${JSON.stringify(stable)})`]);
-    fresh.push(performance.now() - t);
-  }
+  const fresh = await sampleMs(PROCESSES, () => execFileSync(process.execPath, ['-e', `require('fs').readFileSync(${JSON.stringify(stable)})`]));
   const proc = stats(fresh);
   const rows: Array<[string, { p50: number; p99: number }]> = [
     ['hearth GET /files/read, warm (64 KiB)', warm],

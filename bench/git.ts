@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from '../src/client.js';
+import { percentile, round, timeMs } from '../src/measure.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
 import { generateRepo } from './lib/git-repo.js';
 import { cliPath, envNumber, root } from './lib/env.js';
@@ -61,8 +62,7 @@ interface Stats {
 
 function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! * 1000) / 1000;
-  return { p50: at(0.5), p99: at(0.99), n: samples.length };
+  return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), n: samples.length };
 }
 
 interface Entry {
@@ -197,9 +197,8 @@ interface StatusAnswer {
 }
 
 async function timedStatus(client: Client, repo: string): Promise<{ ms: number; answer: StatusAnswer }> {
-  const t = performance.now();
-  const answer = await client.call<StatusAnswer>('GET', `/git/status?repo=${encodeURIComponent(repo)}`);
-  return { ms: performance.now() - t, answer };
+  const { ms, value: answer } = await timeMs(() => client.call<StatusAnswer>('GET', `/git/status?repo=${encodeURIComponent(repo)}`));
+  return { ms, answer };
 }
 
 function memoryMb(pid: number | undefined): { rss: number; hwm: number } {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { Agent, request } from 'undici';
+import { percentile } from '../src/measure.js';
 import { cleanEnv, tempDir } from './helpers/daemon.js';
 import { git, isolateGit, makeRepo, write } from './helpers/git.js';
 import { launchDaemon } from './helpers/processes.js';
@@ -33,7 +34,6 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 t.test(`${CLIENTS} clients for ${SECONDS} s of mixed requests: no errors, RSS flat`, async (t) => {
@@ -113,10 +113,10 @@ t.test(`${CLIENTS} clients for ${SECONDS} s of mixed requests: no errors, RSS fl
   t.ok(growth < 0.1, `RSS growth between the second and the last third: ${(growth * 100).toFixed(1)}% (< 10%)`);
   t.comment(
     `load: ${latencies.length} requests in ${seconds.toFixed(1)} s (${Math.round(latencies.length / seconds)} req/s), ${CLIENTS} clients; ` +
-      `p50 ${pct(sorted, 50).toFixed(2)} ms, p99 ${pct(sorted, 99).toFixed(2)} ms, max ${sorted[sorted.length - 1]?.toFixed(1)} ms; ` +
+      `p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms, max ${sorted[sorted.length - 1]?.toFixed(1)} ms; ` +
       `per op (count p50/p99 ms): ${[...perOp].map(([n, xs]) => {
         const s = xs.sort((a, b) => a - b);
-        return `${n} ${s.length} ${pct(s, 50).toFixed(1)}/${pct(s, 99).toFixed(1)}`;
+        return `${n} ${s.length} ${percentile(s, 0.5).toFixed(1)}/${percentile(s, 0.99).toFixed(1)}`;
       }).join(', ')}`,
   );
   t.comment(

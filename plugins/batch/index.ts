@@ -2,8 +2,8 @@
 // (POST /batch/process) or as jobs with progress (POST /batch/jobs), with per-item errors and backpressure.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { HearthError, isHearthError } from '../../src/errors.js';
+import { openEventStream } from '../../src/http/sse.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { DEFAULT_MAX_ITEMS } from './limits.js';
 import { Jobs, isFinished } from './jobs.js';
@@ -69,8 +69,6 @@ interface BatchBody {
   batch_size?: number;
   max_concurrent?: number;
 }
-
-const HEARTBEAT_MS = 15_000;
 
 export default definePlugin<BatchOptions, BatchApi>({
   name: 'batch',
@@ -217,37 +215,26 @@ export default definePlugin<BatchOptions, BatchApi>({
         const id = String(params.id);
         const first = jobs.summary(id);
         if (!first) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(id)}`);
-        const stream = new PassThrough();
         let seq = 0;
-        const write = (type: string, data: object) => stream.write(`id: ${++seq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-        koa.set('Cache-Control', 'no-store');
-        koa.set('X-Accel-Buffering', 'no');
-        koa.type = 'text/event-stream';
-        koa.status = 200;
-        koa.body = stream;
+        const stream = openEventStream(koa);
+        const send = (type: string, data: object) => stream.send(++seq, type, data);
         if (isFinished(first.status)) {
-          write('batch.job.finished', first);
+          send('batch.job.finished', first);
           stream.end();
           return;
         }
-        const end = () => {
-          clearInterval(heartbeat);
-          unsubscribe();
-          stream.end();
-        };
-        const unsubscribe = ctx.events.subscribe(
-          { types: ['batch.job.progress', 'batch.job.finished'] },
-          (event) => {
-            if (event.job_id !== id) return;
-            write(event.type, event);
-            if (event.type === 'batch.job.finished') end();
-          },
-          end,
+        stream.onEnd(
+          ctx.events.subscribe(
+            { types: ['batch.job.progress', 'batch.job.finished'] },
+            (event) => {
+              if (event.job_id !== id) return;
+              send(event.type, event);
+              if (event.type === 'batch.job.finished') stream.end();
+            },
+            stream.end,
+          ),
         );
-        const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
-        heartbeat.unref();
-        koa.req.once('close', end);
-        write('batch.job.progress', first);
+        send('batch.job.progress', first);
       },
     });
 

@@ -11,42 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { Client } from '../client.js';
 import { locateDaemon } from '../config-source.js';
+import { round, sampleMs, series, timeMs, type Series } from '../measure.js';
 import { stateFiles } from '../state.js';
 import { UsageError, type CommandContext } from './spec.js';
 
 const execFileAsync = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const q = encodeURIComponent;
-
-/** Latency figures of a series of timings, in milliseconds. */
-export interface Series {
-  n: number;
-  min_ms: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  avg_ms: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
-
-export function series(ms: number[]): Series {
-  const s = [...ms].sort((a, b) => a - b);
-  const sum = s.reduce((a, b) => a + b, 0);
-  return {
-    n: s.length,
-    min_ms: round(s[0] ?? 0),
-    p50_ms: round(percentile(s, 50)),
-    p99_ms: round(percentile(s, 99)),
-    max_ms: round(s[s.length - 1] ?? 0),
-    avg_ms: round(s.length ? sum / s.length : 0),
-  };
-}
 
 interface Timed {
   status: number;
@@ -67,9 +38,7 @@ class Demo {
 
   /** One request, timed end to end from the client. */
   async timed(method: string, path: string, body?: unknown): Promise<Timed> {
-    const start = performance.now();
-    const res = await this.client.raw(method, path, body);
-    const ms = performance.now() - start;
+    const { ms, value: res } = await timeMs(() => this.client.raw(method, path, body));
     let json: any;
     try {
       json = JSON.parse(res.body);
@@ -284,25 +253,10 @@ class Demo {
 
   async comparison(repo: string, file: string): Promise<void> {
     const hearthStatus = await this.repeat(20, () => this.ok('GET', `/git/status?repo=${q(repo)}`));
-    const gitMs: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const start = performance.now();
-      await execFileAsync('git', ['--no-optional-locks', 'status', '--porcelain'], { cwd: repo });
-      gitMs.push(performance.now() - start);
-    }
+    const gitMs = await sampleMs(10, () => execFileAsync('git', ['--no-optional-locks', 'status', '--porcelain'], { cwd: repo }));
     const hearthRead = await this.repeat(20, () => this.ok('GET', `/files/read?path=${q(file)}`));
-    const nodeMs: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const start = performance.now();
-      await execFileAsync(process.execPath, ['-e', `require('fs').readFileSync(${JSON.stringify(file)})`]);
-      nodeMs.push(performance.now() - start);
-    }
-    const inProcess: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const start = performance.now();
-      await readFile(file);
-      inProcess.push(performance.now() - start);
-    }
+    const nodeMs = await sampleMs(3, () => execFileAsync(process.execPath, ['-e', `require('fs').readFileSync(${JSON.stringify(file)})`]));
+    const inProcess = await sampleMs(20, () => readFile(file));
     const git = series(gitMs);
     const node = series(nodeMs);
     this.results.performance_comparison = {

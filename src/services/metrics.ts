@@ -2,6 +2,7 @@
 // count, the Prometheus registry behind GET /metrics, and the sections services add to /optimization/stats.
 import { performance } from 'node:perf_hooks';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { round } from '../measure.js';
 import { FastHistogram, type HistogramChild } from './prom-histogram.js';
 import { Series } from './timing-series.js';
 
@@ -23,7 +24,6 @@ export interface Retention {
   max_samples: number;
 }
 
-const round = (v: number): number => Math.round(v * 1e6) / 1e6;
 const PERCENTILES = [0.5, 0.95, 0.99] as const;
 /** A new operation's ring starts this small and doubles up to max_samples: most operations stay small. */
 const INITIAL_CAPACITY = 256;
@@ -75,13 +75,13 @@ export class TimingStore {
     const stats: TimingStats = Object.freeze({
       name,
       count: series.length,
-      min: round(series.min),
-      max: round(series.max),
-      avg: round(series.sum / series.length),
-      latest: round(series.latest),
-      p50: round(p50),
-      p95: round(p95),
-      p99: round(p99),
+      min: round(series.min, 6),
+      max: round(series.max, 6),
+      avg: round(series.sum / series.length, 6),
+      latest: round(series.latest, 6),
+      p50: round(p50, 6),
+      p95: round(p95, 6),
+      p99: round(p99, 6),
       unit: 'seconds',
     });
     this.#answers.set(series, { version: series.version, stats });

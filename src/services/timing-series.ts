@@ -8,6 +8,7 @@
 //   percentiles are found in one pass over ~40 groups and at most three groups' buckets.
 // Up to EXACT_LIMIT samples the percentiles are exact: the buckets say which bucket holds each rank, and
 // one scan of the (small) ring picks the values in those buckets.
+import { nearestRank } from '../measure.js';
 
 const BUCKET_BASE = 1e-7;
 const BUCKET_GROWTH = Math.log(1.01);
@@ -179,7 +180,7 @@ export class Series {
    */
   percentiles(qs: readonly number[]): number[] {
     const n = this.#length;
-    const ranks = qs.map((q) => Math.min(n, Math.max(1, Math.ceil(q * n))));
+    const ranks = qs.map((q) => nearestRank(q, n));
     const bucketOfRank = new Array<number>(ranks.length);
     const rankInBucket = new Array<number>(ranks.length);
     let found = 0;
