@@ -666,6 +666,46 @@ t.test('cached(): one in-flight call per key, results cached, failures not', asy
   await cache.close();
 });
 
+t.test('cached(): validate and store see the call; a call in flight answers another only as the cache would', async (t) => {
+  const cache = await open(tempDir('hearth-cache-'));
+  const view = cache.namespace('versions');
+  let calls = 0;
+  // The value of `name` as of the version its caller has seen, good for callers that have seen that one.
+  const read = view.cached(
+    {
+      key: (name: string) => name,
+      validate: (v, _name, seen) => v.version === seen,
+      store: (v) => !v.partial,
+    },
+    async (name: string, seen: number) => {
+      calls++;
+      await sleep(30);
+      if (name === 'boom') throw new Error('boom');
+      return { name, version: seen, partial: name === 'partial' };
+    },
+  );
+  t.same(await read('a', 1), { name: 'a', version: 1, partial: false });
+  t.equal((await read('a', 1)).version, 1);
+  t.equal(calls, 1, 'the second call was a hit');
+  t.equal((await read('a', 2)).version, 2, 'a value validate refuses for this call is made again');
+  t.equal(calls, 2);
+
+  const [b1, b2] = await Promise.all([read('b', 1), read('b', 1)]);
+  t.same([b1.version, b2.version], [1, 1]);
+  t.equal(calls, 3, 'a call that accepts the value in flight shares it');
+  const [c1, c2] = await Promise.all([read('c', 1), read('c', 2)]);
+  t.same([c1.version, c2.version], [1, 2], 'one that refuses it makes its own');
+  t.equal(calls, 5);
+  await t.rejects(Promise.all([read('boom', 1), read('boom', 1)]), /boom/);
+  t.equal(calls, 6, 'a failure in flight is shared');
+
+  t.equal((await read('partial', 1)).partial, true);
+  t.equal((await read('partial', 1)).partial, true);
+  t.equal(calls, 8, 'a value store refuses is returned, not cached');
+  t.equal(await view.has('partial'), false);
+  await cache.close();
+});
+
 t.test('lazy(): one shared load, failures retried, reset reloads', async (t) => {
   let loads = 0;
   let fail = true;

@@ -2,7 +2,7 @@
 // path containment, atomic and conditional writes, hashes checked against git and node:crypto.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
@@ -10,7 +10,9 @@ import { Client } from '../src/client.js';
 import { startDaemon } from '../src/daemon.js';
 import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
 import { isAlive, launchDaemon } from './helpers/processes.js';
+import { ContentCache } from '../plugins/files/content.js';
 import { journalDir, WriteJournal } from '../plugins/files/write.js';
+import { CacheService, cached, type CacheNamespace } from '../src/services/cache.js';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const q = (p: string) => encodeURIComponent(p);
@@ -57,6 +59,55 @@ t.test('a file not changed for a while is served from the cache, and a change is
   t.equal((await d.client.call<any>('GET', `/files/read?path=${q(file)}`)).cached, true, 'the second read is a hit');
   writeFileSync(file, 'new');
   t.match(await d.client.call<any>('GET', `/files/read?path=${q(file)}`), { content: 'new', cached: false });
+});
+
+t.test('concurrent reads of a file share one read of it', async (t) => {
+  const { root, d } = await setup(t);
+  const file = join(root, 'shared.txt');
+  writeFileSync(file, 'shared');
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(file, past, past);
+  const answers = await Promise.all(Array.from({ length: 8 }, () => d.client.call<any>('GET', `/files/read?path=${q(file)}`)));
+  t.ok(answers.every((a) => a.content === 'shared'));
+  t.equal(answers.filter((a) => !a.cached).length, 1, 'one of them read the file');
+  const stats = (await d.client.call<any>('GET', '/optimization/stats')).cache_stats.namespaces.files;
+  t.same(stats, { hits: 7, misses: 1 }, 'the others were answered from the cache');
+});
+
+t.test('a read in flight answers a read that began after a change only if the change left the file as it was', async (t) => {
+  const root = tempDir('hearth-files-');
+  const cache = await CacheService.open({ ttl_seconds: 300, max_size: 100, store: 'memory', max_store_entries: 100 });
+  t.teardown(() => cache.close());
+  const view = cache.namespace('files');
+  // The first read's cache write waits here: the read stays in flight after it has read the file.
+  let reached!: () => void;
+  const atGate = new Promise<void>((resolve) => (reached = resolve));
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const gated: CacheNamespace = {
+    ...view,
+    set: async (key, value, options) => {
+      reached();
+      await gate;
+      return view.set(key, value, options);
+    },
+    cached: (options, fn) => cached({ ...options, cache: gated }, fn),
+  };
+  const content = new ContentCache(gated);
+  const file = join(root, 'f.txt');
+  // The same size and mtime, long past, before and after: only the ctime tells the versions apart.
+  const past = new Date(Date.now() - 60_000);
+  writeFileSync(file, 'old');
+  utimesSync(file, past, past);
+  const first = content.read(file);
+  await atGate;
+  writeFileSync(file, 'new');
+  utimesSync(file, past, past);
+  const second = content.read(file);
+  setTimeout(release, 200); // time for the second read to find the first in flight
+  t.match(await first, { content: 'old', cached: false });
+  t.match(await second, { content: 'new', cached: false }, 'the second read reads the file itself');
+  t.match(await content.read(file), { content: 'new', cached: true });
 });
 
 t.test('after a restart, a value restored from SQLite is revalidated', async (t) => {

@@ -2,12 +2,14 @@
 // entry is served only when the file's identity (size, mtime, ctime, inode, device) is what it was when
 // the entry was made, and the entry is not racy: a file modified within RACY_MS before the entry was made
 // could have changed again within the same timestamp tick without changing its identity (git's racy-git
-// rule), so such an entry is re-read until it is older than that window.
+// rule), so such an entry is re-read until it is older than that window. The lookup is the cache's cached():
+// a read that comes while another of the same path is in flight is answered by it if the entry it leaves is
+// fresh for this read's own stat.
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { HearthError } from '../../src/errors.js';
-import type { CacheNamespace } from '../../src/services/cache.js';
+import type { CachedFunction, CacheNamespace } from '../../src/services/cache.js';
 
 /** Coarsest timestamp granularity we allow for (FAT has 2 s; ext4/APFS/NTFS are far finer). */
 export const RACY_MS = 2000;
@@ -31,10 +33,21 @@ export interface FileContent {
   content: string;
 }
 
-interface Entry {
-  data: FileContent;
+/** What a cache entry made from a file keeps to tell whether it still describes the file. */
+export interface Stamped {
+  /** The file's identity when the entry was made (its stat after the read). */
   identity: Identity;
+  /** Date.now() before the read. */
   cachedAt: number;
+}
+
+interface Entry extends Stamped {
+  data: FileContent;
+}
+
+/** Set by a call that reads the file itself rather than answer from the cache. */
+interface ReadFlag {
+  read: boolean;
 }
 
 export const identityOf = (s: Stats): Identity => ({ size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev });
@@ -43,8 +56,8 @@ export const sameIdentity = (a: Identity, b: Identity): boolean =>
   a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.dev === b.dev;
 
 /** Fresh: same identity, and last modified clearly before the entry was made. */
-export function isFresh(identity: Identity, cachedAt: number, now: Identity): boolean {
-  return sameIdentity(identity, now) && now.mtimeMs < cachedAt - RACY_MS;
+export function isFresh(entry: Stamped, now: Identity): boolean {
+  return sameIdentity(entry.identity, now) && now.mtimeMs < entry.cachedAt - RACY_MS;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -82,7 +95,26 @@ export async function statFile(path: string): Promise<Stats> {
 }
 
 export class ContentCache {
-  constructor(private readonly cache: CacheNamespace) {}
+  /** The entry of a path, given the identity its caller has just seen. */
+  readonly #entry: CachedFunction<[path: string, now: Identity, flag: ReadFlag], Entry>;
+
+  constructor(private readonly cache: CacheNamespace) {
+    this.#entry = cache.cached<[path: string, now: Identity, flag: ReadFlag], Entry>(
+      {
+        key: (path) => `content:${path}`,
+        validate: (e, _path, now) => isFresh(e, now),
+        // Store only what is known whole: the file did not change while it was read.
+        store: (e, _path, now) => sameIdentity(e.identity, now) && e.data.size === now.size,
+      },
+      async (path, _now, flag) => {
+        flag.read = true;
+        const cachedAt = Date.now();
+        const bytes = await readFile(path);
+        const after = await stat(path);
+        return { data: describe(path, bytes, after), identity: identityOf(after), cachedAt };
+      },
+    );
+  }
 
   /** The file's content and hash; `cached` says whether the bytes came from the cache. */
   async read(path: string, limit = READ_LIMIT): Promise<FileContent & { cached: boolean }> {
@@ -90,16 +122,9 @@ export class ContentCache {
     if (before.size > limit) {
       throw new HearthError('PAYLOAD_TOO_LARGE', `${path} is ${before.size} bytes; at most ${limit} are answered here`);
     }
-    const now = identityOf(before);
-    const hit = await this.cache.get<Entry>(`content:${path}`, { validate: (e) => isFresh(e.identity, e.cachedAt, now) });
-    if (hit) return { ...hit.data, cached: true };
-    const cachedAt = Date.now();
-    const bytes = await readFile(path);
-    const after = await stat(path);
-    const data = describe(path, bytes, after);
-    // Store only what is known whole: the file did not change while it was read.
-    if (sameIdentity(now, identityOf(after)) && bytes.length === after.size) await this.remember(path, data, identityOf(after), cachedAt);
-    return { ...data, cached: false };
+    const flag: ReadFlag = { read: false };
+    const { data } = await this.#entry(path, identityOf(before), flag);
+    return { ...data, cached: !flag.read };
   }
 
   async remember(path: string, data: FileContent, identity: Identity, cachedAt = Date.now()): Promise<void> {

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
 import { ContentCache } from './content.js';
-import { cachedHash, hashFile, type FileHash, type Hasher } from './hash.js';
+import { cachedHashes, hashFile, type FileHash, type Hasher } from './hash.js';
 import { Roots } from '../../src/roots.js';
 import { journalDir, sweepJournal, WriteJournal, writeAtomic } from './write.js';
 
@@ -54,6 +54,7 @@ export default definePlugin<FilesOptions, FilesApi>({
     if (swept.removed.length > 0) ctx.log.info({ removed: swept.removed }, `removed ${swept.removed.length} temp file(s) left by interrupted writes`);
     const content = new ContentCache(ctx.cache);
     const hasher: Hasher = (path, size) => (size >= POOL_HASH_MIN_BYTES ? ctx.runTask<FileHash>('hash', { path, size }) : hashFile(path, size));
+    const hashOf = cachedHashes(ctx.cache, hasher);
     // Events are an early invalidation and a feed for GET /events; freshness itself rests on the stat check.
     ctx.onClose(
       ctx.watcher.onChange((path) => {
@@ -175,7 +176,7 @@ export default definePlugin<FilesOptions, FilesApi>({
             resolved.map(async (r, i) => {
               try {
                 if (r instanceof HearthError) throw r;
-                return await cachedHash(ctx.cache, r, hasher);
+                return await hashOf(r);
               } catch (err) {
                 if (!(err instanceof HearthError)) throw err;
                 return { path: body.paths[i]!, error: { code: err.code, message: err.message } };

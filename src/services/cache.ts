@@ -61,10 +61,13 @@ export interface NamespaceOptions {
 }
 
 export interface CachedOptions<A extends unknown[], R> {
-  /** Key of one call; calls with the same key share one result. */
+  /** The cache key of one call. */
   key: (...args: A) => string;
   ttlSeconds?: number;
-  validate?: Validator<R>;
+  /** Whether a cached value may answer this call (a file's stat, say); replaces the namespace's validator. */
+  validate?: (value: R, ...args: A) => boolean | Promise<boolean>;
+  /** Whether a result of `fn` is cached. Default: every result but undefined. */
+  store?: (value: R, ...args: A) => boolean;
 }
 
 export type CachedFunction<A extends unknown[], R> = (...args: A) => Promise<R>;
@@ -455,28 +458,31 @@ export class CacheService {
 }
 
 /**
- * Wraps `fn` so that its results are cached under `key(...args)` in `options.cache`. Concurrent calls with
- * the same key share one lookup and at most one call of `fn`; a call that throws caches nothing; a result of
- * `undefined` is returned but not cached.
+ * Wraps `fn` so that its results are cached under `key(...args)` in `options.cache`. A call that throws
+ * caches nothing; a result of `undefined` is returned but not cached, nor is one that `store` refuses.
+ * Concurrent calls with the same key share one lookup and at most one call of `fn`. With `validate`, a
+ * value may answer one call and not another: a call that finds one of its key in flight waits for it, then
+ * looks the key up itself.
  */
 export function cached<A extends unknown[], R>(
   options: CachedOptions<A, R> & { cache: CacheNamespace },
   fn: (...args: A) => R | Promise<R>,
 ): CachedFunction<A, R> {
+  const { cache, validate, store } = options;
   const inflight = new Map<string, Promise<R>>();
-  const getOptions: GetOptions<R> = options.validate ? { validate: options.validate } : {};
   const setOptions: SetOptions = options.ttlSeconds !== undefined ? { ttlSeconds: options.ttlSeconds } : {};
+  const lookup = async (key: string, args: A): Promise<R> => {
+    const hit = await cache.get<R>(key, validate ? { validate: (value) => validate(value, ...args) } : {});
+    if (hit !== undefined) return hit;
+    const value = await fn(...args);
+    if (value !== undefined && (!store || store(value, ...args))) await cache.set(key, value, setOptions);
+    return value;
+  };
   return (...args: A): Promise<R> => {
     const key = options.key(...args);
     const running = inflight.get(key);
-    if (running) return running;
-    const call = (async () => {
-      const hit = await options.cache.get<R>(key, getOptions);
-      if (hit !== undefined) return hit;
-      const value = await fn(...args);
-      if (value !== undefined) await options.cache.set(key, value, setOptions);
-      return value;
-    })();
+    if (running) return validate ? running.then(() => lookup(key, args)) : running;
+    const call = lookup(key, args);
     inflight.set(key, call);
     const done = (): void => {
       if (inflight.get(key) === call) inflight.delete(key);
