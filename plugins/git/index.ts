@@ -2,14 +2,16 @@
 // branches, checkout and log. Every operation on a repository goes through that repository's circuit
 // breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
+import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
 import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
-import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
+import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
+import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
-import type { RepoStatus } from './status.js';
+import type { IgnoreSubmodules, RepoStatus, StatusOptions } from './status.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -24,7 +26,33 @@ const statusProps = {
   repo,
   include_untracked: { type: 'boolean', default: true },
   include_ignored: { type: 'boolean', default: false },
+  renames: {
+    type: ['boolean', 'string'],
+    enum: [true, false, 'config'],
+    default: false,
+    description: 'Renames between HEAD and the index (x R, with orig_path and score): true, false, or "config" for what status.renames / diff.renames say (git\'s default: on)',
+  },
+  find_renames: { type: 'number', minimum: 0, maximum: 100, description: 'The rename threshold in percent (git\'s -M<n>; default 50); turns renames on' },
+  format: {
+    type: 'string',
+    enum: ['v1', 'v2'],
+    default: 'v1',
+    description: 'v2: each entry also has mode_head, mode_index, mode_worktree (octal), oid_head, oid_index and submodule (N... or S<c><m><u>); unmerged entries have stages (1, 2, 3) and mode_worktree',
+  },
+  tracking: { type: 'boolean', default: false, description: 'Include upstream: {name, gone, ahead, behind} (null when the branch has none), as git status --branch prints it' },
+  ignore_submodules: { type: 'string', enum: ['none', 'untracked', 'dirty', 'all'], description: 'git\'s --ignore-submodules=<when>' },
 };
+
+interface StatusBody {
+  repo: string;
+  include_untracked: boolean;
+  include_ignored: boolean;
+  renames: boolean | 'config';
+  find_renames?: number;
+  format: 'v1' | 'v2';
+  tracking: boolean;
+  ignore_submodules?: IgnoreSubmodules;
+}
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 
 const statusResponse = {
@@ -34,7 +62,31 @@ const statusResponse = {
     branch: { type: ['string', 'null'] },
     head: { type: ['string', 'null'] },
     clean: { type: 'boolean' },
-    entries: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' } } } },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          path: { type: 'string' },
+          x: { type: 'string' },
+          y: { type: 'string' },
+          orig_path: { type: 'string', description: 'renames: the path in HEAD' },
+          score: { type: 'integer', description: 'renames: the similarity in percent, as git prints it after R' },
+          mode_head: { type: 'string' },
+          mode_index: { type: 'string' },
+          mode_worktree: { type: 'string' },
+          oid_head: { type: 'string' },
+          oid_index: { type: 'string' },
+          submodule: { type: 'string' },
+          stages: { type: 'array', items: { type: 'object', properties: { mode: { type: 'string' }, oid: { type: 'string' } } } },
+        },
+      },
+    },
+    upstream: {
+      type: ['object', 'null'],
+      description: 'With tracking: the upstream branch; gone when its ref does not exist (then ahead and behind are null)',
+      properties: { name: { type: 'string' }, gone: { type: 'boolean' }, ahead: { type: ['integer', 'null'] }, behind: { type: ['integer', 'null'] } },
+    },
     cached: { type: 'boolean' },
   },
 };
@@ -81,29 +133,56 @@ export default definePlugin<GitOptions>({
       );
     };
 
-    const status = async (input: string, untracked: boolean, ignored: boolean) =>
-      operate('status', input, async (paths) => {
+    const status = async (body: StatusBody) => {
+      if (body.find_renames !== undefined && body.renames === false) {
+        throw new HearthError('VALIDATION_FAILED', 'find_renames turns renames on: it cannot go with renames: false', {
+          details: [{ path: '/find_renames', message: 'must not be given with renames: false' }],
+        });
+      }
+      const options: StatusOptions = {
+        untracked: body.include_untracked,
+        ignored: body.include_ignored,
+        renames: body.renames,
+        ...(body.find_renames !== undefined ? { renameScore: scoreFromPercent(body.find_renames) } : {}),
+        detail: body.format === 'v2',
+        ...(body.ignore_submodules ? { ignoreSubmodules: body.ignore_submodules } : {}),
+      };
+      return operate('status', body.repo, async (paths) => {
         const state = manager.state(paths);
         const cached = state.built;
-        const result = await state.status({ untracked, ignored });
-        return { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries, cached };
+        const result = await state.status(options);
+        const answer: Record<string, unknown> = { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries };
+        if (body.tracking) answer.upstream = await tracking(paths, result);
+        answer.cached = cached;
+        return answer;
       });
+    };
+
+    /** The upstream of HEAD's branch and the commits each side has (the summary's reading of it). */
+    const tracking = async (paths: RepoPaths, result: RepoStatus) => {
+      const upstream = upstreamOf(manager.state(paths).config, result.head.branch);
+      if (!upstream) return null;
+      const reader = manager.reader(paths);
+      const oid = await reader.resolve(upstream.ref);
+      if (!oid || !result.head.oid) return { name: upstream.name, gone: true, ahead: null, behind: null };
+      return { name: upstream.name, gone: false, ...(await aheadBehind(reader, result.head.oid, oid)) };
+    };
 
     const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
 
     ctx.route({
       method: 'POST',
       path: '/git/status',
-      summary: 'The status of a repository, entry for entry as `git status --porcelain=v1 --no-renames -uall` gives it',
+      summary: 'The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames)',
       schema: { body: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ body }) => status(body.repo, body.include_untracked, body.include_ignored),
+      handler: ({ body }) => status(body as StatusBody),
     });
     ctx.route({
       method: 'GET',
       path: '/git/status',
       summary: 'The same as POST /git/status, from the query',
       schema: { query: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ query }) => status(query.repo, query.include_untracked, query.include_ignored),
+      handler: ({ query }) => status(query as StatusBody),
     });
 
     ctx.route({

@@ -10,7 +10,8 @@ import { IgnoreRules } from './ignore-rules.js';
 import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
 import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
-import { sameType, stagedChanges, type StagedLetter } from './staged.js';
+import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, similarityIndex, type RenameOptions, type RenamePair, type RenameSide } from './renames.js';
+import { sameType, stagedChanges, type StagedChange } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
 import { gitBlobId } from '../../src/file-hash.js';
 import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
@@ -19,11 +20,34 @@ export interface StatusEntry {
   path: string;
   x: string;
   y: string;
+  /** A rename (x 'R'): the path in HEAD, and the similarity as a whole percentage. */
+  orig_path?: string;
+  score?: number;
+  /** With `detail`: what `git status --porcelain=v2` prints, modes in octal and ids in hex. */
+  mode_head?: string;
+  mode_index?: string;
+  mode_worktree?: string;
+  oid_head?: string;
+  oid_index?: string;
+  /** `N...` or `S<c><m><u>`: a submodule with new commits, modified content, untracked content. */
+  submodule?: string;
+  /** Unmerged entries: stages 1, 2 and 3 (mode 000000 and a zero id for a stage that is absent). */
+  stages?: Array<{ mode: string; oid: string }>;
 }
+
+export type IgnoreSubmodules = 'none' | 'untracked' | 'dirty' | 'all';
 
 export interface StatusOptions {
   untracked: boolean;
   ignored: boolean;
+  /** Renames between HEAD and the index: off, on, or as status.renames / diff.renames say (default on). */
+  renames?: boolean | 'config';
+  /** The rename threshold on MAX_SCORE's scale (git's -M<n>); renames are on when it is given. */
+  renameScore?: number;
+  /** Each entry with the modes, ids and submodule state of porcelain v2. */
+  detail?: boolean;
+  /** git's --ignore-submodules=<when>; default none. */
+  ignoreSubmodules?: IgnoreSubmodules;
 }
 
 export interface RepoStatus {
@@ -67,6 +91,26 @@ export function comparePaths(a: string, b: string): number {
   return a.length - b.length;
 }
 
+const ZERO_OID = '0'.repeat(40);
+const octal = (mode: number): string => mode.toString(8).padStart(6, '0');
+
+/** git_config_int: a number with an optional k, m or g suffix. */
+function configInt(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const m = /^\s*([-+]?\d+)\s*([kmg]?)\s*$/i.exec(value);
+  if (!m) return fallback;
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * unit;
+}
+
+/** status.renames, else diff.renames (`copies` counts as on), else on. */
+function configRenames(config: GitConfig): boolean {
+  const value = config.get('status.renames') ?? config.get('diff.renames');
+  if (value === undefined) return true;
+  const v = value.toLowerCase();
+  return v === 'copies' || v === 'copy' || configBool(config, config.has('status.renames') ? 'status.renames' : 'diff.renames', true);
+}
+
 const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
 
 const BILLION = 1_000_000_000n;
@@ -107,8 +151,14 @@ export class RepoState {
   #trackedDirs = new Set<string>();
   #gitlinks: IndexEntry[] = [];
   #head: Head = { branch: null, ref: null, oid: null };
-  #staged = new Map<string, StagedLetter>();
+  #staged = new Map<string, StagedChange>();
   #stagedKey = '';
+  /** Rename scores by blob pair, and the last pairing (valid while HEAD's tree, the index and the options are). */
+  readonly #scorer: RenameScorer;
+  #renameKey = '';
+  #renamePairs: RenamePair[] = [];
+  /** Each gitlink's state as its last comparison found it. */
+  #subState = new Map<string, { commits: boolean; modified: boolean; untracked: boolean }>();
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
   /** Submodules whose only change is untracked content: listed as modified only when untracked files are. */
@@ -134,6 +184,15 @@ export class RepoState {
     this.#submodule = submodule;
     this.#statMany = services.statMany;
     this.#watch = services.watcher.watchDirs(this.#onEvent);
+    this.#scorer = new RenameScorer(async (oid) => {
+      const object = await reader.odb.read(oid);
+      return object.data;
+    });
+  }
+
+  /** Rename scores kept, and blobs read for them so far. */
+  get renameStats(): { scores: number; blobs_read: number } {
+    return { scores: this.#scorer.cachedScores, blobs_read: this.#scorer.blobsRead };
   }
 
   get built(): boolean {
@@ -381,6 +440,7 @@ export class RepoState {
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
     if (letter !== 'M') this.#subUntrackedOnly.delete(e.path);
+    if (letter !== 'M') this.#subState.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
   }
@@ -424,6 +484,7 @@ export class RepoState {
     if (e.mode === GITLINK && d.kind === KIND_DIR) {
       const sub = await this.#submodule(abs);
       this.#subUntrackedOnly.delete(e.path);
+      this.#subState.set(e.path, { commits: sub.head !== null && sub.head !== e.oid, modified: sub.changed, untracked: sub.untracked });
       if (sub.head === null) return ' ';
       if (sub.head !== e.oid || sub.changed) return 'M';
       if (!sub.untracked) return ' ';
@@ -568,20 +629,108 @@ export class RepoState {
     }
   }
 
+  /** The rename options `options` ask for, with the repository's config where they defer to it; null for none. */
+  #renameOptions(options: StatusOptions): RenameOptions | null {
+    const on = options.renameScore !== undefined || (options.renames === 'config' ? configRenames(this.#config) : options.renames === true);
+    if (!on) return null;
+    const limit = configInt(this.#config.get('status.renamelimit') ?? this.#config.get('diff.renamelimit'), DEFAULT_RENAME_LIMIT);
+    return { minScore: options.renameScore ?? DEFAULT_RENAME_SCORE, limit };
+  }
+
+  /** Renames among the staged deletions and additions; kept until HEAD's tree, the index or the options change. */
+  async #renames(rename: RenameOptions): Promise<RenamePair[]> {
+    const key = `${this.#stagedKey}|${rename.minScore}|${rename.limit}`;
+    if (key === this.#renameKey) return this.#renamePairs;
+    const sources: RenameSide[] = [];
+    const dests: RenameSide[] = [];
+    for (const [path, change] of this.#staged) {
+      if (change.letter === 'D' && change.headOid) sources.push({ path, mode: change.headMode, oid: change.headOid });
+      else if (change.letter === 'A') {
+        const e = this.#stage0.get(path);
+        if (e) dests.push({ path, mode: e.mode, oid: e.oid });
+      }
+    }
+    const byPath = (a: RenameSide, b: RenameSide) => comparePaths(a.path, b.path);
+    this.#renamePairs = await findRenames(sources.sort(byPath), dests.sort(byPath), rename, this.#scorer);
+    this.#renameKey = key;
+    return this.#renamePairs;
+  }
+
+  /** The worktree file's mode as git's diff sees it (ce_mode_from_stat), 0 when there is none. */
+  async #worktreeMode(path: string, indexMode: number): Promise<number> {
+    const s = await lstat(join(this.paths.worktree, path)).catch(() => null);
+    if (!s) return 0;
+    if (s.isSymbolicLink()) return SYMLINK;
+    if (s.isDirectory()) return indexMode === GITLINK ? GITLINK : 0;
+    if (!s.isFile()) return 0;
+    if (!this.#fileMode) return (indexMode & TYPE_MASK) === 0o100000 ? indexMode : 0o100644;
+    return s.mode & 0o100 ? 0o100755 : 0o100644;
+  }
+
+  /** The submodule part of a gitlink's worktree state under `ignore`: [letter shown, token bits]. */
+  #submoduleView(path: string, options: StatusOptions, ignore: IgnoreSubmodules): { commits: boolean; modified: boolean; untracked: boolean } {
+    const state = this.#subState.get(path) ?? { commits: false, modified: false, untracked: false };
+    return {
+      commits: state.commits,
+      modified: state.modified && ignore !== 'dirty',
+      untracked: state.untracked && options.untracked && ignore === 'none',
+    };
+  }
+
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
+    const ignore = options.ignoreSubmodules ?? 'none';
+    const rename = this.#renameOptions(options);
+    const pairs = rename ? await this.#renames(rename) : [];
+    const renamed = new Map<string, RenamePair>();
+    const renamedFrom = new Set<string>();
+    for (const pair of pairs) {
+      renamed.set(pair.dst.path, pair);
+      renamedFrom.add(pair.src.path);
+    }
     const changed = new Set<string>([...this.#staged.keys(), ...this.#worktree.keys(), ...this.#conflicts.keys()]);
     const entries: StatusEntry[] = [];
     for (const path of [...changed].sort(comparePaths)) {
       const mask = this.#conflicts.get(path);
       if (mask !== undefined) {
         const letters = CONFLICT_LETTERS[mask]!;
-        entries.push({ path, x: letters[0]!, y: letters[1]! });
+        const entry: StatusEntry = { path, x: letters[0]!, y: letters[1]! };
+        if (options.detail) await this.#unmergedDetail(entry);
+        entries.push(entry);
         continue;
       }
+      if (renamedFrom.has(path)) continue;
+      const staged = this.#staged.get(path);
+      const e = this.#stage0.get(path);
       let y = this.#worktree.get(path) ?? ' ';
-      if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
-      const x = this.#staged.get(path) ?? ' ';
-      if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
+      let sub: { commits: boolean; modified: boolean; untracked: boolean } | null = null;
+      if (e?.mode === GITLINK) {
+        if (ignore === 'all' && !staged) continue;
+        sub = this.#submoduleView(path, options, ignore === 'all' ? 'untracked' : ignore);
+        if (y === 'M' && !sub.commits && !sub.modified && !sub.untracked) y = ' ';
+      } else if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
+      const pair = renamed.get(path);
+      const x = pair ? 'R' : (staged?.letter ?? ' ');
+      if (x === ' ' && y === ' ') continue;
+      const entry: StatusEntry = { path, x, y };
+      if (pair) {
+        entry.orig_path = pair.src.path;
+        entry.score = similarityIndex(pair.score);
+      }
+      if (options.detail) {
+        const indexMode = e && !e.intentToAdd ? e.mode : 0;
+        const indexOid = e && !e.intentToAdd ? e.oid : ZERO_OID;
+        const head = pair ? { mode: pair.src.mode, oid: pair.src.oid } : staged ? { mode: staged.headMode, oid: staged.headOid ?? ZERO_OID } : { mode: indexMode, oid: indexOid };
+        const worktreeMode = y === ' ' ? indexMode : y === 'D' ? 0 : await this.#worktreeMode(path, e?.mode ?? 0);
+        entry.mode_head = octal(head.mode);
+        entry.mode_index = octal(indexMode);
+        entry.mode_worktree = octal(worktreeMode);
+        entry.oid_head = head.oid;
+        entry.oid_index = indexOid;
+        const gitlink = head.mode === GITLINK || indexMode === GITLINK || worktreeMode === GITLINK;
+        const bits = sub && y !== ' ' ? sub : { commits: false, modified: false, untracked: false };
+        entry.submodule = gitlink ? `S${bits.commits ? 'C' : '.'}${bits.modified ? 'M' : '.'}${bits.untracked ? 'U' : '.'}` : 'N...';
+      }
+      entries.push(entry);
     }
     if (!options.untracked) return entries;
     for (const path of [...this.#untracked].sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
@@ -591,6 +740,20 @@ export class RepoState {
       for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     }
     return entries;
+  }
+
+  /** Stage 1, 2 and 3 of an unmerged path, and its worktree mode. */
+  async #unmergedDetail(entry: StatusEntry): Promise<void> {
+    const stages = [1, 2, 3].map(() => ({ mode: octal(0), oid: ZERO_OID }));
+    let mode = 0;
+    for (const e of this.#index.entries) {
+      if (e.stage === 0 || e.path !== entry.path) continue;
+      stages[e.stage - 1] = { mode: octal(e.mode), oid: e.oid };
+      mode = e.mode;
+    }
+    entry.stages = stages;
+    entry.mode_worktree = octal(await this.#worktreeMode(entry.path, mode));
+    entry.submodule = 'N...';
   }
 
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
