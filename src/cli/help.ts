@@ -16,7 +16,7 @@ function rows(pairs: Array<[string, string]>): string {
 
 function optionLabel(name: string, o: OptionSpec): string {
   const long = o.type === 'boolean' && o.default === true ? `--no-${name}` : `--${name}`;
-  const value = o.type === 'string' ? ` <${o.value ?? 'value'}>` : '';
+  const value = o.type !== 'string' ? '' : o.implicit !== undefined ? `[=<${o.value ?? 'value'}>]` : ` <${o.value ?? 'value'}>`;
   if (o.short && name === o.short) return `-${o.short}${value}`;
   return `${o.short ? `-${o.short}, ` : ''}${long}${value}`;
 }

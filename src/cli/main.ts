@@ -62,11 +62,24 @@ function toParseOptions(options: Record<string, OptionSpec>): NonNullable<ParseA
   return out;
 }
 
+/** An option with an implicit value given alone (`--ignored`, `-u`) gets that value attached (`--ignored=traditional`). */
+function attachImplicit(args: string[], specs: Record<string, OptionSpec>): string[] {
+  const alone = new Map<string, string>();
+  for (const [name, o] of Object.entries(specs)) {
+    if (o.implicit === undefined) continue;
+    alone.set(`--${name}`, `--${name}=${o.implicit}`);
+    if (o.short) alone.set(`-${o.short}`, `--${name}=${o.implicit}`);
+  }
+  if (alone.size === 0) return args;
+  const end = args.indexOf('--');
+  return args.map((arg, i) => (end >= 0 && i > end ? arg : (alone.get(arg) ?? arg)));
+}
+
 function parseCommand(spec: CommandSpec, rest: string[]): { args: CommandContext['args']; options: CommandContext['options'] } {
   const specs = { ...GLOBAL_OPTIONS, ...spec.options };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: toParseOptions(specs), allowPositionals: true, allowNegative: true, strict: true } as ParseArgsConfig);
+    parsed = parseArgs({ args: attachImplicit(rest, specs), options: toParseOptions(specs), allowPositionals: true, allowNegative: true, strict: true } as ParseArgsConfig);
   } catch (err) {
     // util.parseArgs says e.g. "Unknown option '--x'. To specify a positional argument starting with a '-' ...".
     throw new UsageError((err as Error).message.split('. ')[0]!.replace(/^Unknown/, 'unknown').replace(/^Option/, 'option'), spec.name);

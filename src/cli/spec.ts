@@ -13,6 +13,11 @@ export interface OptionSpec {
   default?: string | boolean;
   /** Allowed values of a string option. */
   choices?: readonly string[];
+  /**
+   * For a string option whose value is optional, as git's `--ignored[=<mode>]` and `-u[<mode>]`: the value
+   * when it is given alone. A value is then only taken attached (`--ignored=matching`, `-unormal`).
+   */
+  implicit?: string;
 }
 
 export interface ArgSpec {
