@@ -62,7 +62,7 @@ async function check(t: Tap.Test, repo: string, label: string, flags: string[] =
   }
   const a = res.json.data;
   const info: BranchInfo = { branch: a.branch, head: a.head, upstream: a.upstream };
-  const u = flags.includes('-uno') ? [] : ['-uall'];
+  const u = flags.includes('-uno') ? ['-uno'] : ['-uall'];
   const gflags = flags.filter((f) => f !== '-uno');
   const same = (ours: string, args: string[], what: string) => t.equal(ours, gitRaw(repo, 'status', ...args, ...u, ...gflags), `${label} ${what} ${flags.join(' ')}`.trim());
   same(porcelain(a.entries, false, info), ['--porcelain', '-b'], 'v1 -b');

@@ -703,9 +703,10 @@ export class RepoState {
       const e = this.#stage0.get(path);
       let y = this.#worktree.get(path) ?? ' ';
       let sub: { commits: boolean; modified: boolean; untracked: boolean } | null = null;
+      // --ignore-submodules=all leaves gitlinks out, staged changes included.
+      if (ignore === 'all' && (e?.mode === GITLINK || staged?.headMode === GITLINK)) continue;
       if (e?.mode === GITLINK) {
-        if (ignore === 'all' && !staged) continue;
-        sub = this.#submoduleView(path, options, ignore === 'all' ? 'untracked' : ignore);
+        sub = this.#submoduleView(path, options, ignore);
         if (y === 'M' && !sub.commits && !sub.modified && !sub.untracked) y = ' ';
       } else if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
       const pair = renamed.get(path);
