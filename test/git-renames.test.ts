@@ -5,7 +5,10 @@ import { chmodSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { Agent, request } from 'undici';
+import { ObjectReader } from '../plugins/git/objects.js';
 import { porcelain, porcelainV2, type BranchInfo } from '../plugins/git/porcelain.js';
+import { findRepo } from '../plugins/git/repo.js';
+import { RepoState } from '../plugins/git/status.js';
 import { findRenames, fingerprint, MAX_SCORE, parseRenameScore, RenameScorer, type RenameSide } from '../plugins/git/renames.js';
 import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
 import { commitAll, git, gitMay, gitRaw, isolateGit, makeRepo, write } from './helpers/git.js';
@@ -225,6 +228,11 @@ t.test('API: validation, defaults unchanged', async (t) => {
   const body = (await q.body.json()) as any;
   t.equal(body.data.entries[0].x, 'R', 'GET takes the same fields');
   t.equal(body.data.entries[0].mode_head, '100644');
+  const q2 = await request(`http://localhost/git/status?repo=${encodeURIComponent(r)}&renames=true`, { dispatcher: agent, reset: true });
+  t.equal(((await q2.body.json()) as any).data.entries[0].x, 'R', 'renames=true in a query');
+  const q3 = await request(`http://localhost/git/status?repo=${encodeURIComponent(r)}&renames=false&find_renames=50`, { dispatcher: agent, reset: true });
+  t.equal(q3.statusCode, 400, 'renames=false with find_renames in a query');
+  await q3.body.dump();
 });
 
 t.test('scores are kept by blob pair: asked again, no blob is read', async (t) => {
@@ -260,3 +268,36 @@ t.test('scores are kept by blob pair: asked again, no blob is read', async (t) =
   t.equal(parseRenameScore('x'), null);
 });
 
+
+t.test('the warm state keeps rename scores: a worktree edit, a rebuild, a re-staged file read no blob again', async (t) => {
+  const r = makeRepo(root);
+  base(r);
+  mv(r, 'body.c', 'moved/body9.c');
+  write(r, 'moved/body9.c', edit(3));
+  git(r, 'add', '-A');
+  const paths = (await findRepo(r))!;
+  const reader = new ObjectReader(paths.commondir);
+  t.teardown(() => reader.close());
+  // No watches: every answer rebuilds from scratch, which keeps the state's caches.
+  const state = new RepoState(paths, reader, async () => ({ head: null, changed: false, untracked: false }), { watcher: { watchDirs: () => null } });
+  const options = { untracked: true, ignored: false, renames: true as const };
+  const first = await state.status(options);
+  const score = /R(\d+) moved\/body9.c/.exec(gitRaw(r, 'status', '--porcelain=v2'))?.[1];
+  t.same(first.entries.filter((e) => e.x === 'R').map((e) => [e.orig_path, e.path, String(e.score)]), [['body.c', 'moved/body9.c', score]]);
+  const read = state.renameStats.blobs_read;
+  t.ok(read >= 2, 'the candidates were read');
+  write(r, 'moved/body9.c', edit(4));
+  const second = await state.status(options);
+  t.equal(second.entries.find((e) => e.path === 'moved/body9.c')?.y, 'M', 'RM');
+  t.equal(state.renameStats.blobs_read, read, 'a worktree edit reads no blob');
+  git(r, 'add', '-A');
+  await state.status(options);
+  const restaged = state.renameStats.blobs_read;
+  t.ok(restaged > read, 'a new index blob is read');
+  write(r, 'moved/body9.c', edit(3));
+  git(r, 'add', '-A');
+  const back = await state.status(options);
+  t.equal(back.entries.find((e) => e.path === 'moved/body9.c')?.x, 'R');
+  t.equal(state.renameStats.blobs_read, restaged, 'the first pair again: its score is kept');
+  t.ok(state.renameStats.scores >= 1);
+});

@@ -1,5 +1,5 @@
-// The git plugin: status as `git status --porcelain=v1` gives it, from warm state; the prompt summary;
-// branches, checkout and log. Every operation on a repository goes through that repository's circuit
+// The git plugin: status as `git status --porcelain` (v1, or v2's fields) gives it, from warm state; the
+// prompt summary; branches, checkout and log. Every operation on a repository goes through that repository's circuit
 // breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
 import { HearthError } from '../../src/errors.js';
@@ -28,7 +28,8 @@ const statusProps = {
   include_ignored: { type: 'boolean', default: false },
   renames: {
     type: ['boolean', 'string'],
-    enum: [true, false, 'config'],
+    // 'true' and 'false' as strings too: a query's value is a string, and with a string type allowed no coercion happens.
+    enum: [true, false, 'config', 'true', 'false'],
     default: false,
     description: 'Renames between HEAD and the index (x R, with orig_path and score): true, false, or "config" for what status.renames / diff.renames say (git\'s default: on)',
   },
@@ -47,7 +48,7 @@ interface StatusBody {
   repo: string;
   include_untracked: boolean;
   include_ignored: boolean;
-  renames: boolean | 'config';
+  renames: boolean | 'config' | 'true' | 'false';
   find_renames?: number;
   format: 'v1' | 'v2';
   tracking: boolean;
@@ -134,7 +135,8 @@ export default definePlugin<GitOptions>({
     };
 
     const status = async (body: StatusBody) => {
-      if (body.find_renames !== undefined && body.renames === false) {
+      const renames = body.renames === 'true' ? true : body.renames === 'false' ? false : body.renames;
+      if (body.find_renames !== undefined && renames === false) {
         throw new HearthError('VALIDATION_FAILED', 'find_renames turns renames on: it cannot go with renames: false', {
           details: [{ path: '/find_renames', message: 'must not be given with renames: false' }],
         });
@@ -142,7 +144,7 @@ export default definePlugin<GitOptions>({
       const options: StatusOptions = {
         untracked: body.include_untracked,
         ignored: body.include_ignored,
-        renames: body.renames,
+        renames,
         ...(body.find_renames !== undefined ? { renameScore: scoreFromPercent(body.find_renames) } : {}),
         detail: body.format === 'v2',
         ...(body.ignore_submodules ? { ignoreSubmodules: body.ignore_submodules } : {}),

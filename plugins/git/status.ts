@@ -1,7 +1,8 @@
 // The status engine of one worktree, kept warm. The first answer builds everything (index, staged changes,
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
-// defined by `git status --porcelain=v1 --no-renames -uall`.
+// defined by `git status --porcelain=v1 -uall` (with or without renames) and `--porcelain=v2`. Renames
+// between HEAD and the index are found from the staged changes; their scores are kept by blob pair.
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -146,6 +147,8 @@ export class RepoState {
   #index: GitIndex = { version: 2, entries: [], trees: new Map() };
   #stage0 = new Map<string, IndexEntry>();
   #conflicts = new Map<string, number>();
+  /** The stage 1-3 entries of each unmerged path. */
+  #stages = new Map<string, IndexEntry[]>();
   /** Every tracked path (any stage), sorted, for "entries under this directory". */
   #tracked: string[] = [];
   #trackedDirs = new Set<string>();
@@ -372,13 +375,19 @@ export class RepoState {
     this.#indexMtimeNs = mtimeNs;
     this.#stage0.clear();
     this.#conflicts.clear();
+    this.#stages.clear();
     this.#trackedDirs.clear();
     this.#gitlinks = [];
     const tracked: string[] = [];
     for (const e of index.entries) {
       if (e.stage === 0 && e.mode === GITLINK) this.#gitlinks.push(e);
       if (e.stage === 0) this.#stage0.set(e.path, e);
-      else this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
+      else {
+        this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
+        const list = this.#stages.get(e.path);
+        if (list) list.push(e);
+        else this.#stages.set(e.path, [e]);
+      }
       if (tracked[tracked.length - 1] !== e.path) tracked.push(e.path);
       for (let i = e.path.lastIndexOf('/'); i > 0; i = e.path.lastIndexOf('/', i - 1)) {
         const dir = e.path.slice(0, i);
@@ -747,8 +756,7 @@ export class RepoState {
   async #unmergedDetail(entry: StatusEntry): Promise<void> {
     const stages = [1, 2, 3].map(() => ({ mode: octal(0), oid: ZERO_OID }));
     let mode = 0;
-    for (const e of this.#index.entries) {
-      if (e.stage === 0 || e.path !== entry.path) continue;
+    for (const e of this.#stages.get(entry.path) ?? []) {
       stages[e.stage - 1] = { mode: octal(e.mode), oid: e.oid };
       mode = e.mode;
     }
