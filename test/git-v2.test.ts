@@ -9,7 +9,8 @@ import { MAX_SCORE, parseRenameScore } from '../plugins/git/renames.js';
 import { bootDaemon, tempDir } from './helpers/daemon.js';
 import { commitAll, git, gitMay, gitRaw, isolateGit, makeRepo, write } from './helpers/git.js';
 
-t.setTimeout(120_000);
+// Real git processes, a real daemon and CLI processes: generous on a loaded machine.
+t.setTimeout(300_000);
 
 isolateGit();
 const root = realpathSync(tempDir('hearth-ren-'));
