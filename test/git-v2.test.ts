@@ -41,6 +41,7 @@ function bodyFor(flags: string[]): Record<string, unknown> {
     else if (f === '-M') body.renames = true;
     else if (f.startsWith('--ignore-submodules=')) body.ignore_submodules = f.slice(20);
     else if (f === '-uno') body.include_untracked = false;
+    else if (f === '--ignored') body.include_ignored = true;
   }
   return body;
 }
@@ -172,7 +173,11 @@ t.test('unmerged entries, type changes, intent to add, v2 modes', async (t) => {
   write(r, 'ita.txt', 'ita\n');
   git(r, 'add', '-N', 'ita.txt');
   mv(r, 'a.txt', 'a5.txt');
-  await check(t, r, 'T, ita, R', [], true);
+  write(r, 'untracked dir/new\tfile.txt', 'u\n');
+  write(r, '.gitignore', '*.log\n');
+  write(r, 'x/y.log', 'l\n');
+  await check(t, r, 'T, ita, R, untracked', [], true);
+  await check(t, r, 'T, ita, R, untracked', ['--ignored'], true);
   git(r, 'add', 'link');
   await check(t, r, 'T staged', ['-uno']);
 });
