@@ -15,7 +15,7 @@ const CANDIDATES_PER_DST = 4;
 /** find_identical_files looks at this many same-id sources at most. */
 const MAX_IDENTICAL = 100;
 /** Scores kept by (source blob, destination blob); beyond this many the oldest go. */
-const MAX_CACHED_SCORES = 50_000;
+const MAX_CACHED_SCORES = 250_000;
 const MAX_CACHED_SIZES = 50_000;
 const MAX_CACHED_FINGERPRINTS = 256;
 
@@ -95,8 +95,13 @@ function basenameSame(a: string, b: string): number {
   return (!i || a.charCodeAt(i - 1) === 47) && (!j || b.charCodeAt(j - 1) === 47) ? 1 : 0;
 }
 
-/** Chunk hash -> bytes in chunks with that hash (diffcore-delta's hash_chars). */
-export function fingerprint(data: Buffer): Map<number, number> {
+/** Chunk hashes in ascending order, and the bytes in chunks with each (diffcore-delta's hash_chars). */
+export interface Fingerprint {
+  hashes: Uint32Array;
+  counts: Float64Array;
+}
+
+export function fingerprint(data: Buffer): Fingerprint {
   const counts = new Map<number, number>();
   const end = Math.min(data.length, 8000);
   const isText = data.subarray(0, end).indexOf(0) < 0;
@@ -121,15 +126,21 @@ export function fingerprint(data: Buffer): Map<number, number> {
     accum1 = accum2 = 0;
   }
   if (n > 0) add();
-  return counts;
+  const hashes = Uint32Array.from(counts.keys()).sort();
+  const out = new Float64Array(hashes.length);
+  hashes.forEach((h, i) => (out[i] = counts.get(h)!));
+  return { hashes, counts: out };
 }
 
-/** The bytes of `dst` that `src` has too (src_copied). */
-function copiedBytes(src: Map<number, number>, dst: Map<number, number>): number {
+/** The bytes of `dst` that `src` has too (src_copied): both walked in hash order. */
+function copiedBytes(src: Fingerprint, dst: Fingerprint): number {
   let copied = 0;
-  for (const [hash, s] of src) {
-    const d = dst.get(hash);
-    if (d !== undefined) copied += Math.min(s, d);
+  let j = 0;
+  const dh = dst.hashes;
+  for (let i = 0; i < src.hashes.length; i++) {
+    const h = src.hashes[i]!;
+    while (j < dh.length && dh[j]! < h) j++;
+    if (j < dh.length && dh[j] === h) copied += Math.min(src.counts[i]!, dst.counts[j++]!);
   }
   return copied;
 }
@@ -141,15 +152,19 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
 
 /**
  * Similarity of two blobs, with what it learns kept by blob id: sizes, and the score of each pair (a warm
- * status asks the same pairs again and reads no blob). Fingerprints are kept for a few recent blobs only.
+ * status asks the same pairs again and reads no blob). Fingerprints are kept for every blob during one
+ * pairing (the matrix asks for each source once per destination), for a few recent blobs after it.
  */
 export class RenameScorer {
   readonly #read: (oid: string) => Promise<Buffer>;
-  readonly #scores = new Map<string, number>();
+  /** By `srcId * 2^26 + dstId`, the ids from #ids; only pairs whose sizes let them be compared. */
+  readonly #scores = new Map<number, number>();
+  readonly #ids = new Map<string, number>();
   readonly #sizes = new Map<string, number>();
-  readonly #prints = new Map<string, Map<number, number>>();
+  readonly #prints = new Map<string, Fingerprint>();
   /** Blobs read, for tests and metrics. */
   blobsRead = 0;
+  #holding = 0;
 
   constructor(read: (oid: string) => Promise<Buffer>) {
     this.#read = read;
@@ -159,13 +174,28 @@ export class RenameScorer {
     return this.#scores.size;
   }
 
-  async #load(oid: string): Promise<{ size: number; print: Map<number, number> }> {
+  #id(oid: string): number {
+    let id = this.#ids.get(oid);
+    if (id === undefined) {
+      // Ids are never reused; past 2^26 blobs the scores start over.
+      if (this.#ids.size >= 2 ** 26) {
+        this.#ids.clear();
+        this.#scores.clear();
+      }
+      id = this.#ids.size;
+      this.#ids.set(oid, id);
+    }
+    return id;
+  }
+
+  async #load(oid: string): Promise<{ size: number; print: Fingerprint }> {
     let print = this.#prints.get(oid);
     if (print) return { size: this.#sizes.get(oid) ?? 0, print };
     const data = await this.#read(oid);
     this.blobsRead++;
     print = fingerprint(data);
-    remember(this.#prints, oid, print, MAX_CACHED_FINGERPRINTS);
+    if (this.#holding > 0) this.#prints.set(oid, print);
+    else remember(this.#prints, oid, print, MAX_CACHED_FINGERPRINTS);
     remember(this.#sizes, oid, data.length, MAX_CACHED_SIZES);
     return { size: data.length, print };
   }
@@ -175,16 +205,50 @@ export class RenameScorer {
     return known ?? (await this.#load(oid)).size;
   }
 
+  /** Runs `fn` with every fingerprint it makes kept until it ends. */
+  async holding<T>(fn: () => Promise<T>): Promise<T> {
+    this.#holding++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.#holding === 0) {
+        for (const oid of this.#prints.keys()) {
+          if (this.#prints.size <= MAX_CACHED_FINGERPRINTS) break;
+          this.#prints.delete(oid);
+        }
+      }
+    }
+  }
+
+  /** The same as estimate() when what it needs is known (sizes, and the score or both fingerprints), else null. */
+  estimateKnown(src: RenameSide, dst: RenameSide, minScore: number): number | null {
+    if (!isRegular(src.mode) || !isRegular(dst.mode)) return 0;
+    const srcSize = this.#sizes.get(src.oid);
+    const dstSize = this.#sizes.get(dst.oid);
+    if (srcSize === undefined || dstSize === undefined) return null;
+    const max = Math.max(srcSize, dstSize);
+    if (max * (MAX_SCORE - minScore) < (max - Math.min(srcSize, dstSize)) * MAX_SCORE) return 0;
+    const key = this.#id(src.oid) * 2 ** 26 + this.#id(dst.oid);
+    const known = this.#scores.get(key);
+    if (known !== undefined) return known;
+    const a = this.#prints.get(src.oid);
+    const b = this.#prints.get(dst.oid);
+    if (!a || !b) return null;
+    const score = max === 0 ? 0 : Math.floor((copiedBytes(a, b) * MAX_SCORE) / max);
+    remember(this.#scores, key, score, MAX_CACHED_SCORES);
+    return score;
+  }
+
   /** estimate_similarity: 0 for anything but two regular files, and for sizes too far apart for `minScore`. */
   async estimate(src: RenameSide, dst: RenameSide, minScore: number): Promise<number> {
     if (!isRegular(src.mode) || !isRegular(dst.mode)) return 0;
-    const key = `${src.oid}:${dst.oid}`;
-    let score = this.#scores.get(key);
     const srcSize = await this.#size(src.oid);
     const dstSize = await this.#size(dst.oid);
     const max = Math.max(srcSize, dstSize);
     const delta = max - Math.min(srcSize, dstSize);
     if (max * (MAX_SCORE - minScore) < delta * MAX_SCORE) return 0;
+    const key = this.#id(src.oid) * 2 ** 26 + this.#id(dst.oid);
+    let score = this.#scores.get(key);
     if (score === undefined) {
       const a = await this.#load(src.oid);
       const b = await this.#load(dst.oid);
@@ -214,8 +278,12 @@ function compareCandidates(a: Candidate, b: Candidate): number {
  * The renames among deleted `sources` and added `dests` (each in path order), as git pairs them. Returns
  * the pairs in the order of their destinations.
  */
-export async function findRenames(sources: RenameSide[], dests: RenameSide[], options: RenameOptions, scorer: RenameScorer): Promise<RenamePair[]> {
-  if (sources.length === 0 || dests.length === 0) return [];
+export function findRenames(sources: RenameSide[], dests: RenameSide[], options: RenameOptions, scorer: RenameScorer): Promise<RenamePair[]> {
+  if (sources.length === 0 || dests.length === 0) return Promise.resolve([]);
+  return scorer.holding(() => pair(sources, dests, options, scorer));
+}
+
+async function pair(sources: RenameSide[], dests: RenameSide[], options: RenameOptions, scorer: RenameScorer): Promise<RenamePair[]> {
   const minScore = options.minScore || DEFAULT_RENAME_SCORE;
   const used = new Array<boolean>(sources.length).fill(false);
   const match = new Array<number>(dests.length).fill(-1);
@@ -275,7 +343,7 @@ export async function findRenames(sources: RenameSide[], dests: RenameSide[], op
     const di = dstByBase.get(base);
     if (di === undefined || di < 0 || srcByBase.get(base) !== i) continue;
     if (match[di]! >= 0) continue;
-    const score = await scorer.estimate(sources[i]!, dests[di]!, minBasename);
+    const score = scorer.estimateKnown(sources[i]!, dests[di]!, minBasename) ?? (await scorer.estimate(sources[i]!, dests[di]!, minBasename));
     if (score >= minBasename) record(di, i, score);
   }
 
@@ -295,7 +363,7 @@ export async function findRenames(sources: RenameSide[], dests: RenameSide[], op
       const candidate: Candidate = {
         dst: di,
         src: si,
-        score: await scorer.estimate(sources[si]!, dests[di]!, minScore),
+        score: scorer.estimateKnown(sources[si]!, dests[di]!, minScore) ?? (await scorer.estimate(sources[si]!, dests[di]!, minScore)),
         nameScore: basenameSame(sources[si]!.path, dests[di]!.path),
       };
       let worst = 0;
