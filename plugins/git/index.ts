@@ -1,6 +1,6 @@
 // The git plugin: status as `git status --porcelain` (v1, or v2's fields) gives it, from warm state; the
-// prompt summary; branches, checkout and log. Every operation on a repository goes through that repository's circuit
-// breaker and is timed as `git_operations.<name>`.
+// prompt summary; branches, checkout and log. Every operation on a repository goes through that
+// repository's circuit breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
