@@ -1,10 +1,11 @@
 // Which untracked paths git ignores: each directory's `.gitignore` (deeper files win), then
-// `.git/info/exclude`, then `core.excludesFile` (default `$XDG_CONFIG_HOME/git/ignore`). Patterns are
-// matched by the `ignore` package, which follows the gitignore spec; the precedence across files is ours.
-import { readFileSync, statSync } from 'node:fs';
+// `.git/info/exclude`, then the excludes file (`core.excludesFile` as GitConfig.excludesFile resolves it,
+// default `$XDG_CONFIG_HOME/git/ignore`). Patterns are matched by the `ignore` package, which follows the
+// gitignore spec; the precedence across files is ours.
+import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { configPath, xdgConfigHome, type GitConfig } from './git-config.js';
+import { fileId, type GitConfig } from './git-config.js';
 
 function readRules(path: string): Ignore | null {
   try {
@@ -13,15 +14,6 @@ function readRules(path: string): Ignore | null {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return null;
     throw err;
-  }
-}
-
-function fileId(path: string): string {
-  try {
-    const s = statSync(path, { bigint: true });
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-  } catch {
-    return '';
   }
 }
 
@@ -36,10 +28,9 @@ export class IgnoreRules {
   /** The identity of each source file when it was read ('' when missing). */
   readonly #sourceIds: string[];
 
-  constructor(worktree: string, commondir: string, config: GitConfig, env: NodeJS.ProcessEnv = process.env) {
+  constructor(worktree: string, commondir: string, config: GitConfig) {
     this.#worktree = worktree;
-    const excludesFile = config.has('core.excludesfile') ? configPath(config.get('core.excludesfile')!, env) : join(xdgConfigHome(env), 'git', 'ignore');
-    this.sources = [join(commondir, 'info', 'exclude'), excludesFile];
+    this.sources = [join(commondir, 'info', 'exclude'), config.excludesFile()];
     this.#sourceIds = this.sources.map(fileId);
     this.#repoWide = this.sources.map(readRules).filter((r): r is Ignore => r !== null);
   }

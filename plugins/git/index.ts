@@ -6,12 +6,13 @@ import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
+import type { SubmoduleIgnore } from './git-config.js';
 import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
 import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
 import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
-import type { IgnoreSubmodules, RepoStatus, StatusOptions } from './status.js';
+import type { RepoStatus, StatusOptions } from './status.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -52,7 +53,7 @@ interface StatusBody {
   find_renames?: number;
   format: 'v1' | 'v2';
   tracking: boolean;
-  ignore_submodules?: IgnoreSubmodules;
+  ignore_submodules?: SubmoduleIgnore;
 }
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 

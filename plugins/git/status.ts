@@ -6,7 +6,7 @@
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
-import { configBool, loadGitConfig, type GitConfig } from './git-config.js';
+import { configBool, loadGitConfig, type GitConfig, type SubmoduleIgnore } from './git-config.js';
 import { IgnoreRules } from './ignore-rules.js';
 import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
 import type { Head, ObjectReader } from './objects.js';
@@ -36,8 +36,6 @@ export interface StatusEntry {
   stages?: Array<{ mode: string; oid: string }>;
 }
 
-export type IgnoreSubmodules = 'none' | 'untracked' | 'dirty' | 'all';
-
 export interface StatusOptions {
   untracked: boolean;
   ignored: boolean;
@@ -47,8 +45,8 @@ export interface StatusOptions {
   renameScore?: number;
   /** Each entry with the modes, ids and submodule state of porcelain v2. */
   detail?: boolean;
-  /** git's --ignore-submodules=<when>; default none. */
-  ignoreSubmodules?: IgnoreSubmodules;
+  /** How submodules' changes count, over their config (`submodule.<name>.ignore`, `diff.ignoreSubmodules`). */
+  ignoreSubmodules?: SubmoduleIgnore;
 }
 
 export interface RepoStatus {
@@ -164,8 +162,11 @@ export class RepoState {
   #subState = new Map<string, { commits: boolean; modified: boolean; untracked: boolean }>();
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
-  /** Submodules whose only change is untracked content: listed as modified only when untracked files are. */
-  #subUntrackedOnly = new Set<string>();
+  /**
+   * Checked-out submodules listed as modified, by what changed: their commit, their tracked content, or
+   * only untracked content. Which of these count is decided per answer (config, options).
+   */
+  #subChange = new Map<string, 'commit' | 'dirty' | 'untracked'>();
   #untracked = new Set<string>();
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
@@ -262,6 +263,8 @@ export class RepoState {
       await this.#build();
       return;
     }
+    // Config files (and included ones) outside the repository make no event: a stat of each tells.
+    if (this.#config.changed()) this.#metaDirty = true;
     if (this.#metaDirty) await this.#refreshMeta();
     const dirty = [...this.#dirty].sort(comparePaths);
     this.#dirty.clear();
@@ -275,7 +278,7 @@ export class RepoState {
   async #build(): Promise<void> {
     this.#dirty.clear();
     this.#metaDirty = false;
-    this.#config = loadGitConfig(this.paths.commondir);
+    this.#config = loadGitConfig(this.paths);
     this.#fileMode = configBool(this.#config, 'core.filemode', true);
     this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
     this.#head = await this.#reader.head(this.paths.gitdir);
@@ -321,11 +324,12 @@ export class RepoState {
 
   async #refreshMeta(): Promise<void> {
     this.#metaDirty = false;
-    const config = loadGitConfig(this.paths.commondir);
-    if (!sameMap(config, this.#config)) {
+    const config = loadGitConfig(this.paths);
+    if (!config.equals(this.#config)) {
       await this.#build();
       return;
     }
+    this.#config = config; // the same values, the files' identities of now
     this.#head = await this.#reader.head(this.paths.gitdir);
     if (this.#watch) for (const dir of this.#metaDirs()) this.#watch.add(dir);
     const before = this.#index;
@@ -448,7 +452,7 @@ export class RepoState {
   /** The second status letter of one stage-0 entry, from a stat and, when the stat cannot tell, its content. */
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
-    if (letter !== 'M') this.#subUntrackedOnly.delete(e.path);
+    if (letter !== 'M') this.#subChange.delete(e.path);
     if (letter !== 'M') this.#subState.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
@@ -492,12 +496,12 @@ export class RepoState {
     const d = statData(await lstat(abs).catch(() => undefined));
     if (e.mode === GITLINK && d.kind === KIND_DIR) {
       const sub = await this.#submodule(abs);
-      this.#subUntrackedOnly.delete(e.path);
+      this.#subChange.delete(e.path);
       this.#subState.set(e.path, { commits: sub.head !== null && sub.head !== e.oid, modified: sub.changed, untracked: sub.untracked });
       if (sub.head === null) return ' ';
-      if (sub.head !== e.oid || sub.changed) return 'M';
-      if (!sub.untracked) return ' ';
-      this.#subUntrackedOnly.add(e.path);
+      const change = sub.head !== e.oid ? 'commit' : sub.changed ? 'dirty' : sub.untracked ? 'untracked' : null;
+      if (change === null) return ' ';
+      this.#subChange.set(e.path, change);
       return 'M';
     }
     const decided = this.#fromStat(e, d);
@@ -676,18 +680,14 @@ export class RepoState {
     return s.mode & 0o100 ? 0o100755 : 0o100644;
   }
 
-  /** The submodule part of a gitlink's worktree state under `ignore`: [letter shown, token bits]. */
-  #submoduleView(path: string, options: StatusOptions, ignore: IgnoreSubmodules): { commits: boolean; modified: boolean; untracked: boolean } {
+  /** What porcelain v2's submodule token shows of a listed gitlink: new commits, modified and untracked content. */
+  #submoduleBits(path: string, options: StatusOptions): { commits: boolean; modified: boolean; untracked: boolean } {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, options.untracked);
     const state = this.#subState.get(path) ?? { commits: false, modified: false, untracked: false };
-    return {
-      commits: state.commits,
-      modified: state.modified && ignore !== 'dirty',
-      untracked: state.untracked && options.untracked && ignore === 'none',
-    };
+    return { commits: state.commits, modified: state.modified && mode !== 'dirty', untracked: state.untracked && mode === 'none' };
   }
 
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
-    const ignore = options.ignoreSubmodules ?? 'none';
     const rename = this.#renameOptions(options);
     const pairs = rename ? await this.#renames(rename) : [];
     const renamed = new Map<string, RenamePair>();
@@ -711,13 +711,9 @@ export class RepoState {
       const staged = this.#staged.get(path);
       const e = this.#stage0.get(path);
       let y = this.#worktree.get(path) ?? ' ';
-      let sub: { commits: boolean; modified: boolean; untracked: boolean } | null = null;
-      // --ignore-submodules=all leaves gitlinks out, staged changes included.
-      if (ignore === 'all' && (e?.mode === GITLINK || staged?.headMode === GITLINK)) continue;
-      if (e?.mode === GITLINK) {
-        sub = this.#submoduleView(path, options, ignore);
-        if (y === 'M' && !sub.commits && !sub.modified && !sub.untracked) y = ' ';
-      } else if (!options.untracked && this.#subUntrackedOnly.has(path)) y = ' ';
+      // --ignore-submodules=all (the option, not the config) leaves gitlinks out, staged changes included.
+      if (options.ignoreSubmodules === 'all' && (e?.mode === GITLINK || staged?.headMode === GITLINK)) continue;
+      if (y !== ' ' && e?.mode === GITLINK && !this.#submoduleCounts(path, y, options)) y = ' ';
       const pair = renamed.get(path);
       const x = pair ? 'R' : (staged?.letter ?? ' ');
       if (x === ' ' && y === ' ') continue;
@@ -737,7 +733,7 @@ export class RepoState {
         entry.oid_head = head.oid;
         entry.oid_index = indexOid;
         const gitlink = head.mode === GITLINK || indexMode === GITLINK || worktreeMode === GITLINK;
-        const bits = sub && y !== ' ' ? sub : { commits: false, modified: false, untracked: false };
+        const bits = e?.mode === GITLINK && y !== ' ' ? this.#submoduleBits(path, options) : { commits: false, modified: false, untracked: false };
         entry.submodule = gitlink ? `S${bits.commits ? 'C' : '.'}${bits.modified ? 'M' : '.'}${bits.untracked ? 'U' : '.'}` : 'N...';
       }
       entries.push(entry);
@@ -765,6 +761,19 @@ export class RepoState {
     entry.submodule = 'N...';
   }
 
+  /**
+   * Whether a submodule's worktree change is listed: `all` lists none (not even a deleted or replaced
+   * submodule), `dirty` only a changed commit (or a deleted or replaced one), `untracked` all but
+   * untracked content.
+   */
+  #submoduleCounts(path: string, letter: string, options: StatusOptions): boolean {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, options.untracked);
+    if (mode === 'all') return false;
+    const change = this.#subChange.get(path);
+    if (letter !== 'M' || change === undefined || mode === 'none') return true;
+    return mode === 'dirty' ? change === 'commit' : change !== 'untracked';
+  }
+
   /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
   async #filesUnder(dir: string): Promise<string[]> {
     // A nested repository is listed as itself (`dir/`), as git lists an untracked one.
@@ -783,10 +792,4 @@ export class RepoState {
     }
     return out;
   }
-}
-
-function sameMap(a: Map<string, string>, b: Map<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
-  return true;
 }
