@@ -68,7 +68,7 @@ t.test('help lists core and plugin commands (from the manifests) and loads no pl
   const [one, viaHelp] = await Promise.all([runCli([...base, 'git', 'status', '--help']), runCli([...base, 'help', 'git', 'status'])]);
   t.match(one.stdout, /Usage: hearth git status \[options\] \[repo\]/);
   t.equal(viaHelp.stdout, one.stdout, 'hearth help git status is the same help');
-  t.match(one.stdout, /--untracked-files <mode> .*one of: all, no/);
+  t.match(one.stdout, /-u, --untracked-files\[=<mode>\] .*one of: no, normal, all/);
 });
 
 t.test('client commands load only their own plugin CLI module, and no server code', async (t) => {
@@ -102,7 +102,7 @@ t.test('usage errors exit 2 with a message naming the command', async (t) => {
     [['nosuchcommand'], /unknown command 'nosuchcommand'/],
     [['git', 'nosuch'], /unknown command 'git nosuch'; see hearth git --help/],
     [['git', 'status', '--nosuch'], /unknown option '--nosuch' \(see hearth git status --help\)/],
-    [['git', 'status', '--untracked-files', 'sometimes'], /--untracked-files must be one of all, no/],
+    [['git', 'status', '--untracked-files=sometimes'], /--untracked-files must be one of no, normal, all/],
     [['git', 'checkout'], /missing argument <branch>/],
     [['files', 'hash'], /missing argument <paths\.\.\.>/],
     [['files', 'stat', 'a', 'b'], /too many arguments: b/],

@@ -423,8 +423,8 @@ t.test('CLI: --porcelain -z byte for byte, and --porcelain quoted as git quotes'
   write(r, 'dir/x.log', 'l');
   const cli = ['--config', join(d.stateDir, 'config.json'), '--state-dir', d.stateDir, 'git', 'status'];
   const cases: Array<[string[], string[]]> = [
-    [['--porcelain', '-z'], ['-z', '--untracked-files=all']],
-    [['--porcelain'], ['--untracked-files=all']],
+    [['--porcelain', '-z'], ['-z']],
+    [['--porcelain', '-uall'], ['--untracked-files=all']],
     [['--porcelain', '-z', '--ignored', '--untracked-files=all'], ['-z', '--untracked-files=all', '--ignored']],
   ];
   const runs = await Promise.all(cases.map(([ours]) => runCli([...cli, join(r, 'dir'), ...ours], cleanEnv(), 60_000)));

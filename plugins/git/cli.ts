@@ -38,7 +38,7 @@ const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'the whole answe
 export default defineCommands([
   {
     name: 'git status',
-    summary: 'the status of a repository, as git status --porcelain gives it (renames as the repository\'s config says unless -M or --no-renames)',
+    summary: 'the status of a repository, as git status --porcelain gives it (-u<mode>, --ignored[=<mode>], -M<n>, --no-renames as git takes them)',
     args: [REPO_ARG],
     options: {
       porcelain: { type: 'string', value: 'version', implicit: 'v1', choices: ['v1', 'v2'], description: 'git status --porcelain[=v1|v2] output, byte for byte as git' },
@@ -47,18 +47,27 @@ export default defineCommands([
       'find-renames': { type: 'string', short: 'M', value: 'n', implicit: '', description: 'renames at least this similar (default 50%; -M<n> as git takes it)' },
       renames: { type: 'boolean', description: 'with --no-renames: no rename detection (default: status.renames / diff.renames, else on)' },
       'ignore-submodules': { type: 'string', value: 'when', implicit: 'all', choices: ['none', 'untracked', 'dirty', 'all'], description: 'leave out submodule changes, as git does' },
-      ignored: { type: 'boolean', description: 'list ignored files too' },
-      'untracked-files': { type: 'string', value: 'mode', description: 'list untracked files', choices: ['all', 'no'], default: 'all' },
+      ignored: { type: 'string', value: 'mode', implicit: 'traditional', description: 'list ignored files too, as git does (alone: traditional)', choices: ['traditional', 'matching', 'no'] },
+      'untracked-files': {
+        type: 'string',
+        short: 'u',
+        value: 'mode',
+        implicit: 'all',
+        description: 'which untracked files are listed, as git does (alone: all; not given: status.showUntrackedFiles, else normal)',
+        choices: ['no', 'normal', 'all'],
+      },
       json: JSON_OPTION,
     },
     async run({ args, options: o, client }) {
       const v2 = o.porcelain === 'v2';
       const branch = o.branch === true;
+      if (o.ignored === 'matching' && o['untracked-files'] === 'no') throw new UsageError('unsupported combination of --ignored=matching and --untracked-files=no', 'git status');
       const answer = await client().use((c: Client) =>
         c.call<StatusAnswer>('POST', '/git/status', {
           repo: resolve(args[0] as string),
-          include_untracked: o['untracked-files'] === 'all',
-          include_ignored: o.ignored === true,
+          // Without -u, the repository's own default, as git reads it (the daemon reads the config).
+          untracked: o['untracked-files'] ?? 'config',
+          ignored: o.ignored ?? 'no',
           ...renameChoice(o),
           format: v2 ? 'v2' : 'v1',
           tracking: branch,

@@ -12,7 +12,7 @@ import { RepoManager } from './manager.js';
 import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
 import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
-import type { RepoStatus, StatusOptions } from './status.js';
+import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -25,8 +25,22 @@ const repo = { type: 'string', minLength: 1, maxLength: 4096, description: 'Any 
 const branchName = { type: 'string', minLength: 1, maxLength: 255 };
 const statusProps = {
   repo,
-  include_untracked: { type: 'boolean', default: true },
-  include_ignored: { type: 'boolean', default: false },
+  untracked: {
+    type: 'string',
+    enum: ['normal', 'all', 'no', 'config'],
+    description:
+      'Untracked files as git\'s -u<mode>: `all` lists every file (the default here), `normal` lists a directory without tracked files as `dir/`, `no` none; ' +
+      '`config` is what `git status` does without -u: status.showUntrackedFiles of the repository\'s git config, else `normal`. Not together with include_untracked.',
+  },
+  ignored: {
+    type: 'string',
+    enum: ['no', 'traditional', 'matching'],
+    description:
+      'Ignored files as git\'s --ignored=<mode>: `no` (the default), `traditional` (with untracked `normal`, a directory holding only ignored files as `dir/`; ' +
+      'with `all`, every file), `matching` (what the patterns match: ignored directories as `dir/`; refused with untracked `no`). Not together with include_ignored.',
+  },
+  include_untracked: { type: 'boolean', description: 'The original design\'s switch (default true): true is untracked `all`, false is `no`. Not together with untracked.' },
+  include_ignored: { type: 'boolean', description: 'The original design\'s switch (default false): true is ignored `traditional`, false is `no`. Not together with ignored.' },
   renames: {
     type: ['boolean', 'string'],
     // 'true' and 'false' as strings too: a query's value is a string, and with a string type allowed no coercion happens.
@@ -45,16 +59,30 @@ const statusProps = {
   ignore_submodules: { type: 'string', enum: ['none', 'untracked', 'dirty', 'all'], description: 'git\'s --ignore-submodules=<when>' },
 };
 
-interface StatusBody {
+interface StatusRequest {
   repo: string;
-  include_untracked: boolean;
-  include_ignored: boolean;
+  untracked?: UntrackedMode;
+  ignored?: IgnoredMode;
+  include_untracked?: boolean;
+  include_ignored?: boolean;
   renames: boolean | 'config' | 'true' | 'false';
   find_renames?: number;
   format: 'v1' | 'v2';
   tracking: boolean;
   ignore_submodules?: SubmoduleIgnore;
 }
+
+/** The modes a status request asks for: a mode and its original-design switch together are refused. */
+function statusModes(input: StatusRequest): StatusOptions {
+  const both = (['untracked', 'ignored'] as const).filter((name) => input[name] !== undefined && input[`include_${name}`] !== undefined);
+  if (both.length > 0) {
+    throw new HearthError('VALIDATION_FAILED', `give either ${both.map((n) => `${n} or include_${n}`).join(', and either ')}, not both`, {
+      details: both.map((n) => ({ path: `include_${n}`, message: `must not be given together with ${n}` })),
+    });
+  }
+  return { untracked: input.untracked ?? input.include_untracked ?? 'all', ignored: input.ignored ?? input.include_ignored ?? 'no' };
+}
+
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 
 const statusResponse = {
@@ -135,7 +163,7 @@ export default definePlugin<GitOptions>({
       );
     };
 
-    const status = async (body: StatusBody) => {
+    const status = async (body: StatusRequest) => {
       const renames = body.renames === 'true' ? true : body.renames === 'false' ? false : body.renames;
       if (body.find_renames !== undefined && renames === false) {
         throw new HearthError('VALIDATION_FAILED', 'find_renames turns renames on: it cannot go with renames: false', {
@@ -143,8 +171,7 @@ export default definePlugin<GitOptions>({
         });
       }
       const options: StatusOptions = {
-        untracked: body.include_untracked,
-        ignored: body.include_ignored,
+        ...statusModes(body),
         renames,
         ...(body.find_renames !== undefined ? { renameScore: scoreFromPercent(body.find_renames) } : {}),
         detail: body.format === 'v2',
@@ -176,16 +203,16 @@ export default definePlugin<GitOptions>({
     ctx.route({
       method: 'POST',
       path: '/git/status',
-      summary: 'The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames)',
+      summary: 'The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames; -u<untracked> --ignored=<ignored>)',
       schema: { body: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ body }) => status(body as StatusBody),
+      handler: ({ body }) => status(body as StatusRequest),
     });
     ctx.route({
       method: 'GET',
       path: '/git/status',
       summary: 'The same as POST /git/status, from the query',
       schema: { query: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
-      handler: ({ query }) => status(query as StatusBody),
+      handler: ({ query }) => status(query as StatusRequest),
     });
 
     ctx.route({

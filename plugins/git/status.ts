@@ -1,8 +1,9 @@
 // The status engine of one worktree, kept warm. The first answer builds everything (index, staged changes,
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
-// defined by `git status --porcelain=v1 -uall` (with or without renames) and `--porcelain=v2`. Renames
-// between HEAD and the index are found from the staged changes; their scores are kept by blob pair.
+// defined by `git status --porcelain=v1` and `--porcelain=v2`, with or without renames, with each of git's
+// -u<mode> and --ignored=<mode>. Renames between HEAD and the index are found from the staged changes;
+// their scores are kept by blob pair.
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -14,6 +15,7 @@ import type { RepoPaths } from './repo.js';
 import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, similarityIndex, type RenameOptions, type RenamePair, type RenameSide } from './renames.js';
 import { sameType, stagedChanges, type StagedChange } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
+import { HearthError } from '../../src/errors.js';
 import { gitBlobId } from '../../src/file-hash.js';
 import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
@@ -36,9 +38,16 @@ export interface StatusEntry {
   stages?: Array<{ mode: string; oid: string }>;
 }
 
+/** git's -u<mode>; `config` is status.showUntrackedFiles from the repository's git config, else `normal`. */
+export type UntrackedMode = 'normal' | 'all' | 'no' | 'config';
+/** git's --ignored=<mode>. */
+export type IgnoredMode = 'no' | 'traditional' | 'matching';
+
 export interface StatusOptions {
-  untracked: boolean;
-  ignored: boolean;
+  /** true is `all`, false is `no`. */
+  untracked: UntrackedMode | boolean;
+  /** true is `traditional`, false is `no`. */
+  ignored: IgnoredMode | boolean;
   /** Renames between HEAD and the index: off, on, or as status.renames / diff.renames say (default on). */
   renames?: boolean | 'config';
   /** The rename threshold on MAX_SCORE's scale (git's -M<n>); renames are on when it is given. */
@@ -47,6 +56,24 @@ export interface StatusOptions {
   detail?: boolean;
   /** How submodules' changes count, over their config (`submodule.<name>.ignore`, `diff.ignoreSubmodules`). */
   ignoreSubmodules?: SubmoduleIgnore;
+}
+
+/** The modes of one answer, the booleans and `config` resolved (`showUntracked`: status.showUntrackedFiles, if set). */
+export function resolveModes(options: StatusOptions, showUntracked: string | undefined): { untracked: 'normal' | 'all' | 'no'; ignored: IgnoredMode } {
+  let untracked = options.untracked === true ? 'all' : options.untracked === false ? 'no' : options.untracked;
+  if (untracked === 'config') {
+    // git compares the value as it is written: `Normal`, `true` or an empty value make it refuse.
+    if (showUntracked === undefined) untracked = 'normal';
+    else if (showUntracked === 'normal' || showUntracked === 'all' || showUntracked === 'no') untracked = showUntracked;
+    else throw new HearthError('GIT_FAILED', `bad config value for 'status.showuntrackedfiles': invalid untracked files mode '${showUntracked}'`);
+  }
+  const ignored = options.ignored === true ? 'traditional' : options.ignored === false ? 'no' : options.ignored;
+  if (ignored === 'matching' && untracked === 'no') {
+    throw new HearthError('VALIDATION_FAILED', 'unsupported combination of ignored and untracked-files modes: ignored "matching" needs untracked "normal" or "all"', {
+      details: [{ path: 'ignored', message: 'must not be "matching" when untracked is "no"' }],
+    });
+  }
+  return { untracked, ignored };
 }
 
 export interface RepoStatus {
@@ -171,6 +198,12 @@ export class RepoState {
   #ignoredFiles = new Set<string>();
   /** Ignored directories not walked (their files are listed only when asked for). */
   #ignoredDirs = new Set<string>();
+  /**
+   * What answers derive from the sets above and #trackedDirs (the sorted listings of each untracked mode,
+   * the directories holding untracked files), kept until one of them changes: a warm answer does not
+   * collapse or sort again.
+   */
+  #untrackedViews = new Map<string, string[] | Set<string>>();
   /** Walked directories -> whether they are ignored (walked only because they hold tracked files). */
   #dirs = new Map<string, boolean>();
 
@@ -285,6 +318,7 @@ export class RepoState {
     await this.#loadIndex();
     this.#worktree.clear();
     this.#untracked.clear();
+    this.#untrackedViews.clear();
     this.#ignoredFiles.clear();
     this.#ignoredDirs.clear();
     this.#dirs.clear();
@@ -381,6 +415,7 @@ export class RepoState {
     this.#conflicts.clear();
     this.#stages.clear();
     this.#trackedDirs.clear();
+    this.#untrackedViews.clear();
     this.#gitlinks = [];
     const tracked: string[] = [];
     for (const e of index.entries) {
@@ -522,6 +557,12 @@ export class RepoState {
       return;
     }
     const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+    // A `.git` made or removed in a directory without tracked files: whether that directory is a nested
+    // repository (listed as `dir/`, not walked) changed.
+    if (posix.basename(path) === '.git' && parent !== '' && !this.#trackedDirs.has(parent)) {
+      await this.#refreshPath(parent);
+      return;
+    }
     const parentIgnored = this.#dirs.get(parent);
     if (parentIgnored === undefined) {
       this.#forgetUntracked(path);
@@ -571,9 +612,14 @@ export class RepoState {
   /** Drops what is known of `path` and below it (with `keepSelf`, only below it). */
   #forgetUntracked(path: string, keepSelf = false): void {
     const below = path === '' ? '' : `${path}/`;
+    this.#untrackedViews.clear();
     for (const set of [this.#untracked, this.#ignoredFiles, this.#ignoredDirs]) {
       for (const p of set) {
-        if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) set.delete(p);
+        if ((!keepSelf && (p === path || p === below)) || (p.startsWith(below) && p !== below)) {
+          set.delete(p);
+          // A nested repository's own watch (see #walkUntrackedDir).
+          if (set === this.#untracked && p.endsWith('/')) this.#watch?.delete(join(this.paths.worktree, p.slice(0, -1)));
+        }
       }
     }
     for (const d of [...this.#dirs.keys()]) {
@@ -610,6 +656,7 @@ export class RepoState {
 
   /** Decides what an entry of a walked directory is; returns the walk of a subdirectory when there is one. */
   #classify(path: string, name: string, isDir: boolean, parentIgnored: boolean): Promise<void> | undefined {
+    this.#untrackedViews.clear();
     if (!isDir) {
       if (this.#stage0.has(path) || this.#conflicts.has(path) || name.startsWith(COOKIE_PREFIX)) return;
       if (parentIgnored || this.#rules.isIgnored(path, false)) this.#ignoredFiles.add(path);
@@ -629,8 +676,12 @@ export class RepoState {
 
   /** A directory with no tracked files: a nested repository is listed as `dir/`, anything else is walked. */
   async #walkUntrackedDir(path: string): Promise<void> {
-    if (await this.#isNestedRepo(path)) this.#untracked.add(`${path}/`);
-    else await this.#walk(path, false);
+    if (await this.#isNestedRepo(path)) {
+      this.#untracked.add(`${path}/`);
+      this.#untrackedViews.clear();
+      // Watched itself (not walked): its `.git` removed makes it a plain directory again.
+      this.#watch?.add(join(this.paths.worktree, path));
+    } else await this.#walk(path, false);
   }
 
   async #isNestedRepo(path: string): Promise<boolean> {
@@ -681,13 +732,15 @@ export class RepoState {
   }
 
   /** What porcelain v2's submodule token shows of a listed gitlink: new commits, modified and untracked content. */
-  #submoduleBits(path: string, options: StatusOptions): { commits: boolean; modified: boolean; untracked: boolean } {
-    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, options.untracked);
+  #submoduleBits(path: string, options: StatusOptions, untrackedListed: boolean): { commits: boolean; modified: boolean; untracked: boolean } {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, untrackedListed);
     const state = this.#subState.get(path) ?? { commits: false, modified: false, untracked: false };
     return { commits: state.commits, modified: state.modified && mode !== 'dirty', untracked: state.untracked && mode === 'none' };
   }
 
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
+    // status.showUntrackedFiles is read at each answer: a global config file is not watched.
+    const { untracked, ignored } = resolveModes(options, options.untracked === 'config' ? this.#config.get('status.showuntrackedfiles') : undefined);
     const rename = this.#renameOptions(options);
     const pairs = rename ? await this.#renames(rename) : [];
     const renamed = new Map<string, RenamePair>();
@@ -713,7 +766,7 @@ export class RepoState {
       let y = this.#worktree.get(path) ?? ' ';
       // --ignore-submodules=all (the option, not the config) leaves gitlinks out, staged changes included.
       if (options.ignoreSubmodules === 'all' && (e?.mode === GITLINK || staged?.headMode === GITLINK)) continue;
-      if (y !== ' ' && e?.mode === GITLINK && !this.#submoduleCounts(path, y, options)) y = ' ';
+      if (y !== ' ' && e?.mode === GITLINK && !this.#submoduleCounts(path, y, options, untracked !== 'no')) y = ' ';
       const pair = renamed.get(path);
       const x = pair ? 'R' : (staged?.letter ?? ' ');
       if (x === ' ' && y === ' ') continue;
@@ -733,18 +786,14 @@ export class RepoState {
         entry.oid_head = head.oid;
         entry.oid_index = indexOid;
         const gitlink = head.mode === GITLINK || indexMode === GITLINK || worktreeMode === GITLINK;
-        const bits = e?.mode === GITLINK && y !== ' ' ? this.#submoduleBits(path, options) : { commits: false, modified: false, untracked: false };
+        const bits = e?.mode === GITLINK && y !== ' ' ? this.#submoduleBits(path, options, untracked !== 'no') : { commits: false, modified: false, untracked: false };
         entry.submodule = gitlink ? `S${bits.commits ? 'C' : '.'}${bits.modified ? 'M' : '.'}${bits.untracked ? 'U' : '.'}` : 'N...';
       }
       entries.push(entry);
     }
-    if (!options.untracked) return entries;
-    for (const path of [...this.#untracked].sort(comparePaths)) entries.push({ path, x: '?', y: '?' });
-    if (options.ignored) {
-      const ignored = [...this.#ignoredFiles];
-      for (const dir of this.#ignoredDirs) ignored.push(...(await this.#filesUnder(dir)));
-      for (const path of ignored.sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
-    }
+    if (untracked === 'no') return entries; // and with it, as git does, no ignored files either
+    for (const path of this.#untrackedPaths(untracked)) entries.push({ path, x: '?', y: '?' });
+    if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).filter(this.#listable).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     return entries;
   }
 
@@ -766,15 +815,120 @@ export class RepoState {
    * submodule), `dirty` only a changed commit (or a deleted or replaced one), `untracked` all but
    * untracked content.
    */
-  #submoduleCounts(path: string, letter: string, options: StatusOptions): boolean {
-    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, options.untracked);
+  #submoduleCounts(path: string, letter: string, options: StatusOptions, untrackedListed: boolean): boolean {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, untrackedListed);
     if (mode === 'all') return false;
     const change = this.#subChange.get(path);
     if (letter !== 'M' || change === undefined || mode === 'none') return true;
     return mode === 'dirty' ? change === 'commit' : change !== 'untracked';
   }
 
-  /** Every file below an ignored directory (listed only for include_ignored, not kept warm). */
+  /**
+   * The outermost directory above `path` (a file, or a directory written `dir/`) that holds no tracked file:
+   * what normal mode lists in its place. Null when `path` is directly in a directory with tracked files.
+   */
+  #outermostUntracked(path: string): string | null {
+    for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) {
+      const dir = path.slice(0, i);
+      if (!this.#trackedDirs.has(dir)) return dir;
+    }
+    return null;
+  }
+
+  /**
+   * Sorted. `all`: every untracked file (a nested repository as `dir/`); `normal`: a directory without
+   * tracked files as `dir/`.
+   */
+  #untrackedPaths(untracked: 'normal' | 'all'): string[] {
+    let view = this.#untrackedViews.get(untracked) as string[] | undefined;
+    if (view) return view;
+    if (untracked === 'all') view = [...this.#untracked];
+    else {
+      const out = new Set<string>();
+      for (const path of this.#untracked) {
+        const top = this.#outermostUntracked(path);
+        out.add(top === null ? path : `${top}/`);
+      }
+      view = [...out];
+    }
+    view = view.filter(this.#listable).sort(comparePaths);
+    this.#untrackedViews.set(untracked, view);
+    return view;
+  }
+
+  /** A directory entry (`dir/`) whose path the index has as a file is not listed, as git drops it. */
+  readonly #listable = (path: string): boolean => {
+    if (!path.endsWith('/')) return true;
+    const name = path.slice(0, -1);
+    return !this.#stage0.has(name) && !this.#conflicts.has(name);
+  };
+
+  /** Every directory with untracked files (or a nested repository) somewhere below it. */
+  #holdingUntracked(): Set<string> {
+    let holding = this.#untrackedViews.get('holding') as Set<string> | undefined;
+    if (holding) return holding;
+    holding = new Set<string>();
+    for (const path of this.#untracked) {
+      for (let i = path.indexOf('/'); i > 0 && i < path.length - 1; i = path.indexOf('/', i + 1)) holding.add(path.slice(0, i));
+    }
+    this.#untrackedViews.set('holding', holding);
+    return holding;
+  }
+
+  /**
+   * The ignored entries, as git lists them:
+   * - `matching`: ignored files one by one, and a directory that is ignored itself (by a pattern, or by being
+   *   in an ignored directory) as `dir/`, even an empty one; the same for both untracked modes.
+   * - `traditional` with `all`: every ignored file one by one, the ones below ignored directories too.
+   * - `traditional` with `normal`: inside a directory without tracked files, the outermost directory that holds
+   *   no untracked file stands for the ignored files below it (`dir/`); an ignored directory with no file
+   *   below it is not listed.
+   */
+  async #ignoredPaths(untracked: 'normal' | 'all', ignored: 'traditional' | 'matching'): Promise<string[]> {
+    if (ignored === 'matching') return [...this.#ignoredFiles, ...[...this.#ignoredDirs].map((d) => `${d}/`)];
+    if (untracked === 'all') {
+      const out = [...this.#ignoredFiles];
+      for (const dir of this.#ignoredDirs) out.push(...(await this.#filesUnder(dir)));
+      return out;
+    }
+    const holding = this.#holdingUntracked();
+    const out = new Set<string>();
+    const place = (path: string, isDir: boolean): void => {
+      const written = isDir ? `${path}/` : path;
+      const top = this.#outermostUntracked(written);
+      if (top !== null) {
+        for (let i = top.length; i > 0 && i < written.length - 1; i = written.indexOf('/', i + 1)) {
+          const dir = written.slice(0, i);
+          if (!holding.has(dir)) {
+            out.add(`${dir}/`);
+            return;
+          }
+        }
+      }
+      out.add(written);
+    };
+    for (const path of this.#ignoredFiles) place(path, false);
+    const dirs = [...this.#ignoredDirs];
+    const filled = await Promise.all(dirs.map((d) => this.#holdsFile(d)));
+    dirs.forEach((d, i) => filled[i] && place(d, true));
+    return [...out];
+  }
+
+  /** Whether a file (or a nested repository) is anywhere below directory `dir`: read until the first is found. */
+  async #holdsFile(dir: string): Promise<boolean> {
+    if (await this.#isNestedRepo(dir)) return true;
+    let list: Dirent[];
+    try {
+      list = await readdir(join(this.paths.worktree, dir), { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    if (list.some((e) => !e.isDirectory())) return true;
+    for (const e of list) if (await this.#holdsFile(`${dir}/${e.name}`)) return true;
+    return false;
+  }
+
+  /** Every file below an ignored directory (listed only for traditional ignored with untracked `all`, not kept warm). */
   async #filesUnder(dir: string): Promise<string[]> {
     // A nested repository is listed as itself (`dir/`), as git lists an untracked one.
     if (await this.#isNestedRepo(dir)) return [`${dir}/`];
