@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import type { Client } from '../../src/client.js';
 import { defineCommands, UsageError, type ArgSpec, type OptionSpec } from '../../src/cli/spec.js';
 import { summaryText } from './in-progress.js';
-import { porcelain } from './porcelain.js';
+import { porcelain, porcelainV2, type BranchInfo } from './porcelain.js';
+import { MAX_SCORE, parseRenameScore } from './renames.js';
 import type { StatusEntry } from './status.js';
 
 interface StatusAnswer {
@@ -12,6 +13,20 @@ interface StatusAnswer {
   head: string | null;
   clean: boolean;
   entries: StatusEntry[];
+  upstream?: BranchInfo['upstream'];
+}
+
+/** What the rename flags ask the daemon for: -M / --find-renames win over --no-renames, as in git. */
+function renameChoice(o: Record<string, string | boolean | undefined>): { renames: boolean | 'config'; find_renames?: number } {
+  const find = o['find-renames'];
+  if (typeof find === 'string') {
+    if (find === '') return { renames: true };
+    const score = parseRenameScore(find);
+    if (score === null) throw new UsageError(`option --find-renames takes a similarity such as 50, 50% or .5, not "${find}"`, 'git status');
+    return { renames: true, find_renames: (score * 100) / MAX_SCORE };
+  }
+  if (o.renames === false) return { renames: false };
+  return { renames: 'config' };
 }
 
 const q = (repo: unknown) => encodeURIComponent(resolve(typeof repo === 'string' ? repo : '.'));
@@ -23,11 +38,15 @@ const JSON_OPTION: OptionSpec = { type: 'boolean', description: 'the whole answe
 export default defineCommands([
   {
     name: 'git status',
-    summary: 'the status of a repository, as git status --porcelain=v1 --no-renames gives it (-u<mode>, --ignored[=<mode>] as git takes them)',
+    summary: 'the status of a repository, as git status --porcelain gives it (-u<mode>, --ignored[=<mode>], -M<n>, --no-renames as git takes them)',
     args: [REPO_ARG],
     options: {
-      porcelain: { type: 'boolean', description: 'git status --porcelain=v1 output' },
+      porcelain: { type: 'string', value: 'version', implicit: 'v1', choices: ['v1', 'v2'], description: 'git status --porcelain[=v1|v2] output, byte for byte as git' },
       z: { type: 'boolean', short: 'z', description: 'end entries with NUL (implies --porcelain), byte for byte as git' },
+      branch: { type: 'boolean', short: 'b', description: 'the branch and its upstream first (## or # branch. headers)' },
+      'find-renames': { type: 'string', short: 'M', value: 'n', implicit: '', description: 'renames at least this similar (default 50%; -M<n> as git takes it)' },
+      renames: { type: 'boolean', description: 'with --no-renames: no rename detection (default: status.renames / diff.renames, else on)' },
+      'ignore-submodules': { type: 'string', value: 'when', implicit: 'all', choices: ['none', 'untracked', 'dirty', 'all'], description: 'leave out submodule changes, as git does' },
       ignored: { type: 'string', value: 'mode', implicit: 'traditional', description: 'list ignored files too, as git does (alone: traditional)', choices: ['traditional', 'matching', 'no'] },
       'untracked-files': {
         type: 'string',
@@ -40,6 +59,8 @@ export default defineCommands([
       json: JSON_OPTION,
     },
     async run({ args, options: o, client }) {
+      const v2 = o.porcelain === 'v2';
+      const branch = o.branch === true;
       if (o.ignored === 'matching' && o['untracked-files'] === 'no') throw new UsageError('unsupported combination of --ignored=matching and --untracked-files=no', 'git status');
       const answer = await client().use((c: Client) =>
         c.call<StatusAnswer>('POST', '/git/status', {
@@ -47,10 +68,16 @@ export default defineCommands([
           // Without -u, the repository's own default, as git reads it (the daemon reads the config).
           untracked: o['untracked-files'] ?? 'config',
           ignored: o.ignored ?? 'no',
+          ...renameChoice(o),
+          format: v2 ? 'v2' : 'v1',
+          tracking: branch,
+          ...(typeof o['ignore-submodules'] === 'string' ? { ignore_submodules: o['ignore-submodules'] } : {}),
         }),
       );
+      const info: BranchInfo | undefined = branch ? { branch: answer.branch, head: answer.head, upstream: answer.upstream ?? null } : undefined;
       if (o.json) print(answer);
-      else if (o.porcelain || o.z) process.stdout.write(porcelain(answer.entries, o.z === true));
+      else if (v2) process.stdout.write(porcelainV2(answer.entries, o.z === true, info));
+      else if (o.porcelain || o.z) process.stdout.write(porcelain(answer.entries, o.z === true, info));
       else {
         process.stdout.write(answer.branch ? `On branch ${answer.branch}\n` : answer.head ? `HEAD detached at ${answer.head.slice(0, 7)}\n` : 'No commits yet\n');
         process.stdout.write(answer.clean ? 'nothing to commit, working tree clean\n' : porcelain(answer.entries, false));

@@ -1,14 +1,16 @@
-// The git plugin: status as `git status --porcelain=v1` gives it, from warm state; the prompt summary;
-// branches, checkout and log. Every operation on a repository goes through that repository's circuit
-// breaker and is timed as `git_operations.<name>`.
+// The git plugin: status as `git status --porcelain` (v1, or v2's fields) gives it, from warm state; the
+// prompt summary; branches, checkout and log. Every operation on a repository goes through that
+// repository's circuit breaker and is timed as `git_operations.<name>`.
 import { homedir } from 'node:os';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
+import type { SubmoduleIgnore } from './git-config.js';
 import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
-import { checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, waitForIndexLock } from './operations.js';
+import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
+import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
 import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
 
@@ -39,6 +41,22 @@ const statusProps = {
   },
   include_untracked: { type: 'boolean', description: 'The original design\'s switch (default true): true is untracked `all`, false is `no`. Not together with untracked.' },
   include_ignored: { type: 'boolean', description: 'The original design\'s switch (default false): true is ignored `traditional`, false is `no`. Not together with ignored.' },
+  renames: {
+    type: ['boolean', 'string'],
+    // 'true' and 'false' as strings too: a query's value is a string, and with a string type allowed no coercion happens.
+    enum: [true, false, 'config', 'true', 'false'],
+    default: false,
+    description: 'Renames between HEAD and the index (x R, with orig_path and score): true, false, or "config" for what status.renames / diff.renames say (git\'s default: on)',
+  },
+  find_renames: { type: 'number', minimum: 0, maximum: 100, description: 'The rename threshold in percent (git\'s -M<n>; default 50); turns renames on' },
+  format: {
+    type: 'string',
+    enum: ['v1', 'v2'],
+    default: 'v1',
+    description: 'v2: each entry also has mode_head, mode_index, mode_worktree (octal), oid_head, oid_index and submodule (N... or S<c><m><u>); unmerged entries have stages (1, 2, 3) and mode_worktree',
+  },
+  tracking: { type: 'boolean', default: false, description: 'Include upstream: {name, gone, ahead, behind} (null when the branch has none), as git status --branch prints it' },
+  ignore_submodules: { type: 'string', enum: ['none', 'untracked', 'dirty', 'all'], description: 'git\'s --ignore-submodules=<when>' },
 };
 
 interface StatusRequest {
@@ -47,6 +65,11 @@ interface StatusRequest {
   ignored?: IgnoredMode;
   include_untracked?: boolean;
   include_ignored?: boolean;
+  renames: boolean | 'config' | 'true' | 'false';
+  find_renames?: number;
+  format: 'v1' | 'v2';
+  tracking: boolean;
+  ignore_submodules?: SubmoduleIgnore;
 }
 
 /** The modes a status request asks for: a mode and its original-design switch together are refused. */
@@ -69,7 +92,31 @@ const statusResponse = {
     branch: { type: ['string', 'null'] },
     head: { type: ['string', 'null'] },
     clean: { type: 'boolean' },
-    entries: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' } } } },
+    entries: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          path: { type: 'string' },
+          x: { type: 'string' },
+          y: { type: 'string' },
+          orig_path: { type: 'string', description: 'renames: the path in HEAD' },
+          score: { type: 'integer', description: 'renames: the similarity in percent, as git prints it after R' },
+          mode_head: { type: 'string' },
+          mode_index: { type: 'string' },
+          mode_worktree: { type: 'string' },
+          oid_head: { type: 'string' },
+          oid_index: { type: 'string' },
+          submodule: { type: 'string' },
+          stages: { type: 'array', items: { type: 'object', properties: { mode: { type: 'string' }, oid: { type: 'string' } } } },
+        },
+      },
+    },
+    upstream: {
+      type: ['object', 'null'],
+      description: 'With tracking: the upstream branch; gone when its ref does not exist (then ahead and behind are null)',
+      properties: { name: { type: 'string' }, gone: { type: 'boolean' }, ahead: { type: ['integer', 'null'] }, behind: { type: ['integer', 'null'] } },
+    },
     cached: { type: 'boolean' },
   },
 };
@@ -116,14 +163,39 @@ export default definePlugin<GitOptions>({
       );
     };
 
-    const status = async (request: StatusRequest) => {
-      const modes = statusModes(request);
-      return operate('status', request.repo, async (paths) => {
+    const status = async (body: StatusRequest) => {
+      const renames = body.renames === 'true' ? true : body.renames === 'false' ? false : body.renames;
+      if (body.find_renames !== undefined && renames === false) {
+        throw new HearthError('VALIDATION_FAILED', 'find_renames turns renames on: it cannot go with renames: false', {
+          details: [{ path: '/find_renames', message: 'must not be given with renames: false' }],
+        });
+      }
+      const options: StatusOptions = {
+        ...statusModes(body),
+        renames,
+        ...(body.find_renames !== undefined ? { renameScore: scoreFromPercent(body.find_renames) } : {}),
+        detail: body.format === 'v2',
+        ...(body.ignore_submodules ? { ignoreSubmodules: body.ignore_submodules } : {}),
+      };
+      return operate('status', body.repo, async (paths) => {
         const state = manager.state(paths);
         const cached = state.built;
-        const result = await state.status(modes);
-        return { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries, cached };
+        const result = await state.status(options);
+        const answer: Record<string, unknown> = { repo: paths.worktree, branch: result.head.branch, head: result.head.oid, clean: result.entries.length === 0, entries: result.entries };
+        if (body.tracking) answer.upstream = await tracking(paths, result);
+        answer.cached = cached;
+        return answer;
       });
+    };
+
+    /** The upstream of HEAD's branch and the commits each side has (the summary's reading of it). */
+    const tracking = async (paths: RepoPaths, result: RepoStatus) => {
+      const upstream = upstreamOf(manager.state(paths).config, result.head.branch);
+      if (!upstream) return null;
+      const reader = manager.reader(paths);
+      const oid = await reader.resolve(upstream.ref);
+      if (!oid || !result.head.oid) return { name: upstream.name, gone: true, ahead: null, behind: null };
+      return { name: upstream.name, gone: false, ...(await aheadBehind(reader, result.head.oid, oid)) };
     };
 
     const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
@@ -131,7 +203,7 @@ export default definePlugin<GitOptions>({
     ctx.route({
       method: 'POST',
       path: '/git/status',
-      summary: 'The status of a repository, entry for entry as `git status --porcelain=v1 --no-renames -u<untracked> --ignored=<ignored>` gives it',
+      summary: 'The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames; -u<untracked> --ignored=<ignored>)',
       schema: { body: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
       handler: ({ body }) => status(body as StatusRequest),
     });

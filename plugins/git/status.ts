@@ -1,7 +1,9 @@
 // The status engine of one worktree, kept warm. The first answer builds everything (index, staged changes,
 // a stat of every tracked file, a walk for untracked files, a watch on every directory it walked); later
 // answers first settle the watches (a cookie) and then redo only what the events named. Correctness is
-// defined by `git status --porcelain=v1 --no-renames` with each of git's -u<mode> and --ignored=<mode>.
+// defined by `git status --porcelain=v1` and `--porcelain=v2`, with or without renames, with each of git's
+// -u<mode> and --ignored=<mode>. Renames between HEAD and the index are found from the staged changes;
+// their scores are kept by blob pair.
 import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { readdirSync, type BigIntStats, type Dirent } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -10,7 +12,8 @@ import { IgnoreRules } from './ignore-rules.js';
 import { parseIndex, type GitIndex, type IndexEntry } from './index-file.js';
 import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
-import { sameType, stagedChanges, type StagedLetter } from './staged.js';
+import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, similarityIndex, type RenameOptions, type RenamePair, type RenameSide } from './renames.js';
+import { sameType, stagedChanges, type StagedChange } from './staged.js';
 import { indexTimeMs, KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, lstatData, statData, unpackStat, type StatData } from './stat-data.js';
 import { HearthError } from '../../src/errors.js';
 import { gitBlobId } from '../../src/file-hash.js';
@@ -20,6 +23,19 @@ export interface StatusEntry {
   path: string;
   x: string;
   y: string;
+  /** A rename (x 'R'): the path in HEAD, and the similarity as a whole percentage. */
+  orig_path?: string;
+  score?: number;
+  /** With `detail`: what `git status --porcelain=v2` prints, modes in octal and ids in hex. */
+  mode_head?: string;
+  mode_index?: string;
+  mode_worktree?: string;
+  oid_head?: string;
+  oid_index?: string;
+  /** `N...` or `S<c><m><u>`: a submodule with new commits, modified content, untracked content. */
+  submodule?: string;
+  /** Unmerged entries: stages 1, 2 and 3 (mode 000000 and a zero id for a stage that is absent). */
+  stages?: Array<{ mode: string; oid: string }>;
 }
 
 /** git's -u<mode>; `config` is status.showUntrackedFiles from the repository's git config, else `normal`. */
@@ -32,6 +48,12 @@ export interface StatusOptions {
   untracked: UntrackedMode | boolean;
   /** true is `traditional`, false is `no`. */
   ignored: IgnoredMode | boolean;
+  /** Renames between HEAD and the index: off, on, or as status.renames / diff.renames say (default on). */
+  renames?: boolean | 'config';
+  /** The rename threshold on MAX_SCORE's scale (git's -M<n>); renames are on when it is given. */
+  renameScore?: number;
+  /** Each entry with the modes, ids and submodule state of porcelain v2. */
+  detail?: boolean;
   /** How submodules' changes count, over their config (`submodule.<name>.ignore`, `diff.ignoreSubmodules`). */
   ignoreSubmodules?: SubmoduleIgnore;
 }
@@ -95,6 +117,26 @@ export function comparePaths(a: string, b: string): number {
   return a.length - b.length;
 }
 
+const ZERO_OID = '0'.repeat(40);
+const octal = (mode: number): string => mode.toString(8).padStart(6, '0');
+
+/** git_config_int: a number with an optional k, m or g suffix. */
+function configInt(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const m = /^\s*([-+]?\d+)\s*([kmg]?)\s*$/i.exec(value);
+  if (!m) return fallback;
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * unit;
+}
+
+/** status.renames, else diff.renames (`copies` counts as on), else on. */
+function configRenames(config: GitConfig): boolean {
+  const value = config.get('status.renames') ?? config.get('diff.renames');
+  if (value === undefined) return true;
+  const v = value.toLowerCase();
+  return v === 'copies' || v === 'copy' || configBool(config, config.has('status.renames') ? 'status.renames' : 'diff.renames', true);
+}
+
 const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
 
 const BILLION = 1_000_000_000n;
@@ -130,13 +172,21 @@ export class RepoState {
   #index: GitIndex = { version: 2, entries: [], trees: new Map() };
   #stage0 = new Map<string, IndexEntry>();
   #conflicts = new Map<string, number>();
+  /** The stage 1-3 entries of each unmerged path. */
+  #stages = new Map<string, IndexEntry[]>();
   /** Every tracked path (any stage), sorted, for "entries under this directory". */
   #tracked: string[] = [];
   #trackedDirs = new Set<string>();
   #gitlinks: IndexEntry[] = [];
   #head: Head = { branch: null, ref: null, oid: null };
-  #staged = new Map<string, StagedLetter>();
+  #staged = new Map<string, StagedChange>();
   #stagedKey = '';
+  /** Rename scores by blob pair, and the last pairing (valid while HEAD's tree, the index and the options are). */
+  readonly #scorer: RenameScorer;
+  #renameKey = '';
+  #renamePairs: RenamePair[] = [];
+  /** Each gitlink's state as its last comparison found it. */
+  #subState = new Map<string, { commits: boolean; modified: boolean; untracked: boolean }>();
   /** The second letter (worktree against index) of every stage-0 entry that is not clean. */
   #worktree = new Map<string, string>();
   /**
@@ -171,6 +221,15 @@ export class RepoState {
     this.#submodule = submodule;
     this.#statMany = services.statMany;
     this.#watch = services.watcher.watchDirs(this.#onEvent);
+    this.#scorer = new RenameScorer(async (oid) => {
+      const object = await reader.odb.read(oid);
+      return object.data;
+    });
+  }
+
+  /** Rename scores kept, and blobs read for them so far. */
+  get renameStats(): { scores: number; blobs_read: number } {
+    return { scores: this.#scorer.cachedScores, blobs_read: this.#scorer.blobsRead };
   }
 
   get built(): boolean {
@@ -352,6 +411,7 @@ export class RepoState {
     this.#indexMtimeNs = mtimeNs;
     this.#stage0.clear();
     this.#conflicts.clear();
+    this.#stages.clear();
     this.#trackedDirs.clear();
     this.#untrackedViews.clear();
     this.#gitlinks = [];
@@ -359,7 +419,12 @@ export class RepoState {
     for (const e of index.entries) {
       if (e.stage === 0 && e.mode === GITLINK) this.#gitlinks.push(e);
       if (e.stage === 0) this.#stage0.set(e.path, e);
-      else this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
+      else {
+        this.#conflicts.set(e.path, (this.#conflicts.get(e.path) ?? 0) | (1 << (e.stage - 1)));
+        const list = this.#stages.get(e.path);
+        if (list) list.push(e);
+        else this.#stages.set(e.path, [e]);
+      }
       if (tracked[tracked.length - 1] !== e.path) tracked.push(e.path);
       for (let i = e.path.lastIndexOf('/'); i > 0; i = e.path.lastIndexOf('/', i - 1)) {
         const dir = e.path.slice(0, i);
@@ -421,6 +486,7 @@ export class RepoState {
   async #compareEntry(e: IndexEntry): Promise<void> {
     const letter = e.skipWorktree || e.assumeValid ? ' ' : await this.#worktreeLetter(e);
     if (letter !== 'M') this.#subChange.delete(e.path);
+    if (letter !== 'M') this.#subState.delete(e.path);
     if (letter === ' ') this.#worktree.delete(e.path);
     else this.#worktree.set(e.path, letter);
   }
@@ -464,6 +530,7 @@ export class RepoState {
     if (e.mode === GITLINK && d.kind === KIND_DIR) {
       const sub = await this.#submodule(abs);
       this.#subChange.delete(e.path);
+      this.#subState.set(e.path, { commits: sub.head !== null && sub.head !== e.oid, modified: sub.changed, untracked: sub.untracked });
       if (sub.head === null) return ' ';
       const change = sub.head !== e.oid ? 'commit' : sub.changed ? 'dirty' : sub.untracked ? 'untracked' : null;
       if (change === null) return ' ';
@@ -624,27 +691,121 @@ export class RepoState {
     }
   }
 
+  /** The rename options `options` ask for, with the repository's config where they defer to it; null for none. */
+  #renameOptions(options: StatusOptions): RenameOptions | null {
+    const on = options.renameScore !== undefined || (options.renames === 'config' ? configRenames(this.#config) : options.renames === true);
+    if (!on) return null;
+    const limit = configInt(this.#config.get('status.renamelimit') ?? this.#config.get('diff.renamelimit'), DEFAULT_RENAME_LIMIT);
+    return { minScore: options.renameScore ?? DEFAULT_RENAME_SCORE, limit };
+  }
+
+  /** Renames among the staged deletions and additions; kept until HEAD's tree, the index or the options change. */
+  async #renames(rename: RenameOptions): Promise<RenamePair[]> {
+    const key = `${this.#stagedKey}|${rename.minScore}|${rename.limit}`;
+    if (key === this.#renameKey) return this.#renamePairs;
+    const sources: RenameSide[] = [];
+    const dests: RenameSide[] = [];
+    for (const [path, change] of this.#staged) {
+      if (change.letter === 'D' && change.headOid) sources.push({ path, mode: change.headMode, oid: change.headOid });
+      else if (change.letter === 'A') {
+        const e = this.#stage0.get(path);
+        if (e) dests.push({ path, mode: e.mode, oid: e.oid });
+      }
+    }
+    const byPath = (a: RenameSide, b: RenameSide) => comparePaths(a.path, b.path);
+    this.#renamePairs = await findRenames(sources.sort(byPath), dests.sort(byPath), rename, this.#scorer);
+    this.#renameKey = key;
+    return this.#renamePairs;
+  }
+
+  /** The worktree file's mode as git's diff sees it (ce_mode_from_stat), 0 when there is none. */
+  async #worktreeMode(path: string, indexMode: number): Promise<number> {
+    const s = await lstat(join(this.paths.worktree, path)).catch(() => null);
+    if (!s) return 0;
+    if (s.isSymbolicLink()) return SYMLINK;
+    if (s.isDirectory()) return indexMode === GITLINK ? GITLINK : 0;
+    if (!s.isFile()) return 0;
+    if (!this.#fileMode) return (indexMode & TYPE_MASK) === 0o100000 ? indexMode : 0o100644;
+    return s.mode & 0o100 ? 0o100755 : 0o100644;
+  }
+
+  /** What porcelain v2's submodule token shows of a listed gitlink: new commits, modified and untracked content. */
+  #submoduleBits(path: string, options: StatusOptions, untrackedListed: boolean): { commits: boolean; modified: boolean; untracked: boolean } {
+    const mode = this.#config.ignoreSubmodules(path, options.ignoreSubmodules, untrackedListed);
+    const state = this.#subState.get(path) ?? { commits: false, modified: false, untracked: false };
+    return { commits: state.commits, modified: state.modified && mode !== 'dirty', untracked: state.untracked && mode === 'none' };
+  }
+
   async #entries(options: StatusOptions): Promise<StatusEntry[]> {
     // status.showUntrackedFiles is read at each answer: a global config file is not watched.
     const { untracked, ignored } = resolveModes(options, options.untracked === 'config' ? this.#config.get('status.showuntrackedfiles') : undefined);
+    const rename = this.#renameOptions(options);
+    const pairs = rename ? await this.#renames(rename) : [];
+    const renamed = new Map<string, RenamePair>();
+    const renamedFrom = new Set<string>();
+    for (const pair of pairs) {
+      renamed.set(pair.dst.path, pair);
+      renamedFrom.add(pair.src.path);
+    }
     const changed = new Set<string>([...this.#staged.keys(), ...this.#worktree.keys(), ...this.#conflicts.keys()]);
     const entries: StatusEntry[] = [];
     for (const path of [...changed].sort(comparePaths)) {
       const mask = this.#conflicts.get(path);
       if (mask !== undefined) {
         const letters = CONFLICT_LETTERS[mask]!;
-        entries.push({ path, x: letters[0]!, y: letters[1]! });
+        const entry: StatusEntry = { path, x: letters[0]!, y: letters[1]! };
+        if (options.detail) await this.#unmergedDetail(entry);
+        entries.push(entry);
         continue;
       }
+      if (renamedFrom.has(path)) continue;
+      const staged = this.#staged.get(path);
+      const e = this.#stage0.get(path);
       let y = this.#worktree.get(path) ?? ' ';
-      if (y !== ' ' && this.#stage0.get(path)?.mode === GITLINK && !this.#submoduleCounts(path, y, options, untracked !== 'no')) y = ' ';
-      const x = this.#staged.get(path) ?? ' ';
-      if (x !== ' ' || y !== ' ') entries.push({ path, x, y });
+      // --ignore-submodules=all (the option, not the config) leaves gitlinks out, staged changes included.
+      if (options.ignoreSubmodules === 'all' && (e?.mode === GITLINK || staged?.headMode === GITLINK)) continue;
+      if (y !== ' ' && e?.mode === GITLINK && !this.#submoduleCounts(path, y, options, untracked !== 'no')) y = ' ';
+      const pair = renamed.get(path);
+      const x = pair ? 'R' : (staged?.letter ?? ' ');
+      if (x === ' ' && y === ' ') continue;
+      const entry: StatusEntry = { path, x, y };
+      if (pair) {
+        entry.orig_path = pair.src.path;
+        entry.score = similarityIndex(pair.score);
+      }
+      if (options.detail) {
+        const indexMode = e && !e.intentToAdd ? e.mode : 0;
+        const indexOid = e && !e.intentToAdd ? e.oid : ZERO_OID;
+        const head = pair ? { mode: pair.src.mode, oid: pair.src.oid } : staged ? { mode: staged.headMode, oid: staged.headOid ?? ZERO_OID } : { mode: indexMode, oid: indexOid };
+        const worktreeMode = y === ' ' ? indexMode : y === 'D' ? 0 : await this.#worktreeMode(path, e?.mode ?? 0);
+        entry.mode_head = octal(head.mode);
+        entry.mode_index = octal(indexMode);
+        entry.mode_worktree = octal(worktreeMode);
+        entry.oid_head = head.oid;
+        entry.oid_index = indexOid;
+        const gitlink = head.mode === GITLINK || indexMode === GITLINK || worktreeMode === GITLINK;
+        const bits = e?.mode === GITLINK && y !== ' ' ? this.#submoduleBits(path, options, untracked !== 'no') : { commits: false, modified: false, untracked: false };
+        entry.submodule = gitlink ? `S${bits.commits ? 'C' : '.'}${bits.modified ? 'M' : '.'}${bits.untracked ? 'U' : '.'}` : 'N...';
+      }
+      entries.push(entry);
     }
     if (untracked === 'no') return entries; // and with it, as git does, no ignored files either
     for (const path of this.#untrackedPaths(untracked)) entries.push({ path, x: '?', y: '?' });
     if (ignored !== 'no') for (const path of (await this.#ignoredPaths(untracked, ignored)).filter(this.#listable).sort(comparePaths)) entries.push({ path, x: '!', y: '!' });
     return entries;
+  }
+
+  /** Stage 1, 2 and 3 of an unmerged path, and its worktree mode. */
+  async #unmergedDetail(entry: StatusEntry): Promise<void> {
+    const stages = [1, 2, 3].map(() => ({ mode: octal(0), oid: ZERO_OID }));
+    let mode = 0;
+    for (const e of this.#stages.get(entry.path) ?? []) {
+      stages[e.stage - 1] = { mode: octal(e.mode), oid: e.oid };
+      mode = e.mode;
+    }
+    entry.stages = stages;
+    entry.mode_worktree = octal(await this.#worktreeMode(entry.path, mode));
+    entry.submodule = 'N...';
   }
 
   /**
