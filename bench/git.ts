@@ -4,6 +4,9 @@
 //   git      `git status` as a process (spawned, BENCH_GIT_RUNS times), measured before any daemon runs;
 //   cold     the first request, each sample on a freshly started daemon (BENCH_GIT_COLD daemons);
 //   warm     nothing changed, sequential requests (BENCH_GIT_WARM);
+//   default  git's default view: `git status --porcelain` (normal untracked mode, renames) as a process
+//            beside hearth warm with the same defaults (`untracked: "config", renames: "config"`), the
+//            answer rendered as v1 and compared byte for byte;
 //   snippet  plugins/git/prompt.sh as a whole process: `bash -c '. prompt.sh; hearth_git_prompt'` (bash
 //            asks over /dev/tcp) and the same in zsh (its zsh/net/socket module on the unix socket),
 //            BENCH_GIT_RUNS times each, beside the shell doing nothing (the cost of starting it);
@@ -26,6 +29,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { porcelain } from '../plugins/git/porcelain.js';
 import { Client } from '../src/client.js';
 import { percentile, round, timeMs } from '../src/measure.js';
 import { startChild, waitForHealth, type Child } from './lib/proc.js';
@@ -239,7 +243,9 @@ interface RepoResult {
   rss_mb: number;
   peak_rss_mb: number;
   rss_after_edits_mb: number;
-  ratios: { warm: number; snippet: number; edits: number; cold: number };
+  default_git_ms: Stats;
+  default_warm_ms: Stats;
+  ratios: { warm: number; default_warm: number; snippet: number; edits: number; cold: number };
   entries: number;
   mismatches: number;
 }
@@ -290,6 +296,29 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
     const warm = stats(warmSamples);
     compare(repo, 'warm', last!.entries, await gitEntries(repo));
     process.stdout.write(`  warm: p50 ${warm.p50} ms\n`);
+
+    // (c') git's default view, both sides with git's defaults; rounds interleaved.
+    const defaultBody = { repo, untracked: 'config', renames: 'config' };
+    const defaultGit: number[] = [];
+    const defaultWarm: number[] = [];
+    let defaultAnswer: StatusAnswer | undefined;
+    for (let i = 0; i < RUNS; i++) {
+      defaultGit.push((await run('git', ['status', '--porcelain'], repo, { ...process.env, GIT_OPTIONAL_LOCKS: '0' })).ms);
+      for (let j = 0; j < Math.max(1, Math.round(WARM / RUNS)); j++) {
+        const { ms, value } = await timeMs(() => d.client.call<StatusAnswer>('POST', '/git/status', defaultBody));
+        defaultWarm.push(ms);
+        defaultAnswer = value;
+      }
+    }
+    const gitDefaultText = (await run('git', ['status', '--porcelain'], repo, { ...process.env, GIT_OPTIONAL_LOCKS: '0' })).stdout.toString('utf8');
+    if (porcelain(defaultAnswer!.entries, false) !== gitDefaultText) {
+      const detail = `default view: hearth ${JSON.stringify(porcelain(defaultAnswer!.entries, false).slice(0, 300))}, git ${JSON.stringify(gitDefaultText.slice(0, 300))}`;
+      mismatches.push({ repo, phase: 'default view', detail });
+      process.stdout.write(`  MISMATCH (default view): ${detail}\n`);
+    }
+    const defaultGitStats = stats(defaultGit);
+    const defaultWarmStats = stats(defaultWarm);
+    process.stdout.write(`  default view: git p50 ${defaultGitStats.p50} ms, hearth warm p50 ${defaultWarmStats.p50} ms\n`);
 
     // (e) the prompt snippet as a whole process, in bash (TCP) and zsh (unix socket); the shell alone
     // is the floor under it.
@@ -365,8 +394,11 @@ async function benchRepo(repo: string, work: string): Promise<RepoResult> {
       rss_mb: mem.rss,
       peak_rss_mb: mem.hwm,
       rss_after_edits_mb: memAfter.rss,
+      default_git_ms: defaultGitStats,
+      default_warm_ms: defaultWarmStats,
       ratios: {
         warm: ratio(git.p50 / warm.p50),
+        default_warm: ratio(defaultGitStats.p50 / defaultWarmStats.p50),
         snippet: ratio(git.p50 / snippet.p50),
         edits: ratio(git.p50 / edits.p50),
         cold: Math.round((cold.p50 / git.p50) * 100) / 100,
@@ -394,6 +426,8 @@ function report(results: RepoResult[]): string[] {
   row('hearth cold (first request)', (r) => cell(r.cold_ms));
   row('hearth warm, nothing changed', (r) => cell(r.warm_ms));
   row('hearth warm, 10 files touched', (r) => cell(r.edits_ms));
+  row('git status --porcelain (defaults)', (r) => cell(r.default_git_ms));
+  row('hearth warm, git\'s defaults', (r) => cell(r.default_warm_ms));
   for (const shell of SHELLS) {
     row(`prompt snippet (${shell} process)`, (r) => cell(r.snippet_ms[shell]!));
     row(`${shell} -c true (process)`, (r) => cell(r.shell_ms[shell]!));
@@ -401,12 +435,14 @@ function report(results: RepoResult[]): string[] {
   row('daemon RSS MB (peak)', (r) => `${r.rss_mb} (${r.peak_rss_mb})`);
   row('RSS MB after the edits', (r) => String(r.rss_after_edits_mb));
   row('warm vs git (>= 50x)', (r) => `${r.ratios.warm}x`);
+  row('default view warm vs git (>= 50x)', (r) => `${r.ratios.default_warm}x`);
   row('snippet vs git (>= 10x)', (r) => `${r.ratios.snippet}x`);
   row('10 edits vs git (>= 10x)', (r) => `${r.ratios.edits}x`);
   row('cold / git (<= 3x)', (r) => `${r.ratios.cold}x`);
   row('answers differing from git', (r) => String(r.mismatches));
   for (const r of results) {
     if (r.ratios.warm < TARGETS.warm) missed.push(`${r.repo}: warm ${r.ratios.warm}x < ${TARGETS.warm}x`);
+    if (r.ratios.default_warm < TARGETS.warm) missed.push(`${r.repo}: default view warm ${r.ratios.default_warm}x < ${TARGETS.warm}x`);
     if (r.ratios.snippet < TARGETS.snippet) missed.push(`${r.repo}: snippet ${r.ratios.snippet}x < ${TARGETS.snippet}x`);
     if (r.ratios.edits < TARGETS.edits) missed.push(`${r.repo}: edits ${r.ratios.edits}x < ${TARGETS.edits}x`);
     if (r.ratios.cold > 1 / TARGETS.cold) missed.push(`${r.repo}: cold ${r.ratios.cold}x git > ${1 / TARGETS.cold}x`);
