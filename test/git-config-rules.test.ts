@@ -6,44 +6,22 @@ import { mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync,
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { Agent, request } from 'undici';
 import { loadGitConfig, type GitConfig } from '../plugins/git/git-config.js';
 import { findRepo } from '../plugins/git/repo.js';
 import { wildmatch } from '../plugins/git/wildmatch.js';
-import { bootDaemon, tempDir } from './helpers/daemon.js';
-import { commitAll, git, gitHead, gitStatus, isolateGit, makeRepo, write, type StatusFlags } from './helpers/git.js';
+import { gitDaemon } from './helpers/git-daemon.js';
+import { commitAll, describe, FLAGS, git, gitHead, gitStatus, makeRepo, write, type StatusFlags } from './helpers/git.js';
 
 t.setTimeout(120_000);
 
-const home = isolateGit();
+const { home, root, status } = await gitDaemon(t, 'hearth-gcr-');
 const homeConfig = join(home, '.gitconfig');
 const baseGlobal = '[user]\n\tname = Hearth Test\n\temail = hearth@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n';
-const root = realpathSync(tempDir('hearth-gcr-'));
-const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-const agent = new Agent({ connect: { socketPath: d.socket } });
-t.teardown(async () => {
-  await agent.close();
-  await d.close();
-});
 
 /** The global config back to the helpers' own, plus `extra`. */
 function setGlobal(extra = ''): void {
   writeFileSync(homeConfig, baseGlobal + extra);
 }
-
-async function status(body: object): Promise<{ status: number; json: any }> {
-  const res = await request('http://localhost/git/status', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    dispatcher: agent,
-    reset: true,
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-const FLAGS: StatusFlags[] = [{}, { untracked: false }, { ignored: true }];
-const describe = (f: StatusFlags) => (f.untracked === false ? '-uno' : f.ignored ? '--ignored' : '-uall');
 
 /** The daemon's answer first, then `git -C <repo> status`, compared entry for entry. */
 async function check(t: Tap.Test, repo: string, label: string, flags: StatusFlags = {}, knownHead?: ReturnType<typeof gitHead>): Promise<boolean> {

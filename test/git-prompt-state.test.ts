@@ -4,13 +4,13 @@
 // (lightweight, annotated, several, packed, none) as `git describe --tags --exact-match` picks it. Each
 // answer is asked right after git changed the state: a change must be seen by the next answer.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { Agent, request } from 'undici';
-import { root as projectRoot, bootDaemon, tempDir } from './helpers/daemon.js';
-import { commitAll, git, gitMay, isolateGit, makeRepo, write } from './helpers/git.js';
+import { root as projectRoot } from './helpers/daemon.js';
+import { gitDaemon } from './helpers/git-daemon.js';
+import { commitAll, git, gitMay, makeRepo, write } from './helpers/git.js';
 import { sleep } from './helpers/processes.js';
 
 t.setTimeout(180_000);
@@ -21,22 +21,9 @@ if (!existsSync(PROMPT_SCRIPT) || spawnSync('bash', ['-c', 'true']).error) {
   process.exit(0);
 }
 
-isolateGit();
-const root = realpathSync(tempDir('hearth-prompt-'));
-const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-// git runs synchronously here and blocks the event loop: each request has a connection of its own.
-const agent = new Agent({ connect: { socketPath: d.socket } });
-t.teardown(async () => {
-  await agent.close();
-  await d.close();
-});
+const { root, d, get } = await gitDaemon(t, 'hearth-prompt-');
 
 const execFileAsync = promisify(execFile);
-
-async function get(path: string): Promise<{ status: number; text: string }> {
-  const res = await request(`http://localhost${path}`, { dispatcher: agent, reset: true });
-  return { status: res.statusCode, text: await res.body.text() };
-}
 
 async function summary(repo: string): Promise<any> {
   const res = await get(`/git/summary?repo=${encodeURIComponent(repo)}`);

@@ -1,81 +1,23 @@
 // Renames, porcelain v2 and the --branch headers against the real git CLI: each state is asked of the
 // daemon (cold, in a repository it sees for the first time, and warm, right after the change in one it
 // already keeps) and rendered as v1, v1 -z, v2 --branch and v2 --branch -z, which must equal git's bytes.
-import { chmodSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import t from 'tap';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { ObjectReader } from '../plugins/git/objects.js';
-import { porcelain, porcelainV2, type BranchInfo } from '../plugins/git/porcelain.js';
 import { findRepo } from '../plugins/git/repo.js';
 import { RepoState } from '../plugins/git/status.js';
-import { findRenames, fingerprint, MAX_SCORE, parseRenameScore, RenameScorer, type RenameSide } from '../plugins/git/renames.js';
-import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
-import { commitAll, git, gitMay, gitRaw, isolateGit, makeRepo, write } from './helpers/git.js';
+import { findRenames, fingerprint, parseRenameScore, RenameScorer, type RenameSide } from '../plugins/git/renames.js';
+import { cleanEnv, runCli } from './helpers/daemon.js';
+import { gitDaemon } from './helpers/git-daemon.js';
+import { base, edit, lines, mv, porcelainCheck } from './helpers/git-porcelain.js';
+import { commitAll, git, gitRaw, makeRepo, write } from './helpers/git.js';
 
 // Real git processes, a real daemon and CLI processes: generous on a loaded machine.
 t.setTimeout(300_000);
 
-isolateGit();
-const root = realpathSync(tempDir('hearth-ren-'));
-const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-const agent = new Agent({ connect: { socketPath: d.socket } });
-t.teardown(async () => {
-  await agent.close();
-  await d.close();
-});
-
-async function status(body: object): Promise<{ status: number; json: any }> {
-  const res = await request('http://localhost/git/status', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    dispatcher: agent,
-    reset: true,
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-/** git's flags -> the API's fields, as the CLI maps them. */
-function bodyFor(flags: string[]): Record<string, unknown> {
-  const body: Record<string, unknown> = { renames: 'config' };
-  for (const f of flags) {
-    if (f === '--no-renames') body.renames = false;
-    else if (f.startsWith('--find-renames=')) Object.assign(body, { renames: true, find_renames: (parseRenameScore(f.slice(15))! * 100) / MAX_SCORE });
-    else if (f === '-M') body.renames = true;
-    else if (f.startsWith('--ignore-submodules=')) body.ignore_submodules = f.slice(20);
-    else if (f === '-uno') body.include_untracked = false;
-  }
-  return body;
-}
-
-/** `git mv`, its target's directory made first. */
-function mv(repo: string, from: string, to: string): void {
-  mkdirSync(dirname(join(repo, to)), { recursive: true });
-  git(repo, 'mv', from, to);
-}
-
-/**
- * The daemon's answer rendered as v1 -b and v2 -b -z (with `all`, also v1 -z -b and v2 -b), each equal
- * to git's output with the same flags.
- */
-async function check(t: Tap.Test, repo: string, label: string, flags: string[] = [], all = false): Promise<void> {
-  const res = await status({ repo, format: 'v2', tracking: true, ...bodyFor(flags) });
-  if (!res.json.success) {
-    t.fail(`${label}: ${res.status} ${JSON.stringify(res.json.error)}`);
-    return;
-  }
-  const a = res.json.data;
-  const info: BranchInfo = { branch: a.branch, head: a.head, upstream: a.upstream };
-  const u = flags.includes('-uno') ? ['-uno'] : ['-uall'];
-  const gflags = flags.filter((f) => f !== '-uno');
-  const same = (ours: string, args: string[], what: string) => t.equal(ours, gitRaw(repo, 'status', ...args, ...u, ...gflags), `${label} ${what} ${flags.join(' ')}`.trim());
-  same(porcelain(a.entries, false, info), ['--porcelain', '-b'], 'v1 -b');
-  same(porcelainV2(a.entries, true, info), ['--porcelain=v2', '-z', '-b'], 'v2 -z -b');
-  if (!all) return;
-  same(porcelain(a.entries, true, info), ['--porcelain', '-z', '-b'], 'v1 -z -b');
-  same(porcelainV2(a.entries, false, info), ['--porcelain=v2', '-b'], 'v2 -b');
-}
+const { root, d, agent, status } = await gitDaemon(t, 'hearth-ren-');
+const check = porcelainCheck(status);
 
 /** A state reached twice: warm (asked before the change) and cold (a new repository). */
 function scenario(name: string, setup: (repo: string) => void, act: (repo: string) => void, flagSets: string[][] = [[]]): void {
@@ -91,21 +33,6 @@ function scenario(name: string, setup: (repo: string) => void, act: (repo: strin
     for (const flags of flagSets) await check(t, cold, 'cold', flags);
   });
 }
-
-const lines = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => `${prefix} line ${i + from}\n`).join('');
-/** `body` with its first `k` of 20 lines replaced. */
-const edit = (k: number) => lines('edited', k) + lines('body', 20 - k, k);
-
-const base = (r: string): void => {
-  write(r, 'a.txt', lines('alpha', 10));
-  write(r, 'b.txt', lines('bravo', 10));
-  write(r, 'dir/c.txt', lines('charlie', 12));
-  write(r, 'dir/sub/d.txt', lines('delta', 8));
-  write(r, 'empty', '');
-  write(r, 'body.c', lines('body', 20));
-  symlinkSync('a.txt', join(r, 'link'));
-  commitAll(r, 'base');
-};
 
 t.jobs = 2;
 

@@ -2,41 +2,17 @@
 // untracked, ignored, symlinks, conflicts, submodules, linked worktrees, index formats) answered cold and
 // warm, with all three option combinations, must equal `git status --porcelain=v1 --no-renames`. HEAD must
 // equal `git symbolic-ref` / `git rev-parse`. The warm path is asked again right after each change.
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { Agent, request } from 'undici';
-import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
-import { commitAll, git, gitHead, gitMay, gitRaw, gitStatus, gitToplevel, isolateGit, makeRepo, write, type StatusFlags } from './helpers/git.js';
+import { cleanEnv, runCli, tempDir } from './helpers/daemon.js';
+import { gitDaemon } from './helpers/git-daemon.js';
+import { commitAll, describe, FLAGS, git, gitHead, gitMay, gitRaw, gitStatus, gitToplevel, makeRepo, write, type StatusFlags } from './helpers/git.js';
 
 // Many real git processes and a real daemon: generous on a loaded machine (CI runs it in ~1 min).
 t.setTimeout(300_000);
 
-const home = isolateGit();
-const root = realpathSync(tempDir('hearth-git-'));
-const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-// The daemon runs in this process and git runs synchronously: a step of several git commands blocks the
-// event loop past the server's keep-alive timeout, and a request sent on the pooled connection right after
-// would meet its closing. Each status request has a connection of its own.
-const agent = new Agent({ connect: { socketPath: d.socket } });
-t.teardown(async () => {
-  await agent.close();
-  await d.close();
-});
-
-async function status(body: object): Promise<{ status: number; json: any }> {
-  const res = await request('http://localhost/git/status', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    dispatcher: agent,
-    reset: true,
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-const FLAGS: StatusFlags[] = [{}, { untracked: false }, { ignored: true }];
-const describe = (f: StatusFlags) => (f.untracked === false ? '-uno' : f.ignored ? '--ignored' : '-uall');
+const { home, root, d, status } = await gitDaemon(t, 'hearth-git-');
 
 const toplevels = new Map<string, string>();
 /** `git rev-parse --show-toplevel`, once per path (the worktrees here never move). */

@@ -1,38 +1,18 @@
 // Untracked and ignored files in each of git's modes (-unormal, -uall, -uno; --ignored=traditional,
 // matching, no) and with status.showUntrackedFiles, against the real git CLI: cold, warm (asked again right
 // after each change), through the HTTP API and, for a few cases, through `hearth git status`.
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { Agent, request } from 'undici';
-import { bootDaemon, cleanEnv, runCli, tempDir } from './helpers/daemon.js';
-import { commitAll, git, gitRaw, isolateGit, makeRepo, parsePorcelainZ, write, type Entry } from './helpers/git.js';
+import { cleanEnv, runCli } from './helpers/daemon.js';
+import { gitDaemon } from './helpers/git-daemon.js';
+import { commitAll, git, gitRaw, makeRepo, parsePorcelainZ, write, type Entry } from './helpers/git.js';
 
 t.setTimeout(180_000);
 
-const home = isolateGit();
-const root = realpathSync(tempDir('hearth-untr-'));
-const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
-// A connection per request: a step of synchronous git commands may outlast the server's keep-alive.
-const agent = new Agent({ connect: { socketPath: d.socket } });
-t.teardown(async () => {
-  await agent.close();
-  await d.close();
-});
-
-async function call(method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; json: any }> {
-  const res = await request(`http://localhost${path}`, {
-    method,
-    ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-    dispatcher: agent,
-    reset: true,
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-const status = (body: object) => call('POST', '/git/status', body);
+const { home, root, d, call, status } = await gitDaemon(t, 'hearth-untr-');
 
 type Untracked = 'normal' | 'all' | 'no';
 type Ignored = 'no' | 'traditional' | 'matching';

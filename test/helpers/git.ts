@@ -69,6 +69,11 @@ export interface StatusFlags {
   ignored?: boolean;
 }
 
+/** The three option combinations the status tests ask each state with. */
+export const FLAGS: StatusFlags[] = [{}, { untracked: false }, { ignored: true }];
+/** A combination as git's flag. */
+export const describe = (f: StatusFlags) => (f.untracked === false ? '-uno' : f.ignored ? '--ignored' : '-uall');
+
 export function statusArgs(flags: StatusFlags = {}): string[] {
   return [`--untracked-files=${flags.untracked === false ? 'no' : 'all'}`, ...(flags.ignored ? ['--ignored'] : [])];
 }
