@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { ObjectReader } from '../plugins/git/objects.js';
 import { findRepo } from '../plugins/git/repo.js';
 import { RepoState } from '../plugins/git/status.js';
+import { DirWatchSet, type DirEventListener } from '../src/services/dir-watch.js';
 import { findRenames, fingerprint, parseRenameScore, RenameScorer, type RenameSide } from '../plugins/git/renames.js';
 import { cleanEnv, runCli } from './helpers/daemon.js';
 import { gitDaemon } from './helpers/git-daemon.js';
@@ -205,8 +206,13 @@ t.test('the warm state keeps rename scores: a worktree edit, a rebuild, a re-sta
   const paths = (await findRepo(r))!;
   const reader = new ObjectReader(paths.commondir);
   t.teardown(() => reader.close());
-  // No watches: every answer rebuilds from scratch, which keeps the state's caches.
-  const state = new RepoState(paths, reader, async () => ({ head: null, changed: false, untracked: false }), { watcher: { watchDirs: () => null } });
+  // A closed watch set settles nothing: every answer rebuilds from scratch, which keeps the state's caches.
+  const closed = (onEvent: DirEventListener) => {
+    const set = new DirWatchSet(onEvent);
+    set.close();
+    return set;
+  };
+  const state = new RepoState(paths, reader, async () => ({ head: null, changed: false, untracked: false }), { watcher: { watchDirs: closed } });
   const options = { untracked: true, ignored: false, renames: true as const };
   const first = await state.status(options);
   const score = /R(\d+) moved\/body9.c/.exec(gitRaw(r, 'status', '--porcelain=v2'))?.[1];
