@@ -7,6 +7,7 @@ import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
+import { lazy } from '../../src/services/lazy.js';
 
 export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
 
@@ -83,7 +84,8 @@ export function applyDelta(delta: Buffer, base: Buffer): Buffer {
 
 export class ObjectDatabase {
   readonly #dirs: string[] = [];
-  #packs: Pack[] | null = null;
+  /** The packs' indexes, read on first use (concurrent first reads share one load) and again after a miss. */
+  readonly #packs = lazy(() => this.#loadPacks());
   /** Decoded pack entries by pack and offset: delta bases are read once. */
   readonly #byOffset = new LRUCache<string, GitObject>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (o) => o.data.length + 64 });
 
@@ -92,7 +94,6 @@ export class ObjectDatabase {
   }
 
   async #loadPacks(): Promise<Pack[]> {
-    await this.#closePacks();
     const packs: Pack[] = [];
     const dirs = [this.#dirs[0]!];
     try {
@@ -116,7 +117,6 @@ export class ObjectDatabase {
         packs.push({ idx, count: idx.readUInt32BE(8 + 255 * 4), file: join(dir, 'pack', name.replace(/\.idx$/, '.pack')), handle: null, size: 0 });
       }
     }
-    this.#packs = packs;
     return packs;
   }
 
@@ -145,7 +145,9 @@ export class ObjectDatabase {
   async read(oidHex: string): Promise<GitObject> {
     const oid = Buffer.from(oidHex, 'hex');
     for (let attempt = 0; attempt < 2; attempt++) {
-      const packs = this.#packs && attempt === 0 ? this.#packs : await this.#loadPacks();
+      // Not found on the first pass: a pack may have been written (gc, fetch) since the list was read.
+      if (attempt > 0) await this.#closePacks();
+      const packs = await this.#packs();
       for (const pack of packs) {
         const offset = this.#find(pack, oid);
         if (offset >= 0) return this.#readPacked(pack, offset);
@@ -241,8 +243,9 @@ export class ObjectDatabase {
   }
 
   async #closePacks(): Promise<void> {
-    for (const pack of this.#packs ?? []) await pack.handle?.close().catch(() => {});
-    this.#packs = null;
+    const packs = this.#packs.peek() ?? [];
+    this.#packs.reset();
+    for (const pack of packs) await pack.handle?.close().catch(() => {});
   }
 
   async close(): Promise<void> {
