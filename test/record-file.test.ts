@@ -5,6 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { RecordFile, type RecordFileOptions } from '../src/services/record-file.js';
 
@@ -184,7 +185,7 @@ async function threeBatches(o: RecordFileOptions): Promise<void> {
 }
 
 t.test('a torn last batch is dropped, the earlier ones kept, and the file cut back', async (t) => {
-  for (const cut of [1, 3, 9, 12]) {
+  for (const cut of [1, 3, 9, 12, 20]) {
     const o = setup(t);
     await threeBatches(o);
     const starts = batchStarts(o.file);
@@ -348,6 +349,48 @@ t.test('an append that fails rejects; the next flush rewrites everything not yet
   await file.flush();
   await file.close();
   t.same(text((await reopen(o)).records), { a: '1', b: '2', c: '3', d: '4' });
+});
+
+/** Runs `fn` with this process's file size limit (RLIMIT_FSIZE) set: writes past it are cut short, then fail
+ * with EFBIG (SIGXFSZ caught, not fatal). The nearest thing to a full disk that needs no mount. */
+async function withFileSizeLimit(bytes: number, fn: () => Promise<void>): Promise<void> {
+  const ignore = () => undefined;
+  process.on('SIGXFSZ', ignore);
+  execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${bytes}:unlimited`]);
+  try {
+    await fn();
+  } finally {
+    execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=unlimited:unlimited']);
+    process.off('SIGXFSZ', ignore);
+  }
+}
+
+let prlimit = true;
+try {
+  execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
+} catch {
+  prlimit = false;
+}
+
+t.test('a full disk: a short append, then a failed rewrite, then recovery', { skip: !prlimit && 'no prlimit' }, async (t) => {
+  const o = setup(t);
+  const { file } = await RecordFile.open(o);
+  file.put('a', Buffer.from('1'));
+  await file.flush();
+  const size = statSync(o.file).size;
+  await withFileSizeLimit(size + 100, async () => {
+    file.put('big', Buffer.alloc(1000, 2));
+    await t.rejects(file.flush(), /short write/, 'part of the batch reached the file');
+    t.equal(statSync(o.file).size, size + 100);
+    file.put('b', Buffer.from('3'));
+    await t.rejects(file.flush(), /short write|EFBIG/, 'the rewrite does not fit either');
+  });
+  t.same(text((await reopen(o)).records), { a: '1' }, 'meanwhile the file reads as before the torn append');
+  await file.flush();
+  await file.close();
+  const { records } = await reopen(o);
+  t.same(Object.keys(text(records)), ['a', 'big', 'b']);
+  t.equal(records.get('big')!.length, 1000);
 });
 
 t.test('a rewrite that fails rejects and leaves the file as it was; the next flush tries again', async (t) => {

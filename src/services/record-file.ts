@@ -273,7 +273,8 @@ export class RecordFile {
     let out: FileHandle | undefined;
     try {
       out = await open(temp, 'w', 0o600);
-      await out.writev([this.header, body]);
+      const { bytesWritten } = await out.writev([this.header, body]);
+      if (bytesWritten !== this.header.length + body.length) throw new Error(`short write to ${temp}`);
       await out.sync(); // Else a crash soon after the rename may leave an empty file in place of both.
       await out.close();
       out = undefined;
