@@ -384,6 +384,7 @@ t.test('a full disk: a short append, then a failed rewrite, then recovery', { sk
     t.equal(statSync(o.file).size, size + 100);
     file.put('b', Buffer.from('3'));
     await t.rejects(file.flush(), /short write|EFBIG/, 'the rewrite does not fit either');
+    t.notOk(existsSync(`${o.file}.tmp`), 'its temp file removed');
   });
   t.same(text((await reopen(o)).records), { a: '1' }, 'meanwhile the file reads as before the torn append');
   await file.flush();

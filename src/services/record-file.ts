@@ -13,7 +13,7 @@
 // holding them lets a compaction rewrite the file without reading it back (no second parse, no window where
 // the file and memory disagree). Values read at open are zero-copy views of the read buffer; it stays
 // alive while any of them does, which the compaction threshold bounds to ~2x the live size.
-import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -98,7 +98,8 @@ function parse(buf: Buffer, options: RecordFileOptions): Parsed {
     const whole = buf.length - pos >= BATCH_HEAD && end <= buf.length;
     if (!whole || buf.readUInt32BE(pos + 4) !== crc32(buf.subarray(pos + BATCH_HEAD, end)) || end === pos + BATCH_HEAD) {
       // The last append may be cut short (a crash mid-write), or be zeros (the size grew, the data never
-      // landed): drop it, keep the batches before it. A bad batch with data after it is real damage.
+      // landed): drop it, keep the batches before it. A bad batch with data after it is real damage. (A
+      // damaged length that points past the end looks torn too: what is kept is still whole and ours.)
       if (!whole || end === buf.length || isZeros(buf, pos)) return { discarded: null, live, good: pos };
       return { discarded: 'damaged' };
     }
@@ -143,8 +144,8 @@ export class RecordFile {
     if (parsed.discarded) {
       await rf.rewrite();
     } else {
+      if (parsed.good !== buf!.length) await truncate(options.file, parsed.good); // Cut a torn last batch.
       rf.handle = await open(options.file, 'a', 0o600);
-      if (parsed.good !== buf!.length) await rf.handle.truncate(parsed.good); // Cut a torn last batch.
       rf.fileBytes = parsed.good;
     }
     return { file: rf, records: new Map(rf.live), discarded: parsed.discarded };
@@ -221,6 +222,7 @@ export class RecordFile {
     await this.enqueue(async () => {
       await this.handle?.close().catch(() => undefined);
       await rm(this.options.file, { force: true });
+      await rm(`${this.options.file}.tmp`, { force: true }).catch(() => undefined); // Left by a failed rewrite.
     });
   }
 
@@ -282,8 +284,10 @@ export class RecordFile {
       const handle = await open(this.options.file, 'a', 0o600);
       await this.handle?.close().catch(() => undefined); // The old file's handle: nothing left to lose.
       this.handle = handle;
-    } finally {
+    } catch (err) {
       await out?.close().catch(() => undefined);
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
     }
     this.rewriteNeeded = false;
     this.fileBytes = this.header.length + body.length;
