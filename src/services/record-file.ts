@@ -96,12 +96,13 @@ function parse(buf: Buffer, options: RecordFileOptions): Parsed {
   while (pos < buf.length) {
     const end = pos + BATCH_HEAD + (buf.length - pos >= BATCH_HEAD ? buf.readUInt32BE(pos) : 0);
     const whole = buf.length - pos >= BATCH_HEAD && end <= buf.length;
-    if (!whole || buf.readUInt32BE(pos + 4) !== crc32(buf.subarray(pos + BATCH_HEAD, end)) || end === pos + BATCH_HEAD) {
+    const empty = end === pos + BATCH_HEAD; // Never written: a flush with no changes writes nothing.
+    if (!whole || empty || buf.readUInt32BE(pos + 4) !== crc32(buf.subarray(pos + BATCH_HEAD, end))) {
       // The last append may be cut short (a crash mid-write), or be zeros (the size grew, the data never
       // landed): drop it, keep the batches before it. A bad batch with data after it is real damage. (A
       // damaged length that points past the end looks torn too: what is kept is still whole and ours.)
-      if (!whole || end === buf.length || isZeros(buf, pos)) return { discarded: null, live, good: pos };
-      return { discarded: 'damaged' };
+      const torn = !whole || end === buf.length || buf.subarray(pos).every((byte) => byte === 0);
+      return torn ? { discarded: null, live, good: pos } : { discarded: 'damaged' };
     }
     // The CRC matched: the records must fill the body exactly, or the writer was broken.
     for (let at = pos + BATCH_HEAD; at < end; ) {
@@ -122,16 +123,18 @@ function parse(buf: Buffer, options: RecordFileOptions): Parsed {
   return { discarded: null, live, good: pos };
 }
 
-function isZeros(buf: Buffer, from: number): boolean {
-  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
+export interface OpenedRecordFile {
+  file: RecordFile;
+  records: Map<string, Buffer>;
+  discarded: Discard | null;
 }
 
+/** One object per file: two writers of one file would interleave their batches and compactions. */
 export class RecordFile {
   /** Opens (creating when missing). `records`: the live records, each value a Buffer (treat as read-only);
    * empty when the file was missing or discarded, and then `discarded` says why ('missing' for none). A
    * discarded file is replaced by a fresh one. */
-  static async open(options: RecordFileOptions): Promise<{ file: RecordFile; records: Map<string, Buffer>; discarded: Discard | null }> {
+  static async open(options: RecordFileOptions): Promise<OpenedRecordFile> {
     await mkdir(dirname(options.file), { recursive: true, mode: 0o700 });
     let buf: Buffer | undefined;
     try {
@@ -139,7 +142,8 @@ export class RecordFile {
       const input = await open(options.file, 'r');
       try {
         const { size } = await input.stat();
-        const { bytesRead, buffer } = await input.read(Buffer.allocUnsafe(size), 0, size, 0);
+        // Not from the shared pool: the values are views of this buffer, and keep it alive.
+        const { bytesRead, buffer } = await input.read(Buffer.allocUnsafeSlow(size), 0, size, 0);
         buf = buffer.subarray(0, bytesRead);
       } finally {
         await input.close();
