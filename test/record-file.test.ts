@@ -116,7 +116,7 @@ t.test('compaction: only past ~2x the live size and the minimum; the file shrink
   const sizes: number[] = [];
   for (let i = 0; file.stats.compactions === 0; i++) {
     sizes.push(file.stats.file_bytes);
-    for (let k = 0; k < 10; k++) file.put(`key${k}`, Buffer.alloc(100, i));
+    for (let k = 0; k < 10; k++) file.put(`key${k}`, Buffer.alloc(100, 32 + (i % 90)));
     await file.flush();
   }
   t.equal(file.stats.compactions, 1);
@@ -435,19 +435,19 @@ t.test('concurrent flushes are serialized: every write lands, in order', async (
   const { file } = await RecordFile.open(o);
   const flushes: Promise<void>[] = [];
   for (let i = 0; i < 200; i++) {
-    file.put(`k${i % 37}`, Buffer.from(`v${i}`));
-    if (i % 5 === 0) file.delete(`k${(i + 3) % 37}`);
+    file.put(`k${i % 7}`, Buffer.alloc(100, 32 + (i % 90)));
+    if (i % 5 === 0) file.delete(`k${(i + 3) % 7}`);
     flushes.push(file.flush());
     // Let some flushes start, so later puts land while earlier writes are under way.
     if (i % 2 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(flushes);
-  t.ok(file.stats.batches_written > 10, `${file.stats.batches_written} batches`);
+  t.ok(file.stats.batches_written > 2, `${file.stats.batches_written} batches`);
   t.ok(file.stats.compactions > 0, 'some flushes compacted while others appended');
   const expected: Record<string, string> = {};
   for (let i = 0; i < 200; i++) {
-    expected[`k${i % 37}`] = `v${i}`;
-    if (i % 5 === 0) delete expected[`k${(i + 3) % 37}`];
+    expected[`k${i % 7}`] = Buffer.alloc(100, 32 + (i % 90)).toString();
+    if (i % 5 === 0) delete expected[`k${(i + 3) % 7}`];
   }
   await file.close();
   t.same(text((await reopen(o)).records), expected);
