@@ -1,11 +1,11 @@
 // The record file on real files in temp dirs: round trips, deletes, compaction, torn and damaged files, edited
 // headers, I/O failures and recovery, serialized flushes.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, existsSync, rmdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { RecordFile, type RecordFileOptions } from '../src/services/record-file.js';
 
