@@ -6,10 +6,10 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { RecordFile, type RecordFileOptions } from '../src/services/record-file.js';
 
-function setup(t: Tap.Test, extra: Partial<RecordFileOptions> = {}): RecordFileOptions {
+function setup(t: Test, extra: Partial<RecordFileOptions> = {}): RecordFileOptions {
   const dir = mkdtempSync(join(tmpdir(), 'hearth-record-file-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return { file: join(dir, 'git', 'repo.state'), kind: 'hearth-git-state', version: 3, identity: '/repo@1234', ...extra };
