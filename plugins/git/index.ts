@@ -13,6 +13,7 @@ import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, 
 import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
 import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
+import type { ScanResult } from './worktree-compare.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -123,7 +124,7 @@ const statusResponse = {
 
 export default definePlugin<GitOptions>({
   name: 'git',
-  tasks: { stat: new URL(import.meta.url.endsWith('.ts') ? './stat-task.ts' : './stat-task.js', import.meta.url) },
+  tasks: { scan: new URL(import.meta.url.endsWith('.ts') ? './scan-task.ts' : './scan-task.js', import.meta.url) },
   configSchema: {
     type: 'object',
     additionalProperties: false,
@@ -141,9 +142,12 @@ export default definePlugin<GitOptions>({
       maxRepos: options.max_watched_repos,
       idleMs: options.idle_release_seconds * 1000,
       watcher: ctx.watcher,
-      statMany: (root, paths) => ctx.runTask<Float64Array>('stat', { root, paths }),
+      scan: (task) => ctx.runTask<ScanResult>('scan', task),
+      stateDir: ctx.core.state_dir,
+      onPersistError: (err) => ctx.log.warn({ err }, 'git: the warm state could not be persisted'),
     });
     ctx.onClose(() => manager.close());
+    void manager.prewarm();
     ctx.onReconfigure((next) => {
       options = next; // lock_wait_ms applies at once; roots and limits at the next start
     });

@@ -2,8 +2,10 @@
 // once (the least recently asked about is released: watches closed, memory freed), and released after
 // `idle_release_seconds` without a question. Both are lru-cache's: `max`, and `ttl` renewed by each
 // question (`updateAgeOnGet`) with `ttlAutopurge`, whose timer releases an idle repository without waiting
-// for another question; `dispose` runs on eviction, expiry and close alike.
-import { stat } from 'node:fs/promises';
+// for another question; `dispose` runs on eviction, expiry and close alike. A released repository's warm
+// state is written to the state dir first (see warm-state.ts), and the repositories warm at close are
+// listed there, so the next start brings them up before anyone asks.
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HearthError } from '../../src/errors.js';
@@ -32,6 +34,8 @@ export class RepoManager {
    * `git init` (or a new `.git` file) in any of them changes that time, so a hit is checked by stats alone.
    */
   readonly #outside = new LRUCache<string, Array<[string, number]>>({ max: 4096 });
+  /** Releases still writing their state: close() waits for them. */
+  readonly #closing = new Set<Promise<void>>();
 
   constructor(options: ManagerOptions) {
     this.roots = options.roots;
@@ -41,7 +45,10 @@ export class RepoManager {
       ttl: Math.min(MAX_TIMER_MS, Math.ceil(options.idleMs)),
       updateAgeOnGet: true,
       ttlAutopurge: true,
-      dispose: (state) => state.close(),
+      dispose: (state) => {
+        const closing = state.close().finally(() => this.#closing.delete(closing));
+        this.#closing.add(closing);
+      },
       // After the entry is gone, so the worktrees still kept are what decides whether its reader stays.
       disposeAfter: (state) => this.#releaseReader(state.paths.commondir),
     });
@@ -102,22 +109,56 @@ export class RepoManager {
     this.#readers.delete(commondir);
   }
 
-  stats(): { repos: number; watched_dirs: number; tracked_files: number; degraded: string[] } {
+  stats(): { repos: number; watched_dirs: number; tracked_files: number; degraded: string[]; persisted: Record<string, unknown> } {
     let watched = 0;
     let tracked = 0;
     const degraded: string[] = [];
+    const persisted = { restored: 0, discarded: {} as Record<string, number>, dirs_reused: 0, dirs_read: 0, files_hashed: 0 };
     for (const s of this.#states.values()) {
       watched += s.watchedDirs;
       tracked += s.trackedFiles;
       if (s.degraded) degraded.push(`${s.paths.worktree}: ${s.degraded}`);
+      const p = s.persist;
+      if (p.restored) persisted.restored++;
+      if (p.discarded && p.discarded !== 'missing') persisted.discarded[p.discarded] = (persisted.discarded[p.discarded] ?? 0) + 1;
+      persisted.dirs_reused += p.dirs_reused;
+      persisted.dirs_read += p.dirs_read;
+      persisted.files_hashed += p.files_hashed;
     }
-    return { repos: this.#states.size, watched_dirs: watched, tracked_files: tracked, degraded };
+    return { repos: this.#states.size, watched_dirs: watched, tracked_files: tracked, degraded, persisted };
   }
 
-  close(): void {
+  /** Brings up the repositories that were warm when the daemon last stopped (listed in the state dir). */
+  async prewarm(): Promise<void> {
+    if (!this.#options.stateDir) return;
+    let list: unknown;
+    try {
+      list = JSON.parse(await readFile(warmList(this.#options.stateDir), 'utf8'));
+    } catch {
+      return; // none yet, or unreadable: nothing is warmed ahead
+    }
+    if (!Array.isArray(list)) return;
+    for (const worktree of list.slice(0, this.#options.maxRepos)) {
+      if (typeof worktree !== 'string') continue;
+      const paths = await this.locate(worktree).catch(() => null);
+      if (paths) void this.state(paths).prewarm();
+    }
+  }
+
+  async close(): Promise<void> {
+    const warm = [...this.#states.keys()];
     this.#states.clear();
+    await Promise.all(this.#closing);
+    if (this.#options.stateDir) {
+      const file = warmList(this.#options.stateDir);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+        .then(() => writeFile(file, JSON.stringify(warm), { mode: 0o600 }))
+        .catch((err) => this.#options.onPersistError?.(err));
+    }
   }
 }
+
+const warmList = (stateDir: string): string => join(stateDir, 'git', 'warm.json');
 
 async function ancestorsTimes(dir: string): Promise<Array<[string, number]>> {
   const out: Array<[string, number]> = [];

@@ -4,12 +4,12 @@
 // git's estimate (diffcore-delta): the bytes of line-or-64-byte chunks that both blobs share, by chunk
 // hash, over the larger size. Scores are on git's scale (MAX_SCORE = 100%).
 
+import { isRegular } from './modes.js';
+
 export const MAX_SCORE = 60000;
 export const DEFAULT_RENAME_SCORE = 30000;
 export const DEFAULT_RENAME_LIMIT = 1000;
 
-const REGULAR = 0o100000;
-const TYPE_MASK = 0o170000;
 const HASHBASE = 107927;
 const CANDIDATES_PER_DST = 4;
 /** find_identical_files looks at this many same-id sources at most. */
@@ -38,8 +38,6 @@ export interface RenameOptions {
   /** status.renameLimit / diff.renameLimit: the matrix is skipped when dsts × srcs exceeds limit²; 0 = no limit. */
   limit: number;
 }
-
-const isRegular = (mode: number): boolean => (mode & TYPE_MASK) === REGULAR;
 
 /** git's -M argument: `n` as a fraction (`5` = 50%, `90` = 90%, `.5`), `n%` as a percentage; on MAX_SCORE's scale. */
 export function parseRenameScore(text: string): number | null {

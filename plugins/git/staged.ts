@@ -2,7 +2,8 @@
 // HEAD's mode and blob id of each changed path (for renames and porcelain v2).
 // Subtrees whose id the index's cache-tree extension already knows to equal HEAD's are skipped whole,
 // so after a commit (which writes the cache-tree) nothing but the root is read.
-import type { GitIndex, IndexEntry } from './index-file.js';
+import { F_INTENT_TO_ADD, type IndexTable } from './index-file.js';
+import { sameType } from './modes.js';
 import type { ObjectReader } from './objects.js';
 
 export type StagedLetter = 'A' | 'M' | 'D' | 'T';
@@ -14,21 +15,10 @@ export interface StagedChange {
   headOid: string | null;
 }
 
-const TYPE_MASK = 0o170000;
-
-export function sameType(a: number, b: number): boolean {
-  return (a & TYPE_MASK) === (b & TYPE_MASK);
-}
-
-export async function stagedChanges(
-  reader: ObjectReader,
-  headTree: string | null,
-  index: GitIndex,
-  stage0: Map<string, IndexEntry>,
-  conflicted: Map<string, number>,
-): Promise<Map<string, StagedChange>> {
+export async function stagedChanges(reader: ObjectReader, headTree: string | null, index: IndexTable, conflicted: Map<string, number>): Promise<Map<string, StagedChange>> {
   const out = new Map<string, StagedChange>();
-  const seen = new Set<string>();
+  /** Stage-0 entries HEAD has (by entry number). */
+  const seen = new Uint8Array(index.count);
   const skipped = new Set<string>();
 
   const walk = async (oid: string, prefix: string): Promise<void> => {
@@ -42,12 +32,12 @@ export async function stagedChanges(
         await walk(item.oid, path);
         continue;
       }
-      seen.add(path);
-      const entry = stage0.get(path);
-      if (!entry || entry.intentToAdd) {
+      const i = index.find(path);
+      if (i >= 0) seen[i] = 1;
+      if (i < 0 || index.has(i, F_INTENT_TO_ADD)) {
         if (!conflicted.has(path)) out.set(path, { letter: 'D', headMode: item.mode, headOid: item.oid });
-      } else if (entry.oid !== item.oid || entry.mode !== item.mode) {
-        out.set(path, { letter: sameType(entry.mode, item.mode) ? 'M' : 'T', headMode: item.mode, headOid: item.oid });
+      } else if (index.mode(i) !== item.mode || index.oid(i) !== item.oid) {
+        out.set(path, { letter: sameType(index.mode(i), item.mode) ? 'M' : 'T', headMode: item.mode, headOid: item.oid });
       }
     }
   };
@@ -58,8 +48,9 @@ export async function stagedChanges(
     for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) if (skipped.has(path.slice(0, i))) return true;
     return false;
   };
-  for (const [path, entry] of stage0) {
-    if (entry.intentToAdd || seen.has(path)) continue;
+  for (let i = 0; i < index.count; i++) {
+    if (seen[i] || index.stage(i) !== 0 || index.has(i, F_INTENT_TO_ADD)) continue;
+    const path = index.path(i);
     if (skipped.size > 0 && underSkipped(path)) continue;
     out.set(path, { letter: 'A', headMode: 0, headOid: null });
   }

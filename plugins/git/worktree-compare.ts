@@ -1,0 +1,296 @@
+// The worktree against the index: the second status letter (Y) of each stage-0 entry. A stat decides
+// almost every entry (git's rule: same size, times, inode and owner as the index recorded, and the entry
+// not racily clean, i.e. not as new as the index file); the few it cannot decide are read and hashed, and
+// what the hash found is kept with the stat it was taken under (a verdict), so the same file is not read
+// again while its stat holds, across restarts too. Stats of many entries run on worker threads
+// (scanEntries), which send back only the entries a stat did not find clean.
+import { lstatSync } from 'node:fs';
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gitBlobId } from '../../src/file-hash.js';
+import { F_ASSUME_VALID, F_INTENT_TO_ADD, F_SKIP_WORKTREE, type IndexTable, S_CTIME, S_CTIME_NS, S_GID, S_INO, S_MODE, S_MTIME, S_MTIME_NS, S_SIZE, S_UID, STAT_FIELDS } from './index-file.js';
+import { GITLINK, REGULAR, sameType, SYMLINK, TYPE_MASK } from './modes.js';
+import { KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, MISSING, statData, type StatData } from './stat-data.js';
+
+/** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
+export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; changed: boolean; untracked: boolean }>;
+
+/** How new a stat's times may be, against the moment it was taken, for what it showed to be trusted later. */
+export const RACY_MARGIN_MS = 1000;
+
+/** What a hash found for a file, and the stat taken before it was read. */
+export interface Verdict {
+  stat: StatData;
+  letter: string;
+  takenAt: number;
+}
+
+/** What a comparison needs besides the index: core.filemode, and the index file's mtime (the racy rule). */
+export interface CompareRules {
+  fileMode: boolean;
+  indexMtimeSec: number;
+  indexMtimeNsec: number;
+}
+
+const timeMs = (sec: number, nsec: number): number => sec * 1000 + nsec / 1_000_000;
+
+export function sameStat(a: StatData, b: StatData): boolean {
+  return a.kind === b.kind && a.mode === b.mode && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.uid === b.uid && a.gid === b.gid;
+}
+
+/** A verdict (or a directory listing) taken at `takenAt` is trusted while the stat holds if the stat is older than that. */
+export function settledBefore(stat: StatData, takenAt: number): boolean {
+  return stat.mtimeMs < takenAt - RACY_MARGIN_MS && stat.ctimeMs < takenAt - RACY_MARGIN_MS;
+}
+
+/**
+ * What a stat alone tells of entry `i`: its letter, or null when only the content (or, for a gitlink, the
+ * submodule) can. Plain functions of the columns, so worker threads run the same code.
+ */
+export function fromStat(index: { stat: Uint32Array; flags: Uint8Array }, i: number, d: StatData, rules: CompareRules): string | null {
+  const s = index.stat;
+  const o = i * STAT_FIELDS;
+  const mode = s[o + S_MODE]!;
+  if (d.kind === KIND_MISSING) return 'D';
+  if (mode === GITLINK) return d.kind === KIND_DIR ? null : 'T';
+  // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
+  if (d.kind !== KIND_FILE && d.kind !== KIND_SYMLINK) return 'D';
+  const now = d.kind === KIND_SYMLINK ? SYMLINK : !rules.fileMode ? mode : d.mode & 0o100 ? 0o100755 : 0o100644;
+  if (!sameType(now, mode)) return 'T';
+  if (index.flags[i]! & F_INTENT_TO_ADD) return 'A';
+  if (now !== mode) return 'M';
+  const size = s[o + S_SIZE]!;
+  if (d.size !== size && size !== 0) return 'M';
+  const mtimeSec = s[o + S_MTIME]!;
+  const mtimeNsec = s[o + S_MTIME_NS]!;
+  const matches =
+    d.size === size &&
+    d.mtimeMs === timeMs(mtimeSec, mtimeNsec) &&
+    d.ctimeMs === timeMs(s[o + S_CTIME]!, s[o + S_CTIME_NS]!) &&
+    d.ino === s[o + S_INO] &&
+    d.uid === s[o + S_UID] &&
+    d.gid === s[o + S_GID];
+  // Racily clean: written in the same instant as the index (or after), its stat cannot vouch for it.
+  const racy = (rules.indexMtimeSec !== 0 || rules.indexMtimeNsec !== 0) && (mtimeSec > rules.indexMtimeSec || (mtimeSec === rules.indexMtimeSec && mtimeNsec >= rules.indexMtimeNsec));
+  return matches && !racy ? ' ' : null;
+}
+
+/** Whether the worktree does not look at entry `i` at all (skip-worktree, assume-unchanged). */
+export const notCompared = (index: { flags: Uint8Array }, i: number): boolean => (index.flags[i]! & (F_ASSUME_VALID | F_SKIP_WORKTREE)) !== 0;
+
+const FIELDS = 9;
+
+export interface ScanTask {
+  root: string;
+  /** The paths of entries `from` to `from + starts.length - 1`, and their offsets in it. */
+  names: string;
+  starts: Uint32Array;
+  from: number;
+  /** The whole index's columns (shared memory). */
+  stat: Uint32Array;
+  flags: Uint8Array;
+  rules: CompareRules;
+  /** Directories (relative) whose stat is wanted as well. */
+  dirs: string[];
+}
+
+export interface ScanResult {
+  /** Per entry a stat did not find clean: its number, then its stat (kind, mode, size, mtime, ctime, ino, uid, gid). */
+  entries: Float64Array;
+  /** Per directory of the task, in order: the same eight fields. */
+  dirs: Float64Array;
+}
+
+function lstatAt(path: string): StatData {
+  try {
+    return statData(lstatSync(path, { throwIfNoEntry: false }));
+  } catch {
+    return MISSING;
+  }
+}
+
+function put(out: Float64Array, at: number, d: StatData): void {
+  out[at] = d.kind;
+  out[at + 1] = d.mode;
+  out[at + 2] = d.size;
+  out[at + 3] = d.mtimeMs;
+  out[at + 4] = d.ctimeMs;
+  out[at + 5] = d.ino;
+  out[at + 6] = d.uid;
+  out[at + 7] = d.gid;
+}
+
+export function unpack(packed: Float64Array, at: number): StatData {
+  return { kind: packed[at]!, mode: packed[at + 1]!, size: packed[at + 2]!, mtimeMs: packed[at + 3]!, ctimeMs: packed[at + 4]!, ino: packed[at + 5]!, uid: packed[at + 6]!, gid: packed[at + 7]! };
+}
+
+/** The worker task (and its fallback on this thread): stats of a range of entries and of some directories. */
+export function scanEntries(task: ScanTask): ScanResult {
+  const n = task.starts.length - 1;
+  let found = new Float64Array(Math.min(n, 64) * FIELDS);
+  let count = 0;
+  const prefix = task.root.endsWith('/') ? task.root : `${task.root}/`;
+  for (let k = 0; k < n; k++) {
+    const i = task.from + k;
+    if (notCompared(task, i)) continue;
+    const d = lstatAt(prefix + task.names.slice(task.starts[k]!, task.starts[k + 1]!));
+    if (fromStat(task, i, d, task.rules) === ' ') continue;
+    if ((count + 1) * FIELDS > found.length) {
+      const grown = new Float64Array(found.length * 2);
+      grown.set(found);
+      found = grown;
+    }
+    found[count * FIELDS] = i;
+    put(found, count * FIELDS + 1, d);
+    count++;
+  }
+  const dirs = new Float64Array(task.dirs.length * 8);
+  task.dirs.forEach((dir, k) => put(dirs, k * 8, lstatAt(dir ? prefix + dir : task.root)));
+  return { entries: found.slice(0, count * FIELDS), dirs };
+}
+
+/** Each entry of a scan result: its number and stat. */
+export function* scanned(result: ScanResult): Generator<[number, StatData]> {
+  for (let at = 0; at < result.entries.length; at += FIELDS) yield [result.entries[at]!, unpack(result.entries, at + 1)];
+}
+
+/** The comparison results of one worktree: the Y letter of each entry that is not clean, and what explains them. */
+export class WorktreeCompare {
+  readonly #root: string;
+  readonly #submodule: SubmoduleCheck;
+  rules: CompareRules = { fileMode: true, indexMtimeSec: 0, indexMtimeNsec: 0 };
+  /** The second letter of every stage-0 entry that is not clean, by path. */
+  readonly letters = new Map<string, string>();
+  /**
+   * Checked-out submodules listed as modified, by what changed: their commit, their tracked content, or
+   * only untracked content. Which of these count is decided per answer (config, options).
+   */
+  readonly subChange = new Map<string, 'commit' | 'dirty' | 'untracked'>();
+  /** Each gitlink's state as its last comparison found it. */
+  readonly subState = new Map<string, { commits: boolean; modified: boolean; untracked: boolean }>();
+  /** What hashing found, by path (only entries a stat could not decide). */
+  readonly verdicts = new Map<string, Verdict>();
+  /** Paths whose verdict changed since the last time they were taken (for the persisted state). */
+  readonly changedVerdicts = new Set<string>();
+  /** Files read and hashed so far. */
+  hashed = 0;
+  /** Directories found real (not links) in this update, for realLeading. */
+  readonly #leadingDirs = new Map<string, Promise<boolean>>();
+
+  constructor(root: string, submodule: SubmoduleCheck) {
+    this.#root = root;
+    this.#submodule = submodule;
+  }
+
+  /** A new update: directories may have become links since the last. */
+  startUpdate(): void {
+    this.#leadingDirs.clear();
+  }
+
+  /** Sets an entry's letter (' ' for clean). */
+  set(path: string, letter: string): void {
+    if (letter !== 'M') {
+      this.subChange.delete(path);
+      this.subState.delete(path);
+    }
+    if (letter === ' ') this.letters.delete(path);
+    else this.letters.set(path, letter);
+  }
+
+  /** Forgets a path that left the index. */
+  forget(path: string): void {
+    this.set(path, ' ');
+    if (this.verdicts.delete(path)) this.changedVerdicts.add(path);
+  }
+
+  /** Entry `i` compared from scratch: a stat, and the content or the submodule when the stat cannot tell. */
+  async compare(index: IndexTable, i: number): Promise<void> {
+    const path = index.path(i);
+    if (notCompared(index, i)) {
+      this.set(path, ' ');
+      return;
+    }
+    if (!(await this.#realLeading(path))) {
+      this.set(path, 'D');
+      return;
+    }
+    const d = statData(await lstat(join(this.#root, path)).catch(() => undefined));
+    await this.decide(index, i, d, false);
+  }
+
+  /**
+   * Entry `i` with a stat taken now: decided by it, by a verdict that still holds, or by reading the file.
+   * `checkLeading`: whether the directories above it must still be checked for links.
+   */
+  async decide(index: IndexTable, i: number, d: StatData, checkLeading: boolean): Promise<void> {
+    const path = index.path(i);
+    if (checkLeading && !(await this.#realLeading(path))) {
+      this.set(path, 'D');
+      return;
+    }
+    const mode = index.mode(i);
+    if (mode === GITLINK && d.kind === KIND_DIR) {
+      this.set(path, await this.#compareSubmodule(path, index.oid(i)));
+      return;
+    }
+    const letter = fromStat(index, i, d, this.rules);
+    if (letter !== null) {
+      this.set(path, letter);
+      return;
+    }
+    const known = this.verdicts.get(path);
+    if (known && sameStat(known.stat, d) && settledBefore(d, known.takenAt)) {
+      this.set(path, known.letter);
+      return;
+    }
+    const takenAt = Date.now();
+    const abs = join(this.#root, path);
+    const content = (mode & TYPE_MASK) === SYMLINK ? await readlink(abs, 'buffer').then((b) => Buffer.from(b), () => null) : await readFile(abs).catch(() => null);
+    this.hashed++;
+    const found = content === null ? 'D' : gitBlobId(content) === index.oid(i) ? ' ' : 'M';
+    this.set(path, found);
+    if (content !== null) {
+      this.verdicts.set(path, { stat: d, letter: found, takenAt });
+      this.changedVerdicts.add(path);
+    }
+  }
+
+  async #compareSubmodule(path: string, oid: string): Promise<string> {
+    const sub = await this.#submodule(join(this.#root, path));
+    this.subChange.delete(path);
+    this.subState.set(path, { commits: sub.head !== null && sub.head !== oid, modified: sub.changed, untracked: sub.untracked });
+    if (sub.head === null) return ' ';
+    const change = sub.head !== oid ? 'commit' : sub.changed ? 'dirty' : sub.untracked ? 'untracked' : null;
+    if (change === null) return ' ';
+    this.subChange.set(path, change);
+    return 'M';
+  }
+
+  /** The worktree file's mode as git's diff sees it (ce_mode_from_stat), 0 when there is none. */
+  async worktreeMode(path: string, indexMode: number): Promise<number> {
+    const s = await lstat(join(this.#root, path)).catch(() => null);
+    if (!s) return 0;
+    if (s.isSymbolicLink()) return SYMLINK;
+    if (s.isDirectory()) return indexMode === GITLINK ? GITLINK : 0;
+    if (!s.isFile()) return 0;
+    if (!this.rules.fileMode) return (indexMode & TYPE_MASK) === REGULAR ? indexMode : 0o100644;
+    return s.mode & 0o100 ? 0o100755 : 0o100644;
+  }
+
+  /**
+   * Whether every directory leading to `path` is a real directory: git does not follow a symlink on the
+   * way to a tracked file (a directory replaced by a link deletes the files below it). Answers are kept
+   * for one update.
+   */
+  #realLeading(path: string): Promise<boolean> {
+    const i = path.lastIndexOf('/');
+    if (i < 0) return Promise.resolve(true);
+    const dir = path.slice(0, i);
+    let known = this.#leadingDirs.get(dir);
+    if (!known) {
+      known = this.#realLeading(dir).then(async (real) => real && (await lstat(join(this.#root, dir)).then((s) => s.isDirectory(), () => false)));
+      this.#leadingDirs.set(dir, known);
+    }
+    return known;
+  }
+}
