@@ -162,71 +162,72 @@ export function parseIndex(buf: Buffer, oidLength = 20): IndexTable {
   if (count > (end - 12) / 62) throw new IndexFormatError('index truncated');
   const stat = new Uint32Array(new SharedArrayBuffer(count * STAT_FIELDS * 4));
   const oids = Buffer.allocUnsafe(count * oidLength);
-  const flagsOut = new Uint8Array(count);
-  // Path bytes gathered in one buffer; decoded once (as latin1 when all ASCII: offsets stay byte offsets).
-  let pathBytes = Buffer.allocUnsafe(Math.max(64, count * 32));
+  const flagsOut = new Uint8Array(new SharedArrayBuffer(count));
+  // Path bytes gathered in one buffer while the entries are read (byte by byte: ~30 bytes a path, where a
+  // call per copy costs more than the loop), and decoded once: as latin1 when all are ASCII, so the
+  // offsets stay byte offsets.
+  let pathBytes = Buffer.allocUnsafe(Math.max(64, count * 40));
   const byteStarts = new Uint32Array(count + 1);
   let used = 0;
+  let high = 0;
   let pos = 12;
   let prevStart = 0;
   let prevLength = 0;
+  const u32 = (at: number): number => ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
   for (let i = 0; i < count; i++) {
     const start = pos;
     if (pos + 62 > end) throw new IndexFormatError('index truncated');
-    const flags = buf.readUInt16BE(pos + 60);
+    const flags = (buf[pos + 60]! << 8) | buf[pos + 61]!;
     const extended = version >= 3 && (flags & 0x4000) !== 0;
-    const extra = extended ? buf.readUInt16BE(pos + 62) : 0;
+    const extra = extended ? (buf[pos + 62]! << 8) | buf[pos + 63]! : 0;
     pos += extended ? 64 : 62;
-    let nameStart: number;
-    let nameEnd: number;
-    let strip = 0;
+    let keep = 0;
     if (version === 4) {
-      const [s, next] = readVarint(buf, pos);
-      strip = s;
-      nameStart = next;
-      nameEnd = buf.indexOf(0, next);
-      if (nameEnd < 0 || strip > prevLength) throw new IndexFormatError('bad path in version 4 index');
-      pos = nameEnd + 1;
-    } else {
-      nameStart = pos;
-      nameEnd = buf.indexOf(0, pos);
-      if (nameEnd < 0) throw new IndexFormatError('bad path in index');
-      // Entries are padded with 1-8 NULs to a multiple of 8 bytes.
-      pos = start + ((nameEnd - start + 8) & ~7);
+      const [strip, next] = readVarint(buf, pos);
+      if (strip > prevLength) throw new IndexFormatError('bad path in version 4 index');
+      keep = prevLength - strip;
+      pos = next;
     }
-    const keep = version === 4 ? prevLength - strip : 0;
-    const length = keep + nameEnd - nameStart;
-    if (used + length > pathBytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(pathBytes.length * 2, used + length));
+    // Room for the kept prefix and the longest name git allows (4096) at once; grown when short.
+    if (used + keep + 4096 > pathBytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(pathBytes.length * 2, used + keep + 4096));
       pathBytes.copy(grown, 0, 0, used);
       pathBytes = grown;
     }
     // Version 4 keeps a prefix of the previous path: copied from where that path was put.
     if (keep > 0) pathBytes.copyWithin(used, prevStart, prevStart + keep);
-    buf.copy(pathBytes, used + keep, nameStart, nameEnd);
+    let w = used + keep;
+    let c: number;
+    while ((c = buf[pos]!) !== 0) {
+      if (pos >= end || w - used >= 4096 + keep) throw new IndexFormatError('bad path in index');
+      pathBytes[w++] = c;
+      high |= c;
+      pos++;
+    }
+    pos++;
+    // Versions 2 and 3 pad each entry with 1-8 NULs to a multiple of 8 bytes.
+    if (version !== 4) pos = start + ((pos - 1 - start + 8) & ~7);
     byteStarts[i] = used;
     prevStart = used;
-    prevLength = length;
-    used += length;
+    prevLength = w - used;
+    used = w;
     const o = i * STAT_FIELDS;
-    stat[o + S_CTIME] = buf.readUInt32BE(start);
-    stat[o + S_CTIME_NS] = buf.readUInt32BE(start + 4);
-    stat[o + S_MTIME] = buf.readUInt32BE(start + 8);
-    stat[o + S_MTIME_NS] = buf.readUInt32BE(start + 12);
-    stat[o + S_INO] = buf.readUInt32BE(start + 20);
-    stat[o + S_MODE] = buf.readUInt32BE(start + 24);
-    stat[o + S_UID] = buf.readUInt32BE(start + 28);
-    stat[o + S_GID] = buf.readUInt32BE(start + 32);
-    stat[o + S_SIZE] = buf.readUInt32BE(start + 36);
-    buf.copy(oids, i * oidLength, start + 40, start + 40 + oidLength);
+    stat[o + S_CTIME] = u32(start);
+    stat[o + S_CTIME_NS] = u32(start + 4);
+    stat[o + S_MTIME] = u32(start + 8);
+    stat[o + S_MTIME_NS] = u32(start + 12);
+    stat[o + S_INO] = u32(start + 20);
+    stat[o + S_MODE] = u32(start + 24);
+    stat[o + S_UID] = u32(start + 28);
+    stat[o + S_GID] = u32(start + 32);
+    stat[o + S_SIZE] = u32(start + 36);
+    for (let k = 0, at = i * oidLength, from = start + 40; k < oidLength; k++) oids[at + k] = buf[from + k]!;
     flagsOut[i] = ((flags >> 12) & 3) | (flags & 0x8000 ? F_ASSUME_VALID : 0) | (extra & 0x4000 ? F_SKIP_WORKTREE : 0) | (extra & 0x2000 ? F_INTENT_TO_ADD : 0);
   }
   byteStarts[count] = used;
-  let ascii = true;
-  for (let b = 0; b < used && ascii; b++) if (pathBytes[b]! >= 0x80) ascii = false;
   let names: string;
   let starts: Uint32Array;
-  if (ascii) {
+  if (high < 0x80) {
     names = pathBytes.toString('latin1', 0, used);
     starts = byteStarts;
   } else {

@@ -256,8 +256,9 @@ export class RepoState {
     if (this.#persistTimer) clearTimeout(this.#persistTimer);
     this.#persistTimer = null;
     if (this.#warm && this.#built) {
-      // The last changes, written as they are: whatever is not proven by then stays unwritten and is re-read.
-      await this.#enqueue(() => this.#persistNow()).catch((err) => this.#services.onPersistError?.(err));
+      // What is proven by now is written; directories whose listing changed since the last pass are not
+      // (proving them takes an update) and are read again at the next start.
+      await this.#enqueue(() => this.#persistNow(false)).catch((err) => this.#services.onPersistError?.(err));
     }
     this.#watch.close();
     await this.#warm?.close().catch((err) => this.#services.onPersistError?.(err));
@@ -494,13 +495,15 @@ export class RepoState {
    * in between makes the identity differ at the next start and the directory is read again. An identity
    * too new to vouch for the listing (the racy rule) is stated again at a later pass.
    */
-  async #persistNow(): Promise<void> {
+  async #persistNow(prove = true): Promise<void> {
     const warm = this.#warm;
     if (!warm || !this.#built) return;
-    const pending = [...this.#cache.dirs].filter(([, node]) => !node.id).map(([dir]) => dir);
+    const pending = prove ? [...this.#cache.dirs].filter(([, node]) => !node.id).map(([dir]) => dir) : [];
     const takenAt = Date.now();
     const stats = await Promise.all(pending.map((dir) => lstat(dir ? join(this.paths.worktree, dir) : this.paths.worktree).then(statData, () => undefined)));
-    await this.#update();
+    // Changes the update applies leave listings to prove at the next pass.
+    const changing = this.#dirty.size > 0 || this.#metaDirty;
+    if (prove) await this.#update();
     const hashes = this.#trackedHashes();
     let racy = false;
     pending.forEach((dir, k) => {
@@ -514,12 +517,15 @@ export class RepoState {
       node.id = { ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, takenAt, tracked: hashes.get(dir) ?? '' };
       warm.putDir(dir, { ...node.id, gitignore: node.gitignore, entries: [...node.entries] });
     });
+    // A listing not proven now has no record: the old one may leave out what the index no longer tracks,
+    // and the index checksum written with this batch would vouch for it.
+    for (const [dir, node] of this.#cache.dirs) if (!node.id) warm.dropDir(dir);
     warm.keepDirs(this.#cache.dirs);
     for (const path of this.#compare.changedVerdicts) warm.putVerdict(path, this.#compare.verdicts.get(path));
     this.#compare.changedVerdicts.clear();
     warm.putMeta(this.#index.checksum);
     await warm.flush();
-    if (racy) this.#schedulePersist();
+    if (prove && (racy || changing)) this.#schedulePersist();
   }
 
   /** The git directories whose changes matter: HEAD, index, refs, config, info/exclude. */

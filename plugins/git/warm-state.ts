@@ -34,36 +34,55 @@ export interface Restored {
   indexChecksum: string;
 }
 
+function sameRange(s: string, a: number, b: number, length: number): boolean {
+  if (a === b) return true;
+  for (let k = length - 1; k >= 0; k--) if (s.charCodeAt(a + k) !== s.charCodeAt(b + k)) return false;
+  return true;
+}
+
 /** FNV-1a on two 32-bit lanes (64 bits): the tracked file names directly in each directory, by directory. */
 export function trackedHashes(index: IndexTable): Map<string, string> {
-  const lanes = new Map<string, [number, number]>();
+  const lanes = new Map<string, Int32Array>();
   const { names, starts } = index;
-  let previous = -1;
+  // Entries of one directory mostly come one after another: the last directory's lane is kept at hand.
+  let lastFrom = 0;
+  let lastLength = -1;
+  let lane: Int32Array = new Int32Array(2);
+  let previousFrom = -1;
+  let previousTo = -1;
   for (let i = 0; i < index.count; i++) {
     const from = starts[i]!;
     const to = starts[i + 1]!;
     // The same path at several stages counts once.
-    if (previous >= 0 && to - from === starts[previous + 1]! - starts[previous]! && names.startsWith(names.slice(from, to), starts[previous]!)) continue;
-    previous = i;
+    if (to - from === previousTo - previousFrom && sameRange(names, from, previousFrom, to - from)) continue;
+    previousFrom = from;
+    previousTo = to;
     const slash = names.lastIndexOf('/', to - 1);
-    const dir = slash >= from ? names.slice(from, slash) : '';
-    let lane = lanes.get(dir);
-    if (!lane) {
-      lane = [0x811c9dc5, 0x01000193 ^ 0x5bd1e995];
-      lanes.set(dir, lane);
+    const length = slash >= from ? slash - from : 0;
+    if (length !== lastLength || !sameRange(names, from, lastFrom, length)) {
+      const dir = length > 0 ? names.slice(from, slash) : '';
+      let found = lanes.get(dir);
+      if (!found) {
+        found = Int32Array.of(0x811c9dc5 | 0, 0x5bd1e995);
+        lanes.set(dir, found);
+      }
+      lane = found;
+      lastFrom = from;
+      lastLength = length;
     }
-    let [a, b] = lane;
-    for (let c = (slash >= from ? slash + 1 : from); c <= to; c++) {
+    let a = lane[0]!;
+    let b = lane[1]!;
+    for (let c = slash >= from ? slash + 1 : from; c <= to; c++) {
       // The position past the name stands for its terminator, so `ab`+`c` and `a`+`bc` differ.
       const code = c === to ? 0 : names.charCodeAt(c);
       a = Math.imul(a ^ code, 0x01000193);
-      b = Math.imul(b ^ code, 0x01000193 + 2);
+      b = Math.imul(b ^ code, 0x01000195);
     }
     lane[0] = a;
     lane[1] = b;
   }
   const out = new Map<string, string>();
-  for (const [dir, [a, b]] of lanes) out.set(dir, (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0'));
+  for (const [dir, l] of lanes) out.set(dir, (l[0]! >>> 0).toString(16).padStart(8, '0') + (l[1]! >>> 0).toString(16).padStart(8, '0'));
   return out;
 }
 
@@ -107,11 +126,13 @@ export class WarmState {
         const v = JSON.parse(value.toString('utf8'));
         if (key.startsWith(DIR)) {
           const dir = key.slice(DIR.length);
+          if (!Array.isArray(v) || v.length !== 7 || !Array.isArray(v[6]) || !v[6].every((e: unknown) => typeof e === 'string')) return null;
           dirs.set(dir, { ino: v[0], mtimeMs: v[1], ctimeMs: v[2], takenAt: v[3], gitignore: v[4] === 1, tracked: v[5], entries: v[6] });
           this.#written.add(dir);
         } else if (key.startsWith(VERDICT)) {
-          const [kind, mode, size, mtimeMs, ctimeMs, ino, uid, gid, letter, takenAt] = v;
-          verdicts.set(key.slice(VERDICT.length), { stat: { kind, mode, size, mtimeMs, ctimeMs, ino, uid, gid }, letter, takenAt });
+          if (!Array.isArray(v) || v.length !== 11) return null;
+          const [kind, mode, size, mtimeMs, ctimeMs, ino, uid, gid, oid, letter, takenAt] = v;
+          verdicts.set(key.slice(VERDICT.length), { stat: { kind, mode, size, mtimeMs, ctimeMs, ino, uid, gid }, oid, letter, takenAt });
         } else if (key === META) indexChecksum = v.index;
       }
     } catch {
@@ -139,6 +160,10 @@ export class WarmState {
     this.#written.add(dir);
   }
 
+  dropDir(dir: string): void {
+    if (this.#written.delete(dir)) this.#file.delete(DIR + dir);
+  }
+
   /** Drops the records of directories no longer walked. */
   keepDirs(walked: Map<string, unknown>): void {
     for (const dir of this.#written) {
@@ -154,7 +179,7 @@ export class WarmState {
       return;
     }
     const s = verdict.stat;
-    this.#file.put(VERDICT + path, Buffer.from(JSON.stringify([s.kind, s.mode, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.uid, s.gid, verdict.letter, verdict.takenAt])));
+    this.#file.put(VERDICT + path, Buffer.from(JSON.stringify([s.kind, s.mode, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.uid, s.gid, verdict.oid, verdict.letter, verdict.takenAt])));
   }
 
   putMeta(indexChecksum: string): void {

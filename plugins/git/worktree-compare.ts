@@ -18,9 +18,10 @@ export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null
 /** How new a stat's times may be, against the moment it was taken, for what it showed to be trusted later. */
 export const RACY_MARGIN_MS = 1000;
 
-/** What a hash found for a file, and the stat taken before it was read. */
+/** What a hash found for a file against the index's blob `oid`, and the stat taken before it was read. */
 export interface Verdict {
   stat: StatData;
+  oid: string;
   letter: string;
   takenAt: number;
 }
@@ -239,7 +240,7 @@ export class WorktreeCompare {
       return;
     }
     const known = this.verdicts.get(path);
-    if (known && sameStat(known.stat, d) && settledBefore(d, known.takenAt)) {
+    if (known && known.oid === index.oid(i) && sameStat(known.stat, d) && settledBefore(d, known.takenAt)) {
       this.set(path, known.letter);
       return;
     }
@@ -250,7 +251,7 @@ export class WorktreeCompare {
     const found = content === null ? 'D' : gitBlobId(content) === index.oid(i) ? ' ' : 'M';
     this.set(path, found);
     if (content !== null) {
-      this.verdicts.set(path, { stat: d, letter: found, takenAt });
+      this.verdicts.set(path, { stat: d, oid: index.oid(i), letter: found, takenAt });
       this.changedVerdicts.add(path);
     }
   }
