@@ -15,6 +15,9 @@ import { KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, MISSING, statData, typ
 /** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
 export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null; changed: boolean; untracked: boolean }>;
 
+/** Files read for hashing at once. */
+const READS_AT_ONCE = 32;
+
 /** How new a stat's times may be, against the moment it was taken, for what it showed to be trusted later. */
 export const RACY_MARGIN_MS = 1000;
 
@@ -175,6 +178,8 @@ export class WorktreeCompare {
   readonly changedVerdicts = new Set<string>();
   /** Files read and hashed so far. */
   hashed = 0;
+  #reading = 0;
+  readonly #waiting: Array<() => void> = [];
   /** Directories found real (not links) in this update, for realLeading. */
   readonly #leadingDirs = new Map<string, Promise<boolean>>();
 
@@ -245,14 +250,33 @@ export class WorktreeCompare {
       return;
     }
     const takenAt = Date.now();
-    const abs = join(this.#root, path);
-    const content = (mode & TYPE_MASK) === SYMLINK ? await readlink(abs, 'buffer').then((b) => Buffer.from(b), () => null) : await readFile(abs).catch(() => null);
+    const content = await this.#read(join(this.#root, path), (mode & TYPE_MASK) === SYMLINK);
     this.hashed++;
     const found = content === null ? 'D' : gitBlobId(content) === index.oid(i) ? ' ' : 'M';
     this.set(path, found);
     if (content !== null) {
       this.verdicts.set(path, { stat: d, oid: index.oid(i), letter: found, takenAt });
       this.changedVerdicts.add(path);
+    }
+  }
+
+  /**
+   * A file's content (a link's target), null when it is gone. At most READS_AT_ONCE at a time: a worktree
+   * whose every stat changed (a copy, a restore from backup) must not run out of file descriptors, and an
+   * error other than "gone" fails the answer instead of making the file look deleted.
+   */
+  async #read(abs: string, link: boolean): Promise<Buffer | null> {
+    while (this.#reading >= READS_AT_ONCE) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#reading++;
+    try {
+      return link ? Buffer.from(await readlink(abs, 'buffer')) : await readFile(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'EINVAL') return null;
+      throw err;
+    } finally {
+      this.#reading--;
+      this.#waiting.shift()?.();
     }
   }
 
