@@ -325,9 +325,14 @@ export class RepoState {
     }
     const dirty = [...this.#dirty].sort(comparePaths);
     this.#dirty.clear();
-    for (const path of dirty) await this.#refreshPath(path);
+    // The tracked entries at and below each changed path compared again, all at once (they are independent),
+    // then each path's untracked standing decided again, in order (a directory before what is in it).
+    const entries = new Set<number>();
+    for (const path of dirty) for (const i of this.#entriesUnder(path)) if (this.#index.stage(i) === 0) entries.add(i);
     // A submodule's own changes make no event here: its state (warm itself) is asked every time.
-    for (const i of this.#gitlinks) await this.#compare.compare(this.#index, i);
+    for (const i of this.#gitlinks) entries.add(i);
+    await Promise.all([...entries].map((i) => this.#compare.compare(this.#index, i)));
+    for (const path of dirty) await this.#cache.refresh(path);
     await this.#refreshStaged();
   }
 
@@ -342,7 +347,12 @@ export class RepoState {
     this.#metaDirty = false;
     for (const dir of this.#metaDirs()) this.#watch.add(dir);
     this.#config = loadGitConfig(this.paths);
-    this.#compare.rules = { ...this.#compare.rules, fileMode: configBool(this.#config, 'core.filemode', true) };
+    this.#compare.rules = {
+      ...this.#compare.rules,
+      fileMode: configBool(this.#config, 'core.filemode', true),
+      trustCtime: configBool(this.#config, 'core.trustctime', true),
+      checkStat: this.#config.get('core.checkstat')?.toLowerCase() !== 'minimal',
+    };
     this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
     this.#cache.rules = this.#rules;
     this.#head = await this.#reader.head(this.paths.gitdir);
@@ -631,14 +641,6 @@ export class RepoState {
       if (!index.names.startsWith(path, from)) break;
       if (to - from === path.length || path === '' || index.names.charCodeAt(from + path.length) === 47) yield i;
     }
-  }
-
-  /** After an event on `path`: its tracked entries compared again, its untracked standing decided again. */
-  async #refreshPath(path: string): Promise<void> {
-    const compared: Array<Promise<void>> = [];
-    for (const i of this.#entriesUnder(path)) if (this.#index.stage(i) === 0) compared.push(this.#compare.compare(this.#index, i));
-    await Promise.all(compared);
-    await this.#cache.refresh(path);
   }
 
   /** The rename options `options` ask for, with the repository's config where they defer to it; null for none. */

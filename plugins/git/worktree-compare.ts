@@ -29,9 +29,14 @@ export interface Verdict {
   takenAt: number;
 }
 
-/** What a comparison needs besides the index: core.filemode, and the index file's mtime (the racy rule). */
+/**
+ * What a comparison needs besides the index: core.filemode, core.trustctime, core.checkStat (`minimal`:
+ * only mtime and size count, as git's match_stat_data), and the index file's mtime (the racy rule).
+ */
 export interface CompareRules {
   fileMode: boolean;
+  trustCtime: boolean;
+  checkStat: boolean;
   indexMtimeSec: number;
   indexMtimeNsec: number;
 }
@@ -70,10 +75,8 @@ export function fromStat(index: { stat: Uint32Array; flags: Uint8Array }, i: num
   const matches =
     d.size === size &&
     d.mtimeMs === timeMs(mtimeSec, mtimeNsec) &&
-    d.ctimeMs === timeMs(s[o + S_CTIME]!, s[o + S_CTIME_NS]!) &&
-    d.ino === s[o + S_INO] &&
-    d.uid === s[o + S_UID] &&
-    d.gid === s[o + S_GID];
+    (!rules.trustCtime || !rules.checkStat || d.ctimeMs === timeMs(s[o + S_CTIME]!, s[o + S_CTIME_NS]!)) &&
+    (!rules.checkStat || (d.ino === s[o + S_INO] && d.uid === s[o + S_UID] && d.gid === s[o + S_GID]));
   // Racily clean: written in the same instant as the index (or after), its stat cannot vouch for it.
   const racy = (rules.indexMtimeSec !== 0 || rules.indexMtimeNsec !== 0) && (mtimeSec > rules.indexMtimeSec || (mtimeSec === rules.indexMtimeSec && mtimeNsec >= rules.indexMtimeNsec));
   return matches && !racy ? ' ' : null;
@@ -162,7 +165,7 @@ export function* scanned(result: ScanResult): Generator<[number, StatData]> {
 export class WorktreeCompare {
   readonly #root: string;
   readonly #submodule: SubmoduleCheck;
-  rules: CompareRules = { fileMode: true, indexMtimeSec: 0, indexMtimeNsec: 0 };
+  rules: CompareRules = { fileMode: true, trustCtime: true, checkStat: true, indexMtimeSec: 0, indexMtimeNsec: 0 };
   /** The second letter of every stage-0 entry that is not clean, by path. */
   readonly letters = new Map<string, string>();
   /**
