@@ -6,14 +6,11 @@
 // emptied, a header of another version, another repository's state): the answers stay git's.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
-import { porcelain, porcelainV2 } from '../plugins/git/porcelain.js';
-import type { StatusEntry } from '../plugins/git/status.js';
 import { gitDaemon, type GitDaemon } from './helpers/git-daemon.js';
 import { commitAll, git, isolateGit, makeRepo, write } from './helpers/git.js';
+import { check, pastCtimeSecond, PAST, writeAt, type View } from './helpers/git-views.js';
 
 /**
  * What a restarted daemon says it reused: for now only that the git section of /optimization/stats is
@@ -28,72 +25,12 @@ t.setTimeout(240_000);
 
 const home = isolateGit();
 
-/** The ways an answer is asked and how git prints the same. */
-type View = 'all' | 'default' | 'matching' | 'normal' | 'v2';
-const VIEWS: Record<View, { body: object; args: string[]; render: (e: StatusEntry[]) => string }> = {
-  all: { body: { untracked: 'all' }, args: ['--porcelain=v1', '-z', '--no-renames', '-uall'], render: (e) => porcelain(e, true) },
-  // What `git status` does without flags: status.showUntrackedFiles, renames as the config says (on).
-  default: { body: { untracked: 'config', renames: 'config' }, args: ['--porcelain=v1', '-z'], render: (e) => porcelain(e, true) },
-  matching: { body: { untracked: 'all', ignored: 'matching' }, args: ['--porcelain=v1', '-z', '--no-renames', '-uall', '--ignored=matching'], render: (e) => porcelain(e, true) },
-  normal: { body: { untracked: 'normal', ignored: 'traditional' }, args: ['--porcelain=v1', '-z', '--no-renames', '-unormal', '--ignored=traditional'], render: (e) => porcelain(e, true) },
-  v2: { body: { untracked: 'all', format: 'v2' }, args: ['--porcelain=v2', '-z', '--no-renames', '-uall'], render: (e) => porcelainV2(e, true) },
-};
-/** -z output shown one record a line (no test path holds a newline). */
-const shown = (s: string): string => s.replaceAll('\0', '\n');
-
-const run = promisify(execFile);
-/** git's output, run asynchronously (several at once, while the daemon answers: they only read). */
-const gitOut = (repo: string, args: string[]): Promise<string> => run('git', ['--no-optional-locks', ...args], { cwd: repo, encoding: 'utf8' }).then((r) => r.stdout);
-/** HEAD as gitHead gives it. */
-async function headOf(repo: string): Promise<{ branch: string | null; head: string | null }> {
-  const [branch, head] = await Promise.all([gitOut(repo, ['symbolic-ref', '-q', '--short', 'HEAD']), gitOut(repo, ['rev-parse', '-q', '--verify', 'HEAD'])].map((p) => p.then((o) => o.trim(), () => null)));
-  return { branch: branch!, head: head! };
-}
-
-/** Each view asked in turn (the first is the daemon's first answer on the repository), each equal to git's. */
-async function check(t: Tap.Test, g: GitDaemon, repo: string, label: string, views: View[]): Promise<void> {
-  // git's answers are made meanwhile; all of them awaited at once, so none is a rejection left unhandled.
-  const oracles = Promise.all([headOf(repo), ...views.map((v) => gitOut(repo, ['status', ...VIEWS[v].args]))]);
-  const answers = [];
-  for (const view of views) answers.push(await g.status({ repo, ...VIEWS[view].body }));
-  const [head, ...expected] = await oracles;
-  for (const [i, view] of views.entries()) {
-    const res = answers[i]!;
-    if (!res.json.success) {
-      t.fail(`${label} ${view}: ${res.status} ${JSON.stringify(res.json.error)}`);
-      continue;
-    }
-    const a = res.json.data;
-    t.equal(shown(VIEWS[view].render(a.entries)), shown(expected[i] as string), `${label}: ${i === 0 ? 'the first answer' : 'then'} (${view}) is git's`);
-    if (i === 0) t.same({ branch: a.branch, head: a.head }, head, `${label}: branch and HEAD are git's`);
-  }
-}
-
 async function gitSection(g: GitDaemon): Promise<unknown> {
   const res = await g.call('GET', '/optimization/stats');
   return res.json?.data?.git;
 }
 
 const lines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix} ${i}\n`).join('');
-/** A file with its mtime (and atime) set to `when` (seconds): long past, so its index entry is not racy. */
-function writeAt(repo: string, path: string, content: string, when: number): void {
-  write(repo, path, content);
-  utimesSync(join(repo, path), when, when);
-}
-const PAST = 1_600_000_000;
-
-/**
- * Waits until the clock is past the second of each file's ctime. git (built without USE_NSEC, as Debian's
- * 2.39 is) compares an entry's ctime and mtime to the second: a file rewritten with the same size and its
- * mtime restored in the same second as its `git add` is clean to git, whatever its content (hearth compares
- * nanoseconds and lists it modified). The oracle is only the content's when the rewrite is in a later second.
- */
-async function pastCtimeSecond(repo: string, paths: string[]): Promise<void> {
-  const latest = Math.max(...paths.map((p) => Math.floor(statSync(join(repo, p)).ctimeMs / 1000)));
-  const wait = (latest + 1) * 1000 + 20 - Date.now();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-}
-
 /** Tracked files in the root and in nested directories, an untracked and an ignored file, committed. */
 function base(r: string): void {
   write(r, '.gitignore', '*.log\n');
