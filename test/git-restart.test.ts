@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { gitDaemon, type GitDaemon } from './helpers/git-daemon.js';
 import { commitAll, git, isolateGit, makeRepo, write } from './helpers/git.js';
-import { check, pastCtimeSecond, PAST, writeAt, type View } from './helpers/git-views.js';
+import { inParallel, observe, pastCtimeSecond, PAST, verify, writeAt, type View } from './helpers/git-views.js';
 
 /**
  * What a restarted daemon says it reused: for now only that the git section of /optimization/stats is
@@ -53,6 +53,8 @@ interface Scenario {
   down(r: string): void | Promise<void>;
   /** The views asked after the restart, the first one first. */
   views: View[];
+  /** A known difference from git in today's implementation (tap's todo: run, its failures not counted). */
+  todo?: string;
 }
 
 const excludesOne = join(home, 'excludes-one');
@@ -253,6 +255,23 @@ const scenarios: Scenario[] = [
     views: ['all', 'v2'],
   },
   {
+    name: 'core.trustctime false: a file rewritten with the same size and mtime while down is clean to git',
+    setup(r) {
+      git(r, 'config', 'core.trustctime', 'false');
+      writeAt(r, 'same.txt', 'abcdefgh\n', PAST);
+      writeAt(r, 'kept.txt', 'abcdefgh\n', PAST);
+      commitAll(r, 'past');
+    },
+    async down(r) {
+      // Not racy (mtime long before the index's), ctime not trusted: git compares mtime, size, inode, uid,
+      // gid and finds them unchanged, so it does not read the content.
+      await pastCtimeSecond(r, ['same.txt']);
+      writeAt(r, 'same.txt', 'ABCDEFGH\n', PAST);
+    },
+    views: ['all', 'v2'],
+    todo: 'hearth ignores core.trustctime: it compares ctime, reads the content and lists same.txt " M" where git lists nothing',
+  },
+  {
     name: 'another repository at the same path',
     setup: base,
     down(r) {
@@ -288,7 +307,10 @@ t.test('a restart: each change made while no daemon ran is in the first answer',
     git(home, 'config', '--global', '--unset', 'core.excludesFile');
   });
 
+  const started = Date.now();
+  const phase = (what: string) => t.comment(`${what}: ${Date.now() - started} ms in`);
   const first = await gitDaemon(t, 'hearth-rst-', { home });
+  phase('booted');
   const { root } = first;
   const stateDir = first.d.stateDir;
   const repos = scenarios.map((s, i) => {
@@ -296,6 +318,7 @@ t.test('a restart: each change made while no daemon ran is in the first answer',
     s.setup(r);
     return r;
   });
+  phase('repositories made');
   for (const [i, s] of scenarios.entries()) {
     const res = await first.status({ repo: repos[i], untracked: 'all' });
     t.ok(res.json.success, `${s.name}: warm`);
@@ -303,9 +326,15 @@ t.test('a restart: each change made while no daemon ran is in the first answer',
   }
   await first.close();
 
+  phase('warm and closed');
   for (const [i, s] of scenarios.entries()) await s.down(repos[i]!);
+  phase('changed');
   const second = await gitDaemon(t, 'hearth-rst-', { home, root, stateDir });
-  for (const [i, s] of scenarios.entries()) await t.test(s.name, (t) => check(t, second, repos[i]!, s.name, s.views));
+  phase('restarted');
+  // The repositories asked at once (each one's views in order: its first answer first), then checked.
+  const afterRestart = await inParallel(scenarios, 4, (s, i) => observe(second, repos[i]!, s.views));
+  phase('answered');
+  for (const [i, s] of scenarios.entries()) await t.test(s.name, s.todo ? { todo: s.todo } : {}, async (t) => verify(t, s.name, afterRestart[i]!));
   reuseFigures(t, 'restart', await gitSection(second));
 
   // A second restart, from the state the restarted daemon kept: the global core.excludesFile now names
@@ -317,8 +346,9 @@ t.test('a restart: each change made while no daemon ran is in the first answer',
     if (existsSync(join(r, 'a.txt'))) write(r, 'a.txt', 'edited before the second restart\n');
   }
   const third = await gitDaemon(t, 'hearth-rst-', { home, root, stateDir });
+  const afterSecond = await inParallel(scenarios, 4, (s, i) => observe(third, repos[i]!, [s.views[1]!]));
   for (const [i, s] of scenarios.entries()) {
-    await t.test(`${s.name}, then core.excludesFile changed and more edits`, (t) => check(t, third, repos[i]!, `again: ${s.name}`, [s.views[1]!]));
+    await t.test(`${s.name}, then core.excludesFile changed and more edits`, s.todo ? { todo: s.todo } : {}, async (t) => verify(t, `again: ${s.name}`, afterSecond[i]!));
   }
   reuseFigures(t, 'second restart (core.excludesFile changed)', await gitSection(third));
   await third.close();
@@ -408,10 +438,8 @@ t.test('a damaged persisted state is never answered from', async (t) => {
     damage(files);
     t.comment(`${name}: ${files.length} file(s) under <state_dir>/git damaged`);
     g = await gitDaemon(t, 'hearth-rsd-', { home, root, stateDir });
-    for (const [i, r] of repos.entries()) {
-      const views: View[] = [(['all', 'default', 'v2', 'matching'] as const)[(n + i) % 4]];
-      await t.test(`${name}: repository ${i + 1}`, (t) => check(t, g, r, name, views));
-    }
+    const seen = await Promise.all(repos.map((r, i) => observe(g, r, [(['all', 'default', 'v2', 'matching'] as const)[(n + i) % 4]])));
+    for (const [i, o] of seen.entries()) await t.test(`${name}: repository ${i + 1}`, async (t) => verify(t, name, o));
     reuseFigures(t, `damaged: ${name}`, await gitSection(g));
   }
   await g.close();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { porcelain, porcelainV2 } from '../../plugins/git/porcelain.js';
 import type { StatusEntry } from '../../plugins/git/status.js';
-import type { GitDaemon } from './git-daemon.js';
+import type { Answer, GitDaemon } from './git-daemon.js';
 import { write } from './git.js';
 
 /** The ways an answer is asked and how git prints the same. */
@@ -31,23 +31,54 @@ export async function headOf(repo: string): Promise<{ branch: string | null; hea
   return { branch: branch!, head: head! };
 }
 
-/** Each view asked in turn (the first is the daemon's first answer on the repository), each equal to git's. */
-export async function check(t: Tap.Test, g: GitDaemon, repo: string, label: string, views: View[]): Promise<void> {
+/** The daemon's answers in each view (in order: the first is its first answer) and git's, for `verify`. */
+export interface Observed {
+  views: View[];
+  answers: Answer[];
+  head: { branch: string | null; head: string | null };
+  expected: string[];
+}
+
+export async function observe(g: GitDaemon, repo: string, views: View[]): Promise<Observed> {
   // git's answers are made meanwhile; all of them awaited at once, so none is a rejection left unhandled.
   const oracles = Promise.all([headOf(repo), ...views.map((v) => gitOut(repo, ['status', ...VIEWS[v].args]))]);
-  const answers = [];
+  const answers: Answer[] = [];
   for (const view of views) answers.push(await g.status({ repo, ...VIEWS[view].body }));
   const [head, ...expected] = await oracles;
-  for (const [i, view] of views.entries()) {
-    const res = answers[i]!;
+  return { views, answers, head: head as Observed['head'], expected: expected as string[] };
+}
+
+/** Each answer equal to git's, rendered the same way; the first one's branch and HEAD too. */
+export function verify(t: Tap.Test, label: string, o: Observed): void {
+  for (const [i, view] of o.views.entries()) {
+    const res = o.answers[i]!;
     if (!res.json.success) {
       t.fail(`${label} ${view}: ${res.status} ${JSON.stringify(res.json.error)}`);
       continue;
     }
     const a = res.json.data;
-    t.equal(shown(VIEWS[view].render(a.entries)), shown(expected[i] as string), `${label}: ${i === 0 ? 'the first answer' : 'then'} (${view}) is git's`);
-    if (i === 0) t.same({ branch: a.branch, head: a.head }, head, `${label}: branch and HEAD are git's`);
+    t.equal(shown(VIEWS[view].render(a.entries)), shown(o.expected[i]!), `${label}: ${i === 0 ? 'the first answer' : 'then'} (${view}) is git's`);
+    if (i === 0) t.same({ branch: a.branch, head: a.head }, o.head, `${label}: branch and HEAD are git's`);
   }
+}
+
+/** Each view asked in turn (the first is the daemon's first answer on the repository), each equal to git's. */
+export async function check(t: Tap.Test, g: GitDaemon, repo: string, label: string, views: View[]): Promise<void> {
+  verify(t, label, await observe(g, repo, views));
+}
+
+/** `fn` on each item, at most `limit` at once, results in order. */
+export async function inParallel<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** A file with its mtime (and atime) set to `when` (seconds): long past, so its index entry is not racy. */
