@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { gitDaemon } from './helpers/git-daemon.js';
 import { commitAll, git, makeRepo, write } from './helpers/git.js';
-import { check, pastCtimeSecond, PAST, writeAt, type View } from './helpers/git-views.js';
+import { check, observe, pastCtimeSecond, PAST, verify, writeAt, type View } from './helpers/git-views.js';
 
 t.setTimeout(240_000);
 
@@ -24,7 +24,9 @@ async function scenario(name: string, setup: (r: string) => void | Promise<void>
     await setup(r);
     await check(t, g, r, `${name}: before`, ['all']);
     await burst(r, t);
-    await check(t, g, r, name, views);
+    const o = await observe(g, r, views);
+    verify(t, name, o);
+    t.equal(o.answers[0]!.json.data?.cached, true, `${name}: answered by the warm state`);
   });
 }
 
@@ -230,4 +232,59 @@ await scenario(
     writeFileSync(join(r, '.gitignore'), 'out/\ngen2/deep/g0001.txt\n');
   },
   ['all', 'matching', 'default'],
+);
+
+await scenario(
+  'a directory renamed, then files changed at its new place and its old one made again',
+  (r) => {
+    tree(r, 'src', 40, 20);
+    commitAll(r, 'base');
+  },
+  async (r, t) => {
+    renameSync(join(r, 'src'), join(r, 'lib'));
+    await check(t, g, r, 'renamed', ['all']);
+    // The new place must be watched: changes inside it come only as its own events.
+    write(r, 'lib/d0/new.txt', 'n\n');
+    write(r, 'lib/d1/f0021.txt', 'edited at the new place\n');
+    write(r, 'lib/d1/deeper/x.txt', 'x\n');
+    await check(t, g, r, 'changed at the new place', ['all']);
+    write(r, 'src/d0/f0000.txt', lines('src 0', 3));
+    write(r, 'src/d0/f0001.txt', 'back, other content\n');
+  },
+  ['all', 'default', 'v2'],
+);
+
+await scenario(
+  'a directory deleted and made again in the burst, then a change inside it',
+  (r) => {
+    tree(r, 'src', 40, 20);
+    commitAll(r, 'base');
+  },
+  async (r, t) => {
+    rmSync(join(r, 'src/d1'), { recursive: true });
+    for (let i = 20; i < 40; i += 2) write(r, `src/d1/f${pad(i)}.txt`, lines(`src ${i}`, 3));
+    write(r, 'src/d1/new/y.txt', 'y\n');
+    await check(t, g, r, 'made again', ['all']);
+    // The directory made again is another inode: its watch must be new too.
+    write(r, 'src/d1/f0020.txt', 'edited after\n');
+    write(r, 'src/d1/new/z.txt', 'z\n');
+    unlinkSync(join(r, 'src/d1/f0022.txt'));
+  },
+  ['all', 'normal', 'v2'],
+);
+
+await scenario(
+  'a new untracked tree, then half of it deleted and a file of it added',
+  (r) => {
+    tree(r, 'src', 10);
+    commitAll(r, 'base');
+  },
+  async (r, t) => {
+    for (let i = 0; i < 300; i++) write(r, `gen/p${i % 10}/q${i % 3}/f${pad(i)}.txt`, `${i}\n`);
+    await check(t, g, r, 'made', ['all']);
+    for (let i = 0; i < 10; i += 2) rmSync(join(r, `gen/p${i}`), { recursive: true });
+    write(r, 'gen/p1/q1/more.txt', 'm\n');
+    git(r, 'add', 'gen/p1/q0');
+  },
+  ['all', 'normal', 'default'],
 );
