@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { gitDaemon, type GitDaemon } from './helpers/git-daemon.js';
 import { commitAll, git, isolateGit, makeRepo, write } from './helpers/git.js';
-import { inParallel, observe, pastCtimeSecond, PAST, verify, writeAt, type View } from './helpers/git-views.js';
+import { inParallel, observe, pastCtimeSecond, PAST, verify, writeAt, type Observed, type View } from './helpers/git-views.js';
 
 /**
  * What a restarted daemon says it reused: for now only that the git section of /optimization/stats is
@@ -55,6 +55,14 @@ interface Scenario {
   views: View[];
   /** A known difference from git in today's implementation (tap's todo: run, its failures not counted). */
   todo?: string;
+  /** Paths the first answer must list modified in the worktree (git's answer too: the setup worked). */
+  modified?: string[];
+}
+
+/** The scenario's first answer lists each of its `modified` paths with y `M`. */
+function listsModified(t: Tap.Test, s: Scenario, o: Observed): void {
+  const entries: Array<{ path: string; y: string }> = o.answers[0]!.json.data?.entries ?? [];
+  for (const p of s.modified ?? []) t.ok(entries.some((e) => e.path === p && e.y === 'M'), `${s.name}: ${p} listed modified`);
 }
 
 const excludesOne = join(home, 'excludes-one');
@@ -236,6 +244,7 @@ const scenarios: Scenario[] = [
     },
     down() {},
     views: ['all', 'v2', 'default'],
+    modified: ['a.txt'],
   },
   {
     name: 'files changed with the same size and restored mtimes while down (content decides)',
@@ -253,6 +262,7 @@ const scenarios: Scenario[] = [
       writeAt(r, 'rewritten-identical.txt', 'abcdefgh\n', PAST);
     },
     views: ['all', 'v2'],
+    modified: ['same.txt', 'dir/same2.txt'],
   },
   {
     name: 'core.trustctime false: a file rewritten with the same size and mtime while down is clean to git',
@@ -352,7 +362,10 @@ t.test('a restart: each change made while no daemon ran is in the first answer',
   // The repositories asked at once (each one's views in order: its first answer first), then checked.
   const afterRestart = await inParallel(scenarios, 4, (s, i) => observe(second, repos[i]!, s.views));
   phase('answered');
-  for (const [i, s] of scenarios.entries()) await t.test(s.name, s.todo ? { todo: s.todo } : {}, async (t) => verify(t, s.name, afterRestart[i]!));
+  for (const [i, s] of scenarios.entries()) await t.test(s.name, s.todo ? { todo: s.todo } : {}, async (t) => {
+      verify(t, s.name, afterRestart[i]!);
+      listsModified(t, s, afterRestart[i]!);
+    });
   reuseFigures(t, 'restart', await gitSection(second));
 
   // A second restart, from the state the restarted daemon kept: the global core.excludesFile now names
