@@ -48,8 +48,13 @@ export async function observe(g: GitDaemon, repo: string, views: View[]): Promis
   return { views, answers, head: head as Observed['head'], expected: expected as string[] };
 }
 
-/** Each answer equal to git's, rendered the same way; the first one's branch and HEAD too. */
-export function verify(t: Tap.Test, label: string, o: Observed): void {
+/**
+ * Each answer equal to git's, rendered the same way; the first one's branch and HEAD too. `todo`: a known
+ * difference, on each comparison (tap runs it and shows a failure as `# TODO`, not counted; a child test
+ * given `todo` would not be run at all).
+ */
+export function verify(t: Tap.Test, label: string, o: Observed, todo?: string): void {
+  const extra = todo ? { todo } : {};
   for (const [i, view] of o.views.entries()) {
     const res = o.answers[i]!;
     if (!res.json.success) {
@@ -57,7 +62,7 @@ export function verify(t: Tap.Test, label: string, o: Observed): void {
       continue;
     }
     const a = res.json.data;
-    t.equal(shown(VIEWS[view].render(a.entries)), shown(o.expected[i]!), `${label}: ${i === 0 ? 'the first answer' : 'then'} (${view}) is git's`);
+    t.equal(shown(VIEWS[view].render(a.entries)), shown(o.expected[i]!), `${label}: ${i === 0 ? 'the first answer' : 'then'} (${view}) is git's`, extra);
     if (i === 0) t.same({ branch: a.branch, head: a.head }, o.head, `${label}: branch and HEAD are git's`);
   }
 }
