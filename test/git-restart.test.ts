@@ -80,7 +80,7 @@ const scenarios: Scenario[] = [
       unlinkSync(join(r, 'untracked.txt'));
       write(r, 'dir/more.log', 'ignored\n');
     },
-    views: ['all', 'default', 'matching'],
+    views: ['all', 'default'],
   },
   {
     name: 'a new nested directory with files',
@@ -91,7 +91,7 @@ const scenarios: Scenario[] = [
       write(r, 'a/b/c/d/deep.log', 'ignored\n');
       write(r, 'dir/x/y/z.txt', 'in a tracked directory\n');
     },
-    views: ['default', 'all', 'normal'],
+    views: ['default', 'all'],
   },
   {
     name: 'directories removed (a tracked one, an untracked one)',
@@ -108,7 +108,7 @@ const scenarios: Scenario[] = [
       rmSync(join(r, 'junk'), { recursive: true });
       rmSync(join(r, 'dir/sub'), { recursive: true });
     },
-    views: ['all', 'v2', 'normal'],
+    views: ['all', 'v2'],
   },
   {
     name: 'a branch switched (files, directories and .gitignore differ)',
@@ -142,7 +142,7 @@ const scenarios: Scenario[] = [
       write(r, 'dir/staged-new.txt', 'n\n');
     },
     down: (r) => git(r, 'add', 'a.txt', 'dir/staged-new.txt', 'untracked.txt'),
-    views: ['all', 'v2', 'default'],
+    views: ['all', 'v2'],
   },
   {
     name: 'the index rewritten by git commit',
@@ -153,7 +153,7 @@ const scenarios: Scenario[] = [
       git(r, 'add', 'a.txt', 'untracked.txt');
     },
     down: (r) => git(r, 'commit', '-q', '-m', 'while down'),
-    views: ['v2', 'all', 'default'],
+    views: ['v2', 'all'],
   },
   {
     name: 'the index rewritten by git reset (mixed)',
@@ -167,7 +167,7 @@ const scenarios: Scenario[] = [
       git(r, 'add', 'dir/c.txt');
     },
     down: (r) => git(r, 'reset', '-q', 'HEAD~1'),
-    views: ['all', 'default', 'v2'],
+    views: ['all', 'default'],
   },
   {
     name: 'git rm --cached (tracked files become untracked, the listing unchanged)',
@@ -176,7 +176,7 @@ const scenarios: Scenario[] = [
       git(r, 'rm', '-q', '--cached', 'a.txt');
       git(r, 'rm', '-q', '-r', '--cached', 'dir/sub');
     },
-    views: ['all', 'normal', 'default'],
+    views: ['all', 'normal'],
   },
   {
     name: 'the root .gitignore edited',
@@ -187,7 +187,7 @@ const scenarios: Scenario[] = [
       write(r, 'root.log', 'l\n');
     },
     down: (r) => write(r, '.gitignore', '*.tmp\n'),
-    views: ['matching', 'all', 'normal'],
+    views: ['matching', 'all'],
   },
   {
     name: 'a subdirectory .gitignore edited',
@@ -200,7 +200,7 @@ const scenarios: Scenario[] = [
       write(r, 'dir/sub/inner/f.txt', 'f\n');
     },
     down: (r) => write(r, 'dir/.gitignore', 'now-out.txt\ninner/\n!noise.log\n'),
-    views: ['all', 'matching', 'normal'],
+    views: ['all', 'matching'],
   },
   {
     name: '.git/info/exclude edited',
@@ -212,7 +212,7 @@ const scenarios: Scenario[] = [
       write(r, 'exdir/f.txt', 'f\n');
     },
     down: (r) => write(r, '.git/info/exclude', 'excl-b.txt\nexdir/\n'),
-    views: ['matching', 'all', 'default'],
+    views: ['matching', 'all'],
   },
   {
     name: 'the file core.excludesFile names edited (the global config)',
@@ -224,7 +224,7 @@ const scenarios: Scenario[] = [
       write(r, 'gdir/one.gx1', '1\n');
     },
     down: () => writeFileSync(excludesOne, '*.gx2\n'),
-    views: ['all', 'matching', 'normal'],
+    views: ['all', 'matching'],
   },
   {
     name: 'a file edited within the racy window before the stop',
@@ -243,7 +243,7 @@ const scenarios: Scenario[] = [
       if (Math.floor(Date.now() / 1000) !== Math.floor(mtime.getTime() / 1000)) t.comment('racy: the second write came in the next second');
     },
     down() {},
-    views: ['all', 'v2', 'default'],
+    views: ['all', 'v2'],
     modified: ['a.txt'],
   },
   {
@@ -313,7 +313,7 @@ const scenarios: Scenario[] = [
       write(r, 'dir/sub/noise.log', 'not ignored here\n');
       write(r, 'u.tmp', 'ignored here\n');
     },
-    views: ['all', 'matching', 'default'],
+    views: ['all', 'matching'],
   },
   {
     name: 'an unborn branch gets its first commit while down',
@@ -323,7 +323,7 @@ const scenarios: Scenario[] = [
       git(r, 'add', 'first.txt');
     },
     down: (r) => commitAll(r, 'first'),
-    views: ['v2', 'all', 'default'],
+    views: ['v2', 'all'],
   },
 ];
 
