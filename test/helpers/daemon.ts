@@ -51,11 +51,13 @@ export interface BootOptions {
   config?: object;
   env?: Record<string, string | undefined>;
   setupTimeoutMs?: number;
+  /** An existing state dir (a restart: the previous daemon on it closed first); default a new temp dir. */
+  stateDir?: string;
 }
 
 /** Starts a daemon in this process on a temp state dir, TCP on a free loopback port. */
 export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon> {
-  const stateDir = tempDir();
+  const stateDir = options.stateDir ?? tempDir();
   const flags = { stateDir, port: 0, config: join(stateDir, 'config.json') };
   // Core tests see only the plugins they name (and stats): the files and batch plugins are on by default
   // (files with the user's home as its root, batch with worker threads) and are tested on their own.

@@ -24,20 +24,34 @@ export interface GitDaemon {
   get(path: string): Promise<{ status: number; text: string }>;
   /** POST /git/status. */
   status(body: object): Promise<Answer>;
+  /** The agent and the daemon closed (once; the teardown calls it too): what a restart does first. */
+  close(): Promise<void>;
 }
 
-export async function gitDaemon(t: Tap.Test, prefix: string): Promise<GitDaemon> {
-  const home = isolateGit();
-  const root = realpathSync(tempDir(prefix));
-  const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } } });
+export interface GitDaemonOptions {
+  /** A HOME made by isolateGit already (a restart keeps the same global config); default a new one. */
+  home?: string;
+  /** The git root of a previous daemon; default a new temp dir named by `prefix`. */
+  root?: string;
+  /** The state dir of a previous daemon, closed first (a restart); default a new one. */
+  stateDir?: string;
+}
+
+export async function gitDaemon(t: Tap.Test, prefix: string, options: GitDaemonOptions = {}): Promise<GitDaemon> {
+  const home = options.home ?? isolateGit();
+  const root = options.root ?? realpathSync(tempDir(prefix));
+  const d = await bootDaemon({ config: { plugins: { git: { roots: [root] } } }, ...(options.stateDir ? { stateDir: options.stateDir } : {}) });
   // The daemon runs in this process and git runs synchronously: a step of several git commands blocks the
   // event loop past the server's keep-alive timeout, and a request sent on the pooled connection right after
   // would meet its closing. Each request has a connection of its own (`reset: true`).
   const agent = new Agent({ connect: { socketPath: d.socket } });
-  t.teardown(async () => {
-    await agent.close();
-    await d.close();
-  });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await agent.close();
+      await d.close();
+    })());
+  t.teardown(close);
 
   async function call(method: 'GET' | 'POST', path: string, body?: object): Promise<Answer> {
     const res = await request(`http://localhost${path}`, {
@@ -54,5 +68,5 @@ export async function gitDaemon(t: Tap.Test, prefix: string): Promise<GitDaemon>
     return { status: res.statusCode, text: await res.body.text() };
   }
 
-  return { home, root, d, agent, call, get, status: (body) => call('POST', '/git/status', body) };
+  return { home, root, d, agent, call, get, status: (body) => call('POST', '/git/status', body), close };
 }
