@@ -5,7 +5,7 @@
 // defined by `git status --porcelain=v1` and `--porcelain=v2`, with or without renames, with each of git's
 // -u<mode> and --ignored=<mode>. Renames between HEAD and the index are found from the staged changes;
 // their scores are kept by blob pair.
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { lstat, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { readdirSync, type BigIntStats } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DirCache, type Tracked } from './dir-cache.js';
@@ -21,7 +21,7 @@ import { KIND_DIR, statData, type StatData } from './stat-data.js';
 import { trackedHashes, WarmState, type DirRecord, type Restored } from './warm-state.js';
 import { scanEntries, scanned, settledBefore, unpack, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
 import { HearthError } from '../../src/errors.js';
-import type { DirEventListener, DirWatchSet } from '../../src/services/dir-watch.js';
+import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
 export { comparePaths } from './index-file.js';
 
@@ -153,6 +153,7 @@ const SCAN_SLICE = 2048;
 const PERSIST_DELAY_MS = 1000;
 
 const ZERO_OID = '0'.repeat(40);
+let stampSeq = 0;
 const CONFLICT_LETTERS: Record<number, string> = { 1: 'DD', 2: 'AU', 3: 'UD', 4: 'UA', 5: 'DU', 6: 'AA', 7: 'UU' };
 
 export interface PersistStats {
@@ -205,7 +206,7 @@ export class RepoState {
     this.#reader = reader;
     this.#services = services;
     this.#watch = services.watcher.watchDirs(this.#onEvent);
-    this.#compare = new WorktreeCompare(paths.worktree, submodule);
+    this.#compare = new WorktreeCompare(paths.worktree, submodule, () => this.#fsStamp());
     const tracked: Tracked = {
       isTracked: (path) => this.#index.find(path) >= 0 || this.#conflicts.has(path),
       isGitlink: (path) => {
@@ -258,7 +259,7 @@ export class RepoState {
     if (this.#warm && this.#built) {
       // What is proven by now is written; directories whose listing changed since the last pass are not
       // (proving them takes an update) and are read again at the next start.
-      await this.#enqueue(() => this.#persistNow(false)).catch((err) => this.#services.onPersistError?.(err));
+      await this.#enqueue(() => this.#persistNow(true)).catch((err) => this.#services.onPersistError?.(err));
     }
     this.#watch.close();
     await this.#warm?.close().catch((err) => this.#services.onPersistError?.(err));
@@ -300,28 +301,27 @@ export class RepoState {
 
   /** Starts bringing the state up (at boot, for a repository that was warm before): the first status waits for it. */
   prewarm(): Promise<void> {
-    return this.#enqueue(() => this.#update()).catch(() => {
+    return this.#enqueue(() => this.#update().then(() => {})).catch(() => {
       this.#built = false;
     });
   }
 
-  async #update(): Promise<void> {
+  /**
+   * Brings the state up to date. With `rebuild` false (at close), returns false instead of building when
+   * events alone cannot tell what changed.
+   */
+  async #update(rebuild = true): Promise<boolean> {
     this.#compare.startUpdate();
     const settled = this.#built && this.#watch.failed === null && (await this.#watch.settle(this.paths.gitdir));
-    if (!settled) {
-      await this.#build();
-      return;
-    }
     // Config files (and included ones) outside the repository make no event: a stat of each tells.
-    if (this.#config.changed()) this.#metaDirty = true;
-    if (this.#rules.sourcesChanged()) {
-      await this.#build(); // the listings are kept: only their meaning is decided again
-      return;
-    }
-    if (this.#metaDirty && (await this.#refreshMeta())) return;
-    if (this.#dirty.size > MAX_DIRTY) {
-      await this.#build();
-      return;
+    if (settled && this.#config.changed()) this.#metaDirty = true;
+    // A build keeps the listings (only their meaning is decided again) for a changed excludes file; it
+    // takes stats of everything for lost or too many events.
+    const build = !settled || this.#rules.sourcesChanged() || this.#dirty.size > MAX_DIRTY;
+    if (build || (this.#metaDirty && (await this.#refreshMeta(rebuild)))) {
+      if (!rebuild) return false;
+      if (build) await this.#build();
+      return true;
     }
     const dirty = [...this.#dirty].sort(comparePaths);
     this.#dirty.clear();
@@ -334,6 +334,7 @@ export class RepoState {
     await Promise.all([...entries].map((i) => this.#compare.compare(this.#index, i)));
     for (const path of dirty) await this.#cache.refresh(path);
     await this.#refreshStaged();
+    return true;
   }
 
   /**
@@ -505,37 +506,54 @@ export class RepoState {
    * in between makes the identity differ at the next start and the directory is read again. An identity
    * too new to vouch for the listing (the racy rule) is stated again at a later pass.
    */
-  async #persistNow(prove = true): Promise<void> {
+  async #persistNow(closing = false): Promise<void> {
     const warm = this.#warm;
     if (!warm || !this.#built) return;
-    const pending = prove ? [...this.#cache.dirs].filter(([, node]) => !node.id).map(([dir]) => dir) : [];
-    const takenAt = Date.now();
+    const pending = [...this.#cache.dirs].filter(([, node]) => !node.id).map(([dir]) => dir);
+    const takenAt = pending.length > 0 ? await this.#fsStamp() : 0;
     const stats = await Promise.all(pending.map((dir) => lstat(dir ? join(this.paths.worktree, dir) : this.paths.worktree).then(statData, () => undefined)));
-    // Changes the update applies leave listings to prove at the next pass.
+    // Changes the update applies leave listings to prove at the next pass. At close no build is started
+    // for it: then no listing (and no index checksum) is written, only what is proven on its own.
     const changing = this.#dirty.size > 0 || this.#metaDirty;
-    if (prove) await this.#update();
-    const hashes = this.#trackedHashes();
+    const current = (await this.#update(!closing)) && this.#built;
     let racy = false;
-    pending.forEach((dir, k) => {
-      const node = this.#cache.dirs.get(dir);
-      const s = stats[k];
-      if (!node || node.id || !s || s.kind !== KIND_DIR) return;
-      if (!settledBefore(s, takenAt)) {
-        racy = true;
-        return;
-      }
-      node.id = { ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, takenAt, tracked: hashes.get(dir) ?? '' };
-      warm.putDir(dir, { ...node.id, gitignore: node.gitignore, entries: [...node.entries] });
-    });
-    // A listing not proven now has no record: the old one may leave out what the index no longer tracks,
-    // and the index checksum written with this batch would vouch for it.
-    for (const [dir, node] of this.#cache.dirs) if (!node.id) warm.dropDir(dir);
-    warm.keepDirs(this.#cache.dirs);
+    if (current) {
+      const hashes = this.#trackedHashes();
+      pending.forEach((dir, k) => {
+        const node = this.#cache.dirs.get(dir);
+        const s = stats[k];
+        if (!node || node.id || !s || s.kind !== KIND_DIR) return;
+        if (!settledBefore(s, takenAt)) {
+          racy = takenAt > 0;
+          return;
+        }
+        node.id = { ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, takenAt, tracked: hashes.get(dir) ?? '' };
+        warm.putDir(dir, { ...node.id, gitignore: node.gitignore, entries: [...node.entries] });
+      });
+      // A listing not proven now has no record: the old one may leave out what the index no longer tracks,
+      // and the index checksum written with this batch would vouch for it.
+      for (const [dir, node] of this.#cache.dirs) if (!node.id) warm.dropDir(dir);
+      warm.keepDirs(this.#cache.dirs);
+      warm.putMeta(this.#index.checksum);
+    }
+    // Verdicts stand on their own: each names the blob and the stat it goes with.
     for (const path of this.#compare.changedVerdicts) warm.putVerdict(path, this.#compare.verdicts.get(path));
     this.#compare.changedVerdicts.clear();
-    warm.putMeta(this.#index.checksum);
     await warm.flush();
-    if (prove && (racy || changing)) this.#schedulePersist();
+    if (!closing && (racy || changing)) this.#schedulePersist();
+  }
+
+  /** The filesystem's time now: the mtime of a file written now in the git directory (as a cookie: no event is made of it). */
+  async #fsStamp(): Promise<number> {
+    const file = join(this.paths.gitdir, `${COOKIE_PREFIX}stamp-${process.pid}-${++stampSeq}`);
+    try {
+      await writeFile(file, '');
+      return (await stat(file)).mtimeMs;
+    } catch {
+      return 0; // a git directory that cannot be written: nothing is proven settled, so nothing is trusted later
+    } finally {
+      await unlink(file).catch(() => {});
+    }
   }
 
   /** The git directories whose changes matter: HEAD, index, refs, config, info/exclude. */
@@ -556,14 +574,14 @@ export class RepoState {
     return [...dirs];
   }
 
-  /** HEAD, refs, config and the index again; true when that took a build (which brought everything up). */
-  async #refreshMeta(): Promise<boolean> {
-    this.#metaDirty = false;
+  /** HEAD, refs, config and the index again; true when that needs a build (done when `rebuild`). */
+  async #refreshMeta(rebuild: boolean): Promise<boolean> {
     const config = loadGitConfig(this.paths);
     if (!config.equals(this.#config)) {
-      await this.#build();
+      if (rebuild) await this.#build();
       return true;
     }
+    this.#metaDirty = false;
     this.#config = config; // the same values, the files' identities of now
     this.#head = await this.#reader.head(this.paths.gitdir);
     for (const dir of this.#metaDirs()) this.#watch.add(dir);
@@ -571,7 +589,8 @@ export class RepoState {
     if (!(await this.#loadIndex())) return false;
     const touched = changedEntries(before, this.#index);
     if (touched.length > MAX_DIRTY) {
-      await this.#build();
+      this.#built = false; // the new index is in, its consequences not: nothing is answered before a build
+      if (rebuild) await this.#build();
       return true;
     }
     for (const path of touched) this.#dirty.add(path);

@@ -18,10 +18,13 @@ export type SubmoduleCheck = (worktree: string) => Promise<{ head: string | null
 /** Files read for hashing at once. */
 const READS_AT_ONCE = 32;
 
-/** How new a stat's times may be, against the moment it was taken, for what it showed to be trusted later. */
-export const RACY_MARGIN_MS = 1000;
+/** The filesystem's time now (the mtime of a file written now), as git's racy rule compares with the index's mtime. */
+export type FsStamp = () => Promise<number>;
 
-/** What a hash found for a file against the index's blob `oid`, and the stat taken before it was read. */
+/**
+ * What a hash found for a file against the index's blob `oid`, the stat taken before it was read, and the
+ * filesystem's time between the two (`takenAt`).
+ */
 export interface Verdict {
   stat: StatData;
   oid: string;
@@ -47,9 +50,14 @@ export function sameStat(a: StatData, b: StatData): boolean {
   return a.kind === b.kind && a.mode === b.mode && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.uid === b.uid && a.gid === b.gid;
 }
 
-/** A verdict (or a directory listing) taken at `takenAt` is trusted while the stat holds if the stat is older than that. */
+/**
+ * Whether what was seen after the filesystem time `takenAt` (a file's content, a directory's listing) goes
+ * with `stat` for as long as the stat holds: when the stat's times are older than `takenAt`, any later change
+ * gets newer times (git's racy rule, with the index's mtime as `takenAt`). The same clock as the stat's, so
+ * a coarse filesystem (2 s on FAT) or a clock's tick needs no margin.
+ */
 export function settledBefore(stat: StatData, takenAt: number): boolean {
-  return stat.mtimeMs < takenAt - RACY_MARGIN_MS && stat.ctimeMs < takenAt - RACY_MARGIN_MS;
+  return stat.mtimeMs < takenAt && stat.ctimeMs < takenAt;
 }
 
 /**
@@ -186,14 +194,19 @@ export class WorktreeCompare {
   /** Directories found real (not links) in this update, for realLeading. */
   readonly #leadingDirs = new Map<string, Promise<boolean>>();
 
-  constructor(root: string, submodule: SubmoduleCheck) {
+  readonly #stamp: FsStamp;
+  #updateStamp: Promise<number> | null = null;
+
+  constructor(root: string, submodule: SubmoduleCheck, stamp: FsStamp) {
     this.#root = root;
     this.#submodule = submodule;
+    this.#stamp = stamp;
   }
 
-  /** A new update: directories may have become links since the last. */
+  /** A new update: directories may have become links since the last, and the time moved on. */
   startUpdate(): void {
     this.#leadingDirs.clear();
+    this.#updateStamp = null;
   }
 
   /** Sets an entry's letter (' ' for clean). */
@@ -252,7 +265,8 @@ export class WorktreeCompare {
       this.set(path, known.letter);
       return;
     }
-    const takenAt = Date.now();
+    // One stamp an update, taken before the first file is read (a stat taken before it, content after).
+    const takenAt = await (this.#updateStamp ??= this.#stamp());
     const content = await this.#read(join(this.#root, path), (mode & TYPE_MASK) === SYMLINK);
     this.hashed++;
     const found = content === null ? 'D' : gitBlobId(content) === index.oid(i) ? ' ' : 'M';
