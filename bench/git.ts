@@ -215,6 +215,9 @@ class Rounds {
 
 const times = (v: number) => Math.round(v * 100) / 100;
 
+/** A duration as the tables print it: whole ms from 100, one decimal from 10, two below. */
+const fmtMs = (v: number) => String(v >= 100 ? Math.round(v) : v >= 10 ? Math.round(v * 10) / 10 : Math.round(v * 100) / 100);
+
 interface Mismatch {
   repo: string;
   phase: string;
@@ -468,12 +471,12 @@ async function gitPhase(repo: string): Promise<{ git: Stats; uc: Stats }> {
     uc.push(r.uc);
   }
   const result = { git: stats(git), uc: stats(uc) };
-  process.stdout.write(`  git: p50 ${result.git.p50} ms; with its untracked cache ${result.uc.p50} ms\n`);
+  process.stdout.write(`  git: p50 ${fmtMs(result.git.p50)} ms; with its untracked cache ${fmtMs(result.uc.p50)} ms\n`);
   return result;
 }
 
 function writeVersus(name: string, v: Versus): void {
-  process.stdout.write(`  ${name}: p50 ${v.hearth.p50} ms; git ${v.git.p50} ms (${v.ratio}x), git+UC ${v.uc.p50} ms (${v.ratio_uc}x)\n`);
+  process.stdout.write(`  ${name}: p50 ${fmtMs(v.hearth.p50)} ms; git ${fmtMs(v.git.p50)} ms (${v.ratio}x), git+UC ${fmtMs(v.uc.p50)} ms (${v.ratio_uc}x)\n`);
 }
 
 /** The first answer ever: each round a daemon on a fresh state dir, its first request, then git. */
@@ -522,7 +525,7 @@ async function restartPhase(t: RepoTarget, work: string): Promise<RestartResult>
     compare(t.repo, `restart round ${i + 1}`, sample.answer.entries, g.entries);
   }
   const result = { health: stats(health), first: rounds.result() };
-  process.stdout.write(`  restart: /health after ${result.health.p50} ms (p50)\n`);
+  process.stdout.write(`  restart: /health after ${fmtMs(result.health.p50)} ms (p50)\n`);
   writeVersus('restart, first answer', result.first);
   return result;
 }
@@ -779,10 +782,11 @@ async function rssPhase(work: string): Promise<RssResult> {
 
 const COLUMN = 26;
 
+
 /** Every figure per repository, a column each ('-' where the phase did not run). */
 function detailTable(results: RepoResult[]): void {
-  const p = (s: Stats | undefined) => (s ? `${s.p50} / ${s.p99}` : '-');
-  const v = (x: Versus | undefined) => (x ? `${x.hearth.p50} (${x.ratio}x, ${x.ratio_uc}x)` : '-');
+  const p = (s: Stats | undefined) => (s ? `${fmtMs(s.p50)} / ${fmtMs(s.p99)}` : '-');
+  const v = (x: Versus | undefined) => (x ? `${fmtMs(x.hearth.p50)} (${x.ratio}x, ${x.ratio_uc}x)` : '-');
   const faster = (git: Stats | undefined, s: Stats | undefined) => (git && s ? `${Math.round((git.p50 / s.p50) * 10) / 10}x` : '-');
   process.stdout.write(`\n${'case (ms, p50 / p99)'.padEnd(44)}${results.map((r) => r.label.padStart(COLUMN)).join('')}\n`);
   const row = (name: string, f: (r: RepoResult) => string) => process.stdout.write(`${name.padEnd(44)}${results.map((r) => f(r).padStart(COLUMN)).join('')}\n`);
@@ -818,17 +822,17 @@ interface Target {
 function targets(results: RepoResult[], rss: RssResult | undefined): Target[] {
   const out: Target[] = [];
   const add = (where: string, target: string, measured: string, met: boolean) => out.push({ where, target, measured, met });
-  const vs = (x: Versus) => `${x.ratio}x git (${x.hearth.p50} / ${x.git.p50} ms; ${x.ratio_uc}x git+UC)`;
+  const vs = (x: Versus) => `${x.ratio}x git (${fmtMs(x.hearth.p50)} / ${fmtMs(x.git.p50)} ms; ${x.ratio_uc}x git+UC)`;
   const faster = (git: Stats, s: Stats) => Math.round((git.p50 / s.p50) * 10) / 10;
   for (const r of results) {
     if (r.cold) add(r.label, 'cold (first answer ever) <= 1.5x git', vs(r.cold), r.cold.ratio <= 1.5);
     if (r.restart) {
-      add(r.label, 'restart: /health < 1000 ms', `${r.restart.health.p50} ms`, r.restart.health.p50 < 1000);
+      add(r.label, 'restart: /health < 1000 ms', `${fmtMs(r.restart.health.p50)} ms`, r.restart.health.p50 < 1000);
       add(r.label, 'restart: first answer <= 0.8x git', vs(r.restart.first), r.restart.first.ratio <= 0.8);
     }
     if (r.burst) add(r.label, 'burst <= 0.25x git', vs(r.burst), r.burst.ratio <= 0.25);
     if (r.checkout) add(r.label, 'checkout <= 1x git', vs(r.checkout), r.checkout.ratio <= 1);
-    if (r.warm && r.generated && r.tracked_files === 20_000) add(r.label, 'warm p50 <= 1.5 ms', `${r.warm.p50} ms`, r.warm.p50 <= 1.5);
+    if (r.warm && r.generated && r.tracked_files === 20_000) add(r.label, 'warm p50 <= 1.5 ms', `${fmtMs(r.warm.p50)} ms`, r.warm.p50 <= 1.5);
     if (r.warm && r.git) add(r.label, 'warm >= 50x faster than git', `${faster(r.git.git, r.warm)}x`, faster(r.git.git, r.warm) >= 50);
     if (r.default) add(r.label, "git's default view warm >= 50x", `${faster(r.default.git, r.default.hearth)}x`, faster(r.default.git, r.default.hearth) >= 50);
     if (r.snippet?.runs.bash && r.git) add(r.label, 'snippet (bash) >= 10x faster than git', `${faster(r.git.git, r.snippet.runs.bash)}x`, faster(r.git.git, r.snippet.runs.bash) >= 10);
