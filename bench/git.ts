@@ -540,7 +540,7 @@ async function warmPhase(d: Daemon, repo: string): Promise<Stats> {
   }
   compare(repo, 'warm', last!.entries, await gitEntries(repo));
   const warm = stats(samples);
-  process.stdout.write(`  warm: p50 ${warm.p50} ms, p99 ${warm.p99} ms\n`);
+  process.stdout.write(`  warm: p50 ${fmtMs(warm.p50)} ms, p99 ${fmtMs(warm.p99)} ms\n`);
   return warm;
 }
 
@@ -571,7 +571,7 @@ async function defaultPhase(d: Daemon, repo: string): Promise<{ git: Stats; hear
   const hearthText = porcelain(answer!.entries, false);
   if (hearthText !== gitText) mismatch(repo, 'default view', `hearth ${JSON.stringify(hearthText.slice(0, 300))}, git ${JSON.stringify(gitText.slice(0, 300))}`);
   const result = { git: stats(git), hearth: stats(hearth) };
-  process.stdout.write(`  default view: git p50 ${result.git.p50} ms, hearth warm p50 ${result.hearth.p50} ms\n`);
+  process.stdout.write(`  default view: git p50 ${fmtMs(result.git.p50)} ms, hearth warm p50 ${fmtMs(result.hearth.p50)} ms\n`);
   return result;
 }
 
@@ -687,7 +687,7 @@ async function editsPhase(d: Daemon, repo: string, before: Entry[]): Promise<Sta
   }
   await checkRestored(d, repo, 'edits', before);
   const edits = stats(samples);
-  process.stdout.write(`  edits: p50 ${edits.p50} ms\n`);
+  process.stdout.write(`  edits: p50 ${fmtMs(edits.p50)} ms\n`);
   return edits;
 }
 
@@ -783,13 +783,16 @@ async function rssPhase(work: string): Promise<RssResult> {
 const COLUMN = 26;
 
 
-/** Every figure per repository, a column each ('-' where the phase did not run). */
+/** Every figure per repository, a column each ('-' where the phase did not run; rows of phases not run at all are left out). */
 function detailTable(results: RepoResult[]): void {
   const p = (s: Stats | undefined) => (s ? `${fmtMs(s.p50)} / ${fmtMs(s.p99)}` : '-');
   const v = (x: Versus | undefined) => (x ? `${fmtMs(x.hearth.p50)} (${x.ratio}x, ${x.ratio_uc}x)` : '-');
   const faster = (git: Stats | undefined, s: Stats | undefined) => (git && s ? `${Math.round((git.p50 / s.p50) * 10) / 10}x` : '-');
   process.stdout.write(`\n${'case (ms, p50 / p99)'.padEnd(44)}${results.map((r) => r.label.padStart(COLUMN)).join('')}\n`);
-  const row = (name: string, f: (r: RepoResult) => string) => process.stdout.write(`${name.padEnd(44)}${results.map((r) => f(r).padStart(COLUMN)).join('')}\n`);
+  const row = (name: string, f: (r: RepoResult) => string) => {
+    const cells = results.map(f);
+    if (cells.some((c) => c !== '-')) process.stdout.write(`${name.padEnd(44)}${cells.map((c) => c.padStart(COLUMN)).join('')}\n`);
+  };
   row('tracked files', (r) => String(r.tracked_files));
   row('git status (process)', (r) => p(r.git?.git));
   row('git status with its untracked cache', (r) => p(r.git?.uc));
