@@ -10,7 +10,8 @@
 // default; BENCH_GIT_PHASES=git,cold,... picks some), per repository:
 //   git       both baselines, BENCH_GIT_RUNS rounds; the reference of the warm, default, snippet and
 //             edits ratios;
-//   cold      the first answer ever: a daemon with a fresh state dir, its first request (BENCH_GIT_COLD);
+//   cold      the first answer ever: a daemon with a fresh state dir, its first request asked the moment
+//             /health answers (spawn to /health is reported too; BENCH_GIT_COLD rounds);
 //   restart   a daemon warm on the repo (one answer) stopped with SIGTERM and started again on the same
 //             state dir: ms from spawn until /health answers, and the first status asked right then
 //             (BENCH_GIT_COLD rounds);
