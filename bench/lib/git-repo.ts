@@ -3,7 +3,7 @@
 // tracked ones, a few untracked files, a history of commits that modify, add and delete files, packed by
 // `git gc`. Deterministic: the same options give the same tree.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface GenerateOptions {
@@ -121,4 +121,96 @@ export async function generateRepo(dir: string, options: GenerateOptions): Promi
   mkdirSync(join(dir, 'scratch/notes'), { recursive: true });
   for (let i = 0; i < 3; i++) writeFileSync(join(dir, `scratch/notes/todo_${i}.md`), text(random, 300));
   return { files, dirs: dirs.length, commits: history };
+}
+
+/** The branch that differs from `main` in SIDE_FILES tracked files, for bench/git.ts's checkout phase. */
+export const SIDE_BRANCH = 'bench-side';
+export const SIDE_FILES = 2000;
+
+const benchEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+};
+
+function gitText(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'commit.gpgsign=false', '-c', 'gc.auto=0', ...args], {
+    cwd: dir,
+    env: { ...benchEnv, GIT_OPTIONAL_LOCKS: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 256 * 1024 * 1024,
+  }).toString('utf8');
+}
+
+/** Commits a line appended to `count` tracked files (every n-th of `git ls-files`) on SIDE_BRANCH, then checks `main` out again. */
+export function addSideBranch(dir: string, count = SIDE_FILES): void {
+  const files = gitText(dir, 'ls-files', '-z').split('\0').filter(Boolean);
+  const step = Math.max(1, Math.floor(files.length / count));
+  gitText(dir, 'checkout', '-q', '-b', SIDE_BRANCH);
+  for (let i = 0; i < files.length && i / step < count; i += step) appendFileSync(join(dir, files[i]!), `// ${SIDE_BRANCH} ${i}\n`);
+  gitText(dir, 'commit', '-q', '-a', '-m', `${SIDE_BRANCH}: ${count} files changed`);
+  gitText(dir, 'checkout', '-q', 'main');
+}
+
+/** What a cached repository must still look like to be reused: its branches and `git status`. */
+export function repoState(dir: string): string {
+  const branches = gitText(dir, 'for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads');
+  return `${gitText(dir, 'symbolic-ref', 'HEAD')}${branches}${gitText(dir, 'status', '--porcelain=v1', '--no-renames', '-uall')}`;
+}
+
+export interface CachedRepo {
+  /** The repository's work tree. */
+  repo: string;
+  /** The directory holding it alone (and its marker): what a daemon is given as its root. */
+  root: string;
+  generated: Generated;
+  /** Whether the repository was reused from the cache rather than generated now. */
+  reused: boolean;
+}
+
+const MARKER = 'complete.json';
+
+/** The files' count and ~1,500 directories per 20k files, the shape bench/git.ts measures. */
+export function shapeFor(files: number, commits = 20): GenerateOptions {
+  return { files, dirs: Math.max(10, Math.round((files * 1500) / 20_000)), commits };
+}
+
+/**
+ * A generated repository (with its side branch) under `cacheDir`/<files>-<dirs>-<commits>/repo, reused when
+ * its marker says it was completed and its state is still the one the marker recorded; generated again otherwise.
+ */
+export async function cachedRepo(cacheDir: string, options: GenerateOptions): Promise<CachedRepo> {
+  const root = join(cacheDir, `${options.files}-${options.dirs}-${options.commits}`);
+  const repo = join(root, 'repo');
+  const marker = join(root, MARKER);
+  const saved = readMarker(marker);
+  if (saved && existsSync(join(repo, '.git')) && stateOr(repo) === saved.state) return { repo, root, generated: saved.generated, reused: true };
+  rmSync(marker, { force: true });
+  const generated = await generateRepo(repo, options);
+  addSideBranch(repo);
+  writeFileSync(marker, JSON.stringify({ generated, state: repoState(repo) }));
+  return { repo, root, generated, reused: false };
+}
+
+/** Drops a cached repository's marker, so the next run generates it again (its state was not restored). */
+export function forgetRepo(root: string): void {
+  rmSync(join(root, MARKER), { force: true });
+}
+
+function readMarker(path: string): { generated: Generated; state: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { generated: Generated; state: string };
+  } catch {
+    return undefined;
+  }
+}
+
+function stateOr(dir: string): string | undefined {
+  try {
+    return repoState(dir);
+  } catch {
+    return undefined;
+  }
 }

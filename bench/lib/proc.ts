@@ -66,8 +66,8 @@ export async function waitForHttp(url: string, child: Child, name: string, init:
   throw new Error(`${name} did not answer ${url} within ${timeoutMs} ms (${last}):\n${child.stderr()}`);
 }
 
-/** The same for a daemon over its unix socket: polls GET /health through `client` (hearth's own Client). */
-export async function waitForHealth(client: { call(method: string, path: string): Promise<unknown> }, child: Child, timeoutMs = 20_000): Promise<void> {
+/** The same for a daemon over its unix socket: polls GET /health through `client` (hearth's own Client) every `pollMs`. */
+export async function waitForHealth(client: { call(method: string, path: string): Promise<unknown> }, child: Child, timeoutMs = 20_000, pollMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -75,7 +75,7 @@ export async function waitForHealth(client: { call(method: string, path: string)
       return;
     } catch (err) {
       if (child.proc.exitCode !== null || Date.now() > deadline) throw new Error(`the daemon did not start: ${String(err)}\n${child.stderr()}`);
-      await sleep(50);
+      await sleep(pollMs);
     }
   }
 }
