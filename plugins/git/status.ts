@@ -344,6 +344,8 @@ export class RepoState {
    * (a burst too big for events, a changed excludes file or config). Without either, a full walk.
    */
   async #build(): Promise<void> {
+    const T0 = performance.now(); const T = (l: string) => process.env.HEARTH_TRACE && process.stderr.write(`${l} ${(performance.now() - T0).toFixed(1)} @${performance.now().toFixed(0)}\n`);
+    T('build start');
     this.#dirty.clear();
     this.#metaDirty = false;
     for (const dir of this.#metaDirs()) this.#watch.add(dir);
@@ -357,14 +359,19 @@ export class RepoState {
     this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
     this.#cache.rules = this.#rules;
     this.#head = await this.#reader.head(this.paths.gitdir);
+    T('head');
     let known = this.#built ? this.#knownFromCache() : null;
     if (!this.#warmOpened) known = (await this.#openWarm()) ?? known;
+    T('warm opened');
+    // A build from a built state keeps the index when its file did not change (a burst that already read it).
+    if (!this.#built) this.#indexId = '';
     this.#built = false;
-    this.#indexId = '';
     await this.#loadIndex();
+    T('index');
     this.#compare.letters.clear();
     this.#stagedKey = '';
-    await Promise.all([this.#scanAndWalk(known), this.#refreshStaged()]);
+    await Promise.all([this.#scanAndWalk(known, T), this.#refreshStaged().then(() => T('staged'))]);
+    T('built');
     this.#built = true;
   }
 
@@ -404,7 +411,7 @@ export class RepoState {
    * of the index, each sent once the directories up to its last path are watched (so a change after a
    * stat is reported), on the pool when the index is big.
    */
-  async #scanAndWalk(known: Restored | null): Promise<void> {
+  async #scanAndWalk(known: Restored | null, T: (l: string) => void = () => {}): Promise<void> {
     const index = this.#index;
     const root = this.paths.worktree;
     const knownDirs = known ? [...known.dirs.keys()] : [];
@@ -437,6 +444,7 @@ export class RepoState {
       pending.push((pooled ? this.#services.scan!(task).catch(() => scanEntries(task)) : this.#scanHere(task)).then((result) => ({ result, dirs })));
       if (to >= index.count) break;
     }
+    T('tasks sent');
     const decided: Array<Promise<void>> = [];
     const dirStats = new Map<string, StatData>();
     const take = ({ result, dirs }: { result: ScanResult; dirs: string[] }): void => {
@@ -448,6 +456,7 @@ export class RepoState {
       await Promise.all([Promise.all(pending.map((p) => p.then(take))), this.#cache.walkAll()]);
     } else {
       for (const p of pending) take(await p);
+      T('scanned');
       const hashes = known.indexChecksum === index.checksum ? null : this.#trackedHashes();
       let reused = 0;
       await this.#cache.walkAll((dir) => {
@@ -459,6 +468,7 @@ export class RepoState {
       });
       this.persist.dirs_reused += reused;
     }
+    T('walked');
     this.persist.dirs_read = this.#cache.reads;
     await Promise.all(decided);
     // Tracked files whose directory the walk did not find as a directory (gone, or now a link, which git
@@ -578,6 +588,7 @@ export class RepoState {
   async #refreshMeta(rebuild: boolean): Promise<boolean> {
     const config = loadGitConfig(this.paths);
     if (!config.equals(this.#config)) {
+      this.#built = false; // everything from scratch: the object format, the ignore rules may have changed
       if (rebuild) await this.#build();
       return true;
     }
