@@ -22,6 +22,14 @@ export function compileSchema(schema: object, options: { coerce?: boolean } = {}
   return (options.coerce ? coercing : strict).compile(schema);
 }
 
+/**
+ * Throws what compileSchema would throw for a schema that is not valid JSON Schema ("schema is invalid:
+ * ..."), without compiling it: checked against the meta-schema, which the first compile has already built.
+ */
+export function checkSchema(schema: object): void {
+  strict.validateSchema(schema, true);
+}
+
 /** ajv errors as details whose `path` is a JSON pointer to the offending key or value. */
 export function errorDetails(errors: ErrorObject[] | null | undefined, prefix = ''): ErrorDetail[] {
   const details: ErrorDetail[] = [];
