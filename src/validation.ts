@@ -12,14 +12,16 @@ function makeAjv(coerceTypes: boolean): Ajv {
   return ajv;
 }
 
-// Bodies and config are checked as sent; query strings and params are text, so they are coerced.
+// Bodies and config are checked as sent; query strings and params are text, so they are coerced. The
+// coercing instance is made when a route's query or params are first compiled (at its first request), not
+// at boot, where only the config and the plugins' options are compiled.
 const strict = makeAjv(false);
-const coercing = makeAjv(true);
+let coercing: Ajv | undefined;
 
 export type Validator = ValidateFunction;
 
 export function compileSchema(schema: object, options: { coerce?: boolean } = {}): Validator {
-  return (options.coerce ? coercing : strict).compile(schema);
+  return (options.coerce ? (coercing ??= makeAjv(true)) : strict).compile(schema);
 }
 
 /**
