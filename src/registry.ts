@@ -297,11 +297,6 @@ export class PluginHost {
     return pending;
   }
 
-  /** Whether any plugin declares worker tasks (the pool's threads are started only then). */
-  get hasTasks(): boolean {
-    return this.plugins.some((p) => Object.keys(p.plugin.tasks ?? {}).length > 0);
-  }
-
   list(): Array<{ name: string; state: PluginState; source: string; depends_on: string[] }> {
     return this.plugins.map((p) => ({ name: p.name, state: p.state, source: p.source, depends_on: p.plugin.dependsOn ?? [] }));
   }

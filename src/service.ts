@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from './config.js';
 import { ConfigError } from './errors.js';
+import { DAEMON_NODE_FLAGS } from './node-flags.js';
 
 export type ServiceKind = 'systemd' | 'launchd';
 
@@ -75,7 +76,7 @@ export function renderSystemd(s: ServiceSettings): string {
   return fill(template('hearth.service.in'), {
     USER: userName().replace(/[\r\n]/g, ' '),
     README: pathToFileURL(join(packageRoot, 'README.md')).pathname,
-    EXEC_START: [s.node, s.cli, 'daemon', ...s.args].map(systemdWord).join(' '),
+    EXEC_START: [s.node, ...DAEMON_NODE_FLAGS, s.cli, 'daemon', ...s.args].map(systemdWord).join(' '),
     TIMEOUT_STOP_SEC: String(stopTimeoutSeconds(s.closeTimeoutMs)),
   });
 }
@@ -105,7 +106,7 @@ export function xmlText(text: string): string {
 export function renderLaunchd(s: ServiceSettings): string {
   return fill(template('hearth.plist.in'), {
     LABEL: LAUNCHD_LABEL,
-    PROGRAM_ARGUMENTS: [s.node, s.cli, 'daemon', ...s.args].map((a) => `    <string>${xmlText(a)}</string>`).join('\n'),
+    PROGRAM_ARGUMENTS: [s.node, ...DAEMON_NODE_FLAGS, s.cli, 'daemon', ...s.args].map((a) => `    <string>${xmlText(a)}</string>`).join('\n'),
     TIMEOUT_STOP_SEC: String(stopTimeoutSeconds(s.closeTimeoutMs)),
     LOG: xmlText(join(s.stateDir, 'hearth.log')),
   });

@@ -12,14 +12,24 @@ function makeAjv(coerceTypes: boolean): Ajv {
   return ajv;
 }
 
-// Bodies and config are checked as sent; query strings and params are text, so they are coerced.
+// Bodies and config are checked as sent; query strings and params are text, so they are coerced. The
+// coercing instance is made when a route's query or params are first compiled (at its first request), not
+// at boot, where only the config and the plugins' options are compiled.
 const strict = makeAjv(false);
-const coercing = makeAjv(true);
+let coercing: Ajv | undefined;
 
 export type Validator = ValidateFunction;
 
 export function compileSchema(schema: object, options: { coerce?: boolean } = {}): Validator {
-  return (options.coerce ? coercing : strict).compile(schema);
+  return (options.coerce ? (coercing ??= makeAjv(true)) : strict).compile(schema);
+}
+
+/**
+ * Throws what compileSchema would throw for a schema that is not valid JSON Schema ("schema is invalid:
+ * ..."), without compiling it: checked against the meta-schema, which the first compile has already built.
+ */
+export function checkSchema(schema: object): void {
+  strict.validateSchema(schema, true);
 }
 
 /** ajv errors as details whose `path` is a JSON pointer to the offending key or value. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { cleanEnv, root, tempDir } from './helpers/daemon.js';
 import { healthOverSocket, launchDaemon, runHearth, stateFiles, waitFor, within } from './helpers/processes.js';
+import { DAEMON_NODE_FLAGS } from '../src/node-flags.js';
 import { LAUNCHD_LABEL, renderLaunchd, renderSystemd, servicePath, stopTimeoutSeconds, systemdWord, xmlText, type ServiceSettings } from '../src/service.js';
 
 const template = readFileSync(join(root, 'config', 'hearth.plist.in'), 'utf8');
@@ -13,6 +14,8 @@ const template = readFileSync(join(root, 'config', 'hearth.plist.in'), 'utf8');
 t.jobs = 2;
 
 const installedCli = join(root, 'dist', 'src', 'cli.js');
+/** What the service runs: this node with the daemon's flags, this install's CLI. */
+const nodeAndFlags = [process.execPath, ...DAEMON_NODE_FLAGS].join(' ');
 
 // Odd but legal paths: a space, a percent sign (a systemd specifier), a dollar, a quote, an ampersand.
 const awkward: ServiceSettings = {
@@ -61,8 +64,8 @@ t.test('the systemd unit: notify readiness, restart on failure, SIGTERM with the
   const exec = lines.find((l) => l.startsWith('ExecStart='))!;
   t.equal(
     exec,
-    `ExecStart=${process.execPath} ${installedCli} daemon --config "/tmp/my conf/100%%/$$HOME/it's&.json" --state-dir "/tmp/state dir"`,
-    'absolute node and CLI, `daemon`, the flags escaped for systemd',
+    `ExecStart=${nodeAndFlags} ${installedCli} daemon --config "/tmp/my conf/100%%/$$HOME/it's&.json" --state-dir "/tmp/state dir"`,
+    'absolute node with the daemon\'s node flags, the CLI, `daemon`, the flags escaped for systemd',
   );
   t.equal(systemdWord('a"b\\c'), '"a\\"b\\\\c"', 'quotes and backslashes are escaped inside quotes');
   t.notOk(/\{\{/.test(unit), 'every placeholder is filled');
@@ -126,7 +129,7 @@ t.test('the launchd plist: a strict XML plist reader accepts it, with the keys l
   t.match(text, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN"/);
   const expected = {
     Label: LAUNCHD_LABEL,
-    ProgramArguments: [process.execPath, installedCli, 'daemon', ...awkward.args],
+    ProgramArguments: [process.execPath, ...DAEMON_NODE_FLAGS, installedCli, 'daemon', ...awkward.args],
     RunAtLoad: true,
     KeepAlive: { SuccessfulExit: false },
     ProcessType: 'Background',
@@ -145,7 +148,7 @@ t.test('the launchd plist: a strict XML plist reader accepts it, with the keys l
   const marked: ServiceSettings = { ...awkward, args: ['--state-dir', odd], stateDir: odd };
   t.same(parsePlist(renderLaunchd(marked)), {
     ...expected,
-    ProgramArguments: [process.execPath, installedCli, 'daemon', '--state-dir', odd],
+    ProgramArguments: [process.execPath, ...DAEMON_NODE_FLAGS, installedCli, 'daemon', '--state-dir', odd],
     StandardOutPath: `${odd}/hearth.log`,
     StandardErrorPath: `${odd}/hearth.log`,
   }, 'a state dir with & < > quotes, a carriage return and a newline round-trips');
@@ -175,7 +178,7 @@ t.test('hearth service print --launchd with & and < in HOME and the state dir: a
   t.match(parsePlist(byDefault.stdout), { StandardOutPath: join(home, '.local', 'state', 'hearth', 'hearth.log') }, 'the default state dir under HOME');
   t.equal(given.code, 0, given.stderr);
   t.match(parsePlist(given.stdout), {
-    ProgramArguments: [process.execPath, installedCli, 'daemon', '--state-dir', state],
+    ProgramArguments: [process.execPath, ...DAEMON_NODE_FLAGS, installedCli, 'daemon', '--state-dir', state],
     StandardErrorPath: join(state, 'hearth.log'),
   });
   t.equal(bad.code, 2, 'a path XML cannot hold is a usage error');
@@ -199,7 +202,7 @@ t.test('hearth service print, install and uninstall under a temp HOME', async (t
     runHearth(['service', 'print', '--systemd', '--launchd'], env),
   ]);
   t.equal(print.code, 0, print.stderr);
-  t.match(print.stdout, `\nExecStart=${process.execPath} ${installedCli} daemon\n`, 'this node and this install, no flags given');
+  t.match(print.stdout, `\nExecStart=${nodeAndFlags} ${installedCli} daemon\n`, 'this node and this install, no flags given');
   t.equal(printLaunchd.code, 0, printLaunchd.stderr);
   t.match(printLaunchd.stdout, `<string>${join(home, '.local', 'state', 'hearth', 'hearth.log')}</string>`, 'logs in the default state dir');
   t.equal(both.code, 2, 'both kinds at once is a usage error');

@@ -2,6 +2,7 @@
 // Watchman), stopping it, and checking on the first request that it runs this install's build.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../node-flags.js';
 import { numberAt, type ConfigFlags, type DaemonLocation } from '../config-source.js';
 import { AlreadyRunningError, ensurePrivateDir, isAlive, isHearthDaemon, readPid, stateFiles } from '../state.js';
 import { buildId } from '../version.js';
@@ -65,7 +66,8 @@ export async function startInBackground(
   ensurePrivateDir(where.stateDir);
   const log = openSync(files.log, 'a', 0o600);
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [...process.execArgv, cliPath, ...daemonArgs(flags, where)], {
+  // Ours first: a flag this node was itself given (process.execArgv) comes later and wins.
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...process.execArgv, cliPath, ...daemonArgs(flags, where)], {
     detached: true,
     stdio: ['ignore', log, log],
   });

@@ -1,9 +1,10 @@
-// The route table: every route's schemas compiled once, its input validated before its handler runs.
+// The route table: every route's schemas checked when it is added and compiled once, when it first runs;
+// its input validated before its handler runs.
 import Router, { type Layer as RouterLayer } from '@koa/router';
 import type { Context } from 'koa';
 import { HearthError } from '../errors.js';
 import type { RouteDefinition } from '../plugin.js';
-import { compileSchema, errorDetails, type Validator } from '../validation.js';
+import { checkSchema, compileSchema, errorDetails, type Validator } from '../validation.js';
 import { readJsonBody } from './body.js';
 import { Serialized } from './envelope.js';
 
@@ -12,7 +13,12 @@ export interface CompiledRoute {
   definition: RouteDefinition;
   /** The schemas as validated (defaults applied), also what /openapi.json shows. */
   schemas: { query: object; params: object; body?: object };
-  validate: { query: Validator; params: Validator; body?: Validator };
+}
+
+interface Validators {
+  query: Validator;
+  params: Validator;
+  body?: Validator;
 }
 
 /** Runs a matched route; `params` are the path parameters (a fresh object, or undefined for none). */
@@ -81,16 +87,10 @@ export class RouteTable {
     const query = withFormat(schema.query ?? EMPTY_OBJECT, definition.text !== undefined);
     const params = schema.params ?? { type: 'object' };
     const body = HAS_BODY.has(definition.method) ? schema.body ?? EMPTY_OBJECT : undefined;
-    this.routes.push({
-      owner,
-      definition,
-      schemas: { query, params, ...(body ? { body } : {}) },
-      validate: {
-        query: compileSchema(query, { coerce: true }),
-        params: compileSchema(params, { coerce: true }),
-        ...(body ? { body: compileSchema(body) } : {}),
-      },
-    });
+    // A schema that is not one is refused here, as compiling it would be; the compile itself waits for the
+    // route's first request (~100 compiles, a third of the boot's CPU, most for routes a daemon may never see).
+    for (const s of [query, params, body]) if (s) checkSchema(s);
+    this.routes.push({ owner, definition, schemas: { query, params, ...(body ? { body } : {}) } });
   }
 
   /**
@@ -155,8 +155,15 @@ export class RouteTable {
   }
 
   #runner(route: CompiledRoute, bodyLimit: () => number): Run {
-    const { definition, validate } = route;
+    const { definition, schemas } = route;
+    let validators: Validators | undefined;
+    const compile = (): Validators => ({
+      query: compileSchema(schemas.query, { coerce: true }),
+      params: compileSchema(schemas.params, { coerce: true }),
+      ...(schemas.body ? { body: compileSchema(schemas.body) } : {}),
+    });
     return async (ctx, matched) => {
+      const validate = (validators ??= compile());
       const query: Record<string, unknown> = ctx.querystring === '' ? {} : { ...ctx.query };
       if (!validate.query(query)) throw fail('query', validate.query);
       const params: Record<string, unknown> = matched ?? {};
