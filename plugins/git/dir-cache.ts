@@ -3,9 +3,9 @@
 // what git's untracked cache keeps, and what is persisted so a restart re-reads only the directories
 // whose identity changed. What the listings mean (untracked, ignored, not walked) is decided from them
 // with the ignore rules of now, so a changed .gitignore or excludes file needs no directory read again.
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { comparePaths } from './index-file.js';
 import type { IgnoreRules } from './ignore-rules.js';
 import { COOKIE_PREFIX } from '../../src/services/dir-watch.js';
@@ -44,7 +44,13 @@ export interface DirNode {
 }
 
 /** A listing known good from before (the persisted state), used instead of reading the directory. */
-export type Listed = (dir: string) => { entries: string[]; gitignore: boolean; id: DirId } | undefined;
+export type Listed = (dir: string) => { entries: string[]; gitignore: boolean; id?: DirId } | undefined;
+
+/** git's is_git_directory: HEAD, objects/ and refs/ (or a commondir file standing for the last two). */
+async function isGitDir(dir: string): Promise<boolean> {
+  const [head, objects, refs, common] = await Promise.all(['HEAD', 'objects', 'refs', 'commondir'].map((name) => stat(join(dir, name)).catch(() => null)));
+  return head !== null && head !== undefined && head.isFile() && ((objects?.isDirectory() && refs?.isDirectory()) || common?.isFile() === true);
+}
 
 export class DirCache {
   readonly #root: string;
@@ -113,12 +119,13 @@ export class DirCache {
       gitignore = false;
       for (const e of list) {
         if (e.name === '.gitignore') gitignore = true;
-        if (e.name === '.git' && dir === '') continue;
+        // git never lists an entry named `.git`: the repository's own, or one made inside a tracked directory.
+        if (e.name === '.git') continue;
         if (e.isDirectory()) entries.push(`${e.name}/`);
         else if (!e.name.startsWith(COOKIE_PREFIX) && !this.#tracked.isTracked(dir ? `${dir}/${e.name}` : e.name)) entries.push(e.name);
       }
     }
-    const node: DirNode = { ignored, entries: new Set(entries), gitignore, ...(known ? { id: known.id } : {}) };
+    const node: DirNode = { ignored, entries: new Set(entries), gitignore, ...(known?.id ? { id: known.id } : {}) };
     this.dirs.set(dir, node);
     if (!ignored) this.rules.loadDir(dir, gitignore);
     const subdirs: Array<Promise<void>> = [];
@@ -141,9 +148,10 @@ export class DirCache {
       else this.untracked.add(path);
       return;
     }
-    if (this.#tracked.isGitlink(path)) return;
+    const tracked = this.#tracked.hasDir(path);
+    if (!tracked && this.#tracked.isGitlink(path)) return;
     const ignored = parentIgnored || this.rules.isIgnored(path, true);
-    if (this.#tracked.hasDir(path)) return this.#walk(path, ignored, listed);
+    if (tracked) return this.#walk(path, ignored, listed);
     if (ignored) {
       this.ignoredDirs.add(path);
       return;
@@ -161,13 +169,19 @@ export class DirCache {
     } else await this.#walk(path, false, listed);
   }
 
+  /**
+   * Whether `path` holds a repository of its own (git's is_nonbare_repository_dir): a `.git` directory that
+   * is a git directory, or a `.git` file naming one. Anything else named `.git` leaves it a plain directory.
+   */
   async isNestedRepo(path: string): Promise<boolean> {
-    try {
-      await lstat(join(this.#root, path, '.git'));
-      return true;
-    } catch {
-      return false;
-    }
+    const dotGit = join(this.#root, path, '.git');
+    const s = await lstat(dotGit).catch(() => null);
+    if (!s) return false;
+    if (s.isDirectory()) return isGitDir(dotGit);
+    if (!s.isFile()) return false;
+    const text = await readFile(dotGit, 'utf8').catch(() => '');
+    const m = /^gitdir: (.+?)\s*$/m.exec(text);
+    return m !== null && isGitDir(resolve(join(this.#root, path), m[1]!));
   }
 
   /** After an event on `path` (tracked entries are the caller's): its untracked standing decided again. */
@@ -190,31 +204,43 @@ export class DirCache {
       this.#forget(path);
       return; // inside a directory that is not walked (ignored, or gone)
     }
-    // A .gitignore made, changed or removed: everything below its directory is decided again.
-    if (name === '.gitignore') {
-      await this.rewalk(parent);
-      return;
-    }
-    this.#forget(path);
+    // git never lists an entry named `.git` (a repository made inside a tracked directory included).
+    if (name === '.git') return;
+    if (name !== '.gitignore') this.#forget(path);
     node.entries.delete(name);
     node.entries.delete(`${name}/`);
     delete node.id;
-    let isDir: boolean;
+    let isDir: boolean | null;
     try {
       isDir = (await lstat(join(this.#root, path))).isDirectory();
     } catch {
-      return;
+      isDir = null;
     }
     if (isDir) node.entries.add(`${name}/`);
-    else if (!this.#tracked.isTracked(path)) node.entries.add(name);
-    await this.#classify(path, isDir, node.ignored);
+    else if (isDir === false && !this.#tracked.isTracked(path)) node.entries.add(name);
+    // A .gitignore made, changed or removed: everything below its directory is decided again, from the
+    // listings as they are (a rule changes what an entry means, not which entries there are).
+    if (name === '.gitignore') {
+      node.gitignore = isDir === false;
+      await this.rewalk(parent, true);
+      return;
+    }
+    if (isDir !== null) await this.#classify(path, isDir, node.ignored);
   }
 
-  async rewalk(dir: string): Promise<void> {
+  /** `dir` walked again: read again, or (`reuse`) classified again from the listings it and its subdirectories have now. */
+  async rewalk(dir: string, reuse = false): Promise<void> {
     const ignored = this.dirs.get(dir)?.ignored ?? false;
+    let listed: Listed | undefined;
+    if (reuse) {
+      const now = new Map<string, { entries: string[]; gitignore: boolean; id?: DirId }>();
+      const below = dir === '' ? '' : `${dir}/`;
+      for (const [d, node] of this.dirs) if (d === dir || d.startsWith(below)) now.set(d, { entries: [...node.entries], gitignore: node.gitignore, ...(node.id ? { id: node.id } : {}) });
+      listed = (d) => now.get(d);
+    }
     this.#forget(dir, true);
     this.rules.forgetDir(dir);
-    await this.#walk(dir, ignored);
+    await this.#walk(dir, ignored, listed);
   }
 
   /** Drops what is known of `path` and below it (with `keepSelf`, only below it). */

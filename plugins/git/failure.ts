@@ -1,12 +1,10 @@
 // Which errors are the repository's own failure (502 GIT_FAILED, counted by its circuit breaker) rather
 // than the caller's or a bug: told apart by class, never by message.
-import git from 'isomorphic-git';
 import { HearthError } from '../../src/errors.js';
 import { IndexFormatError } from './index-file.js';
+import { isoErrors } from './iso.js';
 import { GitObjectError } from './odb.js';
 
-/** isomorphic-git's own errors (a damaged ref or pack it read): it exports every class it throws. */
-const isomorphicGitErrors = Object.values(git.Errors) as Array<abstract new (...args: never[]) => Error>;
 /** A file of the repository that could not be read. */
 const UNREADABLE = new Set(['ENOENT', 'EACCES', 'EIO']);
 
@@ -14,7 +12,7 @@ const UNREADABLE = new Set(['ENOENT', 'EACCES', 'EIO']);
 export function asGitFailure(err: unknown): unknown {
   if (err instanceof HearthError || !(err instanceof Error)) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  if (err instanceof GitObjectError || err instanceof IndexFormatError || isomorphicGitErrors.some((E) => err instanceof E) || (code !== undefined && UNREADABLE.has(code))) {
+  if (err instanceof GitObjectError || err instanceof IndexFormatError || isoErrors().some((E) => err instanceof E) || (code !== undefined && UNREADABLE.has(code))) {
     return new HearthError('GIT_FAILED', `git operation failed: ${err.message}`, { cause: err });
   }
   return err;

@@ -159,7 +159,7 @@ export function parseIndex(buf: Buffer, oidLength = 20): IndexTable {
   if (version < 2 || version > 4) throw new IndexFormatError(`unsupported index version ${version}`);
   const count = buf.readUInt32BE(8);
   const end = buf.length - oidLength;
-  if (count > (end - 12) / 62) throw new IndexFormatError('index truncated');
+  if (count > (end - 12) / (42 + oidLength)) throw new IndexFormatError('index truncated');
   const stat = new Uint32Array(new SharedArrayBuffer(count * STAT_FIELDS * 4));
   const oids = Buffer.allocUnsafe(count * oidLength);
   const flagsOut = new Uint8Array(new SharedArrayBuffer(count));
@@ -176,11 +176,13 @@ export function parseIndex(buf: Buffer, oidLength = 20): IndexTable {
   const u32 = (at: number): number => ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
   for (let i = 0; i < count; i++) {
     const start = pos;
-    if (pos + 62 > end) throw new IndexFormatError('index truncated');
-    const flags = (buf[pos + 60]! << 8) | buf[pos + 61]!;
+    // 40 bytes of stat data, the object id, 16 bits of flags (and 16 more when extended), the path.
+    const flagsAt = pos + 40 + oidLength;
+    if (flagsAt + 2 > end) throw new IndexFormatError('index truncated');
+    const flags = (buf[flagsAt]! << 8) | buf[flagsAt + 1]!;
     const extended = version >= 3 && (flags & 0x4000) !== 0;
-    const extra = extended ? (buf[pos + 62]! << 8) | buf[pos + 63]! : 0;
-    pos += extended ? 64 : 62;
+    const extra = extended ? (buf[flagsAt + 2]! << 8) | buf[flagsAt + 3]! : 0;
+    pos = flagsAt + (extended ? 4 : 2);
     let keep = 0;
     if (version === 4) {
       const [strip, next] = readVarint(buf, pos);
@@ -243,11 +245,13 @@ export function parseIndex(buf: Buffer, oidLength = 20): IndexTable {
   while (pos + 8 <= end) {
     const signature = buf.toString('latin1', pos, pos + 4);
     const size = buf.readUInt32BE(pos + 4);
+    if (pos + 8 + size > end) throw new IndexFormatError(`index extension "${signature}" runs past the end`);
     const body = buf.subarray(pos + 8, pos + 8 + size);
     if (signature === 'TREE') readCacheTree(body, oidLength, trees);
     else if (signature === 'link' || signature === 'sdir') throw new IndexFormatError(`index extension "${signature}" (split or sparse index) is not supported`);
     pos += 8 + size;
   }
+  if (pos !== end) throw new IndexFormatError('index truncated (bytes left before the trailing hash)');
   let checksum = buf.toString('hex', end);
   if (/^0+$/.test(checksum)) checksum = hash('sha1', buf);
   return new IndexTable({ version, count, names, starts, stat, oids, oidLength, flags: flagsOut, trees, checksum });

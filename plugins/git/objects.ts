@@ -1,9 +1,7 @@
-// Refs through isomorphic-git; commits, trees and tags through our object database (odb.ts), with parsed
-// trees and commits kept (objects never change).
-import * as fs from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// Refs read as git stores them (a loose file, else packed-refs); commits, trees and tags through our object
+// database (odb.ts), with parsed trees and commits kept (objects never change).
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import git from 'isomorphic-git';
 import { LRUCache } from 'lru-cache';
 import { GitObjectError, ObjectDatabase } from './odb.js';
 
@@ -65,6 +63,8 @@ export function parseTree(data: Buffer): TreeItem[] {
   return items;
 }
 
+const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
 export interface Head {
   /** The branch HEAD points at (short name), null when detached. */
   branch: string | null;
@@ -79,6 +79,7 @@ export class ObjectReader {
   readonly #trees = new LRUCache<string, TreeItem[]>({ max: 8192 });
   readonly #commits = new LRUCache<string, Commit>({ max: 4096 });
   readonly odb: ObjectDatabase;
+  #packed: { id: string; refs: Map<string, string> } | null = null;
 
   constructor(commondir: string) {
     this.commondir = commondir;
@@ -94,14 +95,40 @@ export class ObjectReader {
     return { branch, ref, oid: await this.resolve(ref) };
   }
 
-  /** A ref's commit, or null when it does not exist. */
-  async resolve(ref: string): Promise<string | null> {
+  /** A full ref's (`refs/...`) object id, or null when it does not exist: its loose file, else packed-refs. */
+  async resolve(ref: string, depth = 0): Promise<string | null> {
+    let text: string | null = null;
     try {
-      return await git.resolveRef({ fs, gitdir: this.commondir, ref });
+      text = (await readFile(join(this.commondir, ref), 'utf8')).trim();
     } catch (err) {
-      if (err instanceof git.Errors.NotFoundError) return null;
-      throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
     }
+    if (text === null) return (await this.#packedRefs()).get(ref) ?? null;
+    if (text.startsWith('ref: ')) {
+      if (depth >= 5) throw new GitObjectError('corrupt', `the symbolic ref ${ref} points through too many refs`);
+      return this.resolve(text.slice(5).trim(), depth + 1);
+    }
+    if (!OID.test(text)) throw new GitObjectError('corrupt', `the ref ${ref} holds no object id`);
+    return text;
+  }
+
+  /** packed-refs as a map, read again when the file's identity changes. */
+  async #packedRefs(): Promise<Map<string, string>> {
+    const file = join(this.commondir, 'packed-refs');
+    const s = await stat(file).catch(() => null);
+    const id = s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : 'none';
+    if (this.#packed?.id === id) return this.#packed.refs;
+    const refs = new Map<string, string>();
+    if (s) {
+      for (const line of (await readFile(file, 'utf8')).split('\n')) {
+        // `<oid> <ref>`; `#` lines are the header, `^<oid>` the peeled tag before.
+        const space = line.indexOf(' ');
+        if (space > 0 && line[0] !== '#' && line[0] !== '^' && OID.test(line.slice(0, space))) refs.set(line.slice(space + 1).trim(), line.slice(0, space));
+      }
+    }
+    this.#packed = { id, refs };
+    return refs;
   }
 
   /** The commit `oid` names (a tag is peeled to its commit). */

@@ -3,11 +3,11 @@
 import * as fs from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import git from 'isomorphic-git';
 import { HearthError } from '../../src/errors.js';
 import type { GitConfig } from './git-config.js';
 import { readInProgress, tagAt, type Action } from './in-progress.js';
 import type { ObjectReader } from './objects.js';
+import { iso } from './iso.js';
 import { GitObjectError } from './odb.js';
 import type { RepoPaths } from './repo.js';
 import type { RepoStatus } from './status.js';
@@ -33,8 +33,6 @@ export interface Summary {
   tag: string | null;
 }
 
-// isomorphic-git's errors, told apart by class.
-const { AlreadyExistsError, CheckoutConflictError, InvalidRefNameError, NotFoundError } = git.Errors;
 
 /** git check-ref-format's rules for a branch name (refs/heads/<name>). */
 export function validBranchName(name: string): boolean {
@@ -82,6 +80,7 @@ export async function waitForIndexLock(paths: RepoPaths, waitMs: number): Promis
 }
 
 export async function listBranches(reader: ObjectReader, current: string | null): Promise<{ current: string | null; branches: Array<{ name: string; oid: string }> }> {
+  const git = await iso();
   const names = await git.listBranches({ fs, gitdir: reader.commondir });
   const branches: Array<{ name: string; oid: string }> = [];
   for (const name of names.sort()) {
@@ -97,8 +96,9 @@ export async function createBranch(reader: ObjectReader, name: string, base: str
   const oid = base === null ? headOid : await resolveCommitish(reader, base);
   if (!oid) throw new HearthError(base === null ? 'CONFLICT' : 'NOT_FOUND', base === null ? 'HEAD has no commit yet to branch from' : `no branch or commit named ${JSON.stringify(base)}`);
   try {
-    await git.writeRef({ fs, gitdir: reader.commondir, ref: `refs/heads/${name}`, value: oid });
+    await (await iso()).writeRef({ fs, gitdir: reader.commondir, ref: `refs/heads/${name}`, value: oid });
   } catch (err) {
+    const { AlreadyExistsError, InvalidRefNameError } = (await iso()).Errors;
     if (err instanceof AlreadyExistsError) throw new HearthError('CONFLICT', `a branch named ${JSON.stringify(name)} already exists`);
     if (err instanceof InvalidRefNameError) checkBranchName('');
     throw err;
@@ -107,6 +107,7 @@ export async function createBranch(reader: ObjectReader, name: string, base: str
 }
 
 async function resolveCommitish(reader: ObjectReader, name: string): Promise<string | null> {
+  const git = await iso();
   for (const ref of [`refs/heads/${name}`, `refs/tags/${name}`, `refs/remotes/${name}`, name]) {
     if (ref === name && !/^[0-9a-f]{40}$/.test(name) && !name.startsWith('refs/')) continue;
     try {
@@ -116,7 +117,7 @@ async function resolveCommitish(reader: ObjectReader, name: string): Promise<str
       return oid;
     } catch (err) {
       // No such ref, or it names no commit (a missing object, a tree): not this candidate. Damage is thrown.
-      if (err instanceof GitObjectError ? err.reason === 'corrupt' : !(err instanceof NotFoundError)) throw err;
+      if (err instanceof GitObjectError ? err.reason === 'corrupt' : !(err instanceof git.Errors.NotFoundError)) throw err;
     }
   }
   return null;
@@ -130,7 +131,7 @@ export async function deleteBranch(reader: ObjectReader, name: string, current: 
   if (!force && headOid && oid !== headOid && (await aheadBehind(reader, headOid, oid)).behind > 0) {
     throw new HearthError('CONFLICT', `the branch ${JSON.stringify(name)} is not fully merged into HEAD (use force to delete it anyway)`);
   }
-  await git.deleteBranch({ fs, gitdir: reader.commondir, ref: name });
+  await (await iso()).deleteBranch({ fs, gitdir: reader.commondir, ref: name });
   return oid;
 }
 
@@ -179,10 +180,11 @@ export async function checkoutBranch(paths: RepoPaths, reader: ObjectReader, sta
   if (untracked.length > 0) {
     throw new HearthError('CONFLICT', `untracked files would be overwritten by checkout: ${untracked.slice(0, 20).join(', ')}`, { details: untracked.slice(0, 100).map((p) => ({ path: p, message: 'is untracked' })) });
   }
+  const git = await iso();
   try {
     await git.checkout({ fs, dir: paths.worktree, gitdir: paths.gitdir, ref: branch, cache: {} });
   } catch (err) {
-    if (err instanceof CheckoutConflictError) throw new HearthError('CONFLICT', err.message);
+    if (err instanceof git.Errors.CheckoutConflictError) throw new HearthError('CONFLICT', err.message);
     throw err;
   }
   return target;

@@ -44,15 +44,12 @@ export async function stagedChanges(reader: ObjectReader, headTree: string | nul
   if (headTree) await walk(headTree, '');
   if (skipped.has('')) return out;
 
-  const underSkipped = (path: string): boolean => {
-    for (let i = path.lastIndexOf('/'); i > 0; i = path.lastIndexOf('/', i - 1)) if (skipped.has(path.slice(0, i))) return true;
-    return false;
-  };
+  // Entries below a skipped subtree are HEAD's: they form one run in the index's order (`dir/` up to `dir0`,
+  // '0' being the character after '/').
+  for (const dir of skipped) for (let i = index.lowerBound(`${dir}/`), end = index.lowerBound(`${dir}0`); i < end; i++) seen[i] = 1;
   for (let i = 0; i < index.count; i++) {
     if (seen[i] || index.stage(i) !== 0 || index.has(i, F_INTENT_TO_ADD)) continue;
-    const path = index.path(i);
-    if (skipped.size > 0 && underSkipped(path)) continue;
-    out.set(path, { letter: 'A', headMode: 0, headOid: null });
+    out.set(index.path(i), { letter: 'A', headMode: 0, headOid: null });
   }
   return out;
 }

@@ -344,8 +344,6 @@ export class RepoState {
    * (a burst too big for events, a changed excludes file or config). Without either, a full walk.
    */
   async #build(): Promise<void> {
-    const T0 = performance.now(); const T = (l: string) => process.env.HEARTH_TRACE && process.stderr.write(`${l} ${(performance.now() - T0).toFixed(1)} @${performance.now().toFixed(0)}\n`);
-    T('build start');
     this.#dirty.clear();
     this.#metaDirty = false;
     for (const dir of this.#metaDirs()) this.#watch.add(dir);
@@ -359,19 +357,15 @@ export class RepoState {
     this.#rules = new IgnoreRules(this.paths.worktree, this.paths.commondir, this.#config);
     this.#cache.rules = this.#rules;
     this.#head = await this.#reader.head(this.paths.gitdir);
-    T('head');
     let known = this.#built ? this.#knownFromCache() : null;
     if (!this.#warmOpened) known = (await this.#openWarm()) ?? known;
-    T('warm opened');
     // A build from a built state keeps the index when its file did not change (a burst that already read it).
     if (!this.#built) this.#indexId = '';
     this.#built = false;
     await this.#loadIndex();
-    T('index');
     this.#compare.letters.clear();
     this.#stagedKey = '';
-    await Promise.all([this.#scanAndWalk(known, T), this.#refreshStaged().then(() => T('staged'))]);
-    T('built');
+    await Promise.all([this.#scanAndWalk(known), this.#refreshStaged()]);
     this.#built = true;
   }
 
@@ -411,7 +405,7 @@ export class RepoState {
    * of the index, each sent once the directories up to its last path are watched (so a change after a
    * stat is reported), on the pool when the index is big.
    */
-  async #scanAndWalk(known: Restored | null, T: (l: string) => void = () => {}): Promise<void> {
+  async #scanAndWalk(known: Restored | null): Promise<void> {
     const index = this.#index;
     const root = this.paths.worktree;
     const knownDirs = known ? [...known.dirs.keys()] : [];
@@ -444,7 +438,6 @@ export class RepoState {
       pending.push((pooled ? this.#services.scan!(task).catch(() => scanEntries(task)) : this.#scanHere(task)).then((result) => ({ result, dirs })));
       if (to >= index.count) break;
     }
-    T('tasks sent');
     const decided: Array<Promise<void>> = [];
     const dirStats = new Map<string, StatData>();
     const take = ({ result, dirs }: { result: ScanResult; dirs: string[] }): void => {
@@ -456,7 +449,6 @@ export class RepoState {
       await Promise.all([Promise.all(pending.map((p) => p.then(take))), this.#cache.walkAll()]);
     } else {
       for (const p of pending) take(await p);
-      T('scanned');
       const hashes = known.indexChecksum === index.checksum ? null : this.#trackedHashes();
       let reused = 0;
       await this.#cache.walkAll((dir) => {
@@ -468,7 +460,6 @@ export class RepoState {
       });
       this.persist.dirs_reused += reused;
     }
-    T('walked');
     this.persist.dirs_read = this.#cache.reads;
     await Promise.all(decided);
     // Tracked files whose directory the walk did not find as a directory (gone, or now a link, which git
@@ -528,7 +519,7 @@ export class RepoState {
     const current = (await this.#update(!closing)) && this.#built;
     let racy = false;
     if (current) {
-      const hashes = this.#trackedHashes();
+      const hashes = pending.length > 0 ? this.#trackedHashes() : new Map<string, string>();
       pending.forEach((dir, k) => {
         const node = this.#cache.dirs.get(dir);
         const s = stats[k];
@@ -599,8 +590,8 @@ export class RepoState {
     const before = this.#index;
     if (!(await this.#loadIndex())) return false;
     const touched = changedEntries(before, this.#index);
+    // Too many for one by one: a build, with the directory cache as the known listings (not at close).
     if (touched.length > MAX_DIRTY) {
-      this.#built = false; // the new index is in, its consequences not: nothing is answered before a build
       if (rebuild) await this.#build();
       return true;
     }

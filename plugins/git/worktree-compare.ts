@@ -9,7 +9,7 @@ import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitBlobId } from '../../src/file-hash.js';
 import { F_ASSUME_VALID, F_INTENT_TO_ADD, F_SKIP_WORKTREE, type IndexTable, S_CTIME, S_CTIME_NS, S_GID, S_INO, S_MODE, S_MTIME, S_MTIME_NS, S_SIZE, S_UID, STAT_FIELDS } from './index-file.js';
-import { GITLINK, REGULAR, sameType, SYMLINK, TYPE_MASK } from './modes.js';
+import { GITLINK, isRegular, REGULAR, sameType, SYMLINK, TYPE_MASK } from './modes.js';
 import { KIND_DIR, KIND_FILE, KIND_MISSING, KIND_SYMLINK, MISSING, statData, type StatData } from './stat-data.js';
 
 /** Called for a submodule's worktree: whether it has changes of its own (anything git would list). */
@@ -72,7 +72,8 @@ export function fromStat(index: { stat: Uint32Array; flags: Uint8Array }, i: num
   if (mode === GITLINK) return d.kind === KIND_DIR ? null : 'T';
   // A file that is now a directory, fifo or socket is gone as far as the index is concerned.
   if (d.kind !== KIND_FILE && d.kind !== KIND_SYMLINK) return 'D';
-  const now = d.kind === KIND_SYMLINK ? SYMLINK : !rules.fileMode ? mode : d.mode & 0o100 ? 0o100755 : 0o100644;
+  // Without core.filemode a file keeps the index's mode when that is a regular file's (ce_mode_from_stat).
+  const now = d.kind === KIND_SYMLINK ? SYMLINK : !rules.fileMode ? (isRegular(mode) ? mode : 0o100644) : d.mode & 0o100 ? 0o100755 : 0o100644;
   if (!sameType(now, mode)) return 'T';
   if (index.flags[i]! & F_INTENT_TO_ADD) return 'A';
   if (now !== mode) return 'M';
