@@ -285,3 +285,186 @@ t.test('index-file: find, lowerBound and the path order (UTF-8 bytes)', async (t
   t.equal(IndexTable.empty().find('a'), -1);
   t.equal(IndexTable.empty().lowerBound('a'), 0);
 });
+
+/** The compare rules for a repository as status makes them: core.filemode, and the index file's mtime. */
+function rulesOf(repo: string, fileMode = true): CompareRules {
+  const s = lstatSync(join(repo, '.git', 'index'), { bigint: true });
+  return { fileMode, indexMtimeSec: Number(s.mtimeNs / 1_000_000_000n), indexMtimeNsec: Number(s.mtimeNs % 1_000_000_000n) };
+}
+const statOf = (repo: string, path: string) => statData(lstatSync(join(repo, path), { throwIfNoEntry: false }));
+/** Past the racy margin, so stats taken before are settled. */
+const settle = () => new Promise((r) => setTimeout(r, RACY_MARGIN_MS + 100));
+const noSubmodule = async () => ({ head: null, changed: false, untracked: false });
+
+/** A repository whose files are older than its index (no entry racy), committed. */
+function agedRepo(files: Record<string, string>): string {
+  const repo = makeRepo(root);
+  for (const [p, c] of Object.entries(files)) write(repo, p, c);
+  age(repo, Object.keys(files));
+  commitAll(repo);
+  return repo;
+}
+
+t.test('worktree-compare: fromStat, case by case, against git status', async (t) => {
+  const files = { 'clean.txt': 'clean\n', 'size.txt': 'short\n', 'exec.sh': 'echo\n', 'tolink.txt': 'x\n', 'gone.txt': 'g\n', 'dir.txt': 'd\n', 'touched.txt': 'same\n', 'ita.txt': 'ita\n', 'fm.sh': 'fm\n' };
+  const repo = agedRepo(files);
+  write(repo, 'size.txt', 'much longer now\n');
+  chmodSync(join(repo, 'exec.sh'), 0o755);
+  unlinkSync(join(repo, 'tolink.txt'));
+  symlinkSync('clean.txt', join(repo, 'tolink.txt'));
+  unlinkSync(join(repo, 'gone.txt'));
+  unlinkSync(join(repo, 'dir.txt'));
+  mkdirSync(join(repo, 'dir.txt'));
+  write(repo, 'dir.txt/inside', 'i\n');
+  age(repo, ['touched.txt'], 5); // the same size, another mtime
+  write(repo, 'new-ita.txt', 'new\n');
+  age(repo, ['new-ita.txt']);
+  git(repo, 'add', '-N', 'new-ita.txt');
+  const index = readIndex(repo);
+  const rules = rulesOf(repo);
+  const letter = (p: string, r = rules) => fromStat(index, index.find(p), statOf(repo, p), r);
+  t.equal(letter('clean.txt'), ' ', 'clean');
+  t.equal(letter('size.txt'), 'M', 'size change');
+  t.equal(letter('exec.sh'), 'M', 'mode change to 755');
+  t.equal(letter('tolink.txt'), 'T', 'file to symlink');
+  t.equal(letter('gone.txt'), 'D', 'missing');
+  t.equal(letter('dir.txt'), 'D', 'a directory in place of a file');
+  t.equal(letter('touched.txt'), null, 'same size, other mtime: the content decides');
+  t.equal(letter('new-ita.txt'), 'A', 'intent-to-add');
+  const racy = { ...rules, indexMtimeSec: index.stat[index.find('clean.txt') * STAT_FIELDS + S_MTIME]!, indexMtimeNsec: 0 };
+  t.equal(letter('clean.txt', racy), null, 'racily clean (as new as the index): not trusted');
+  t.equal(letter('clean.txt', { ...rules, indexMtimeSec: 0, indexMtimeNsec: 0 }), ' ', 'no index mtime known: no racy rule');
+  chmodSync(join(repo, 'fm.sh'), 0o755);
+  t.equal(letter('fm.sh'), 'M', 'core.filemode true: +x is a change');
+  t.equal(letter('fm.sh', { ...rules, fileMode: false }), null, 'core.filemode false: not a mode change (the ctime moved: content decides)');
+  const y = new Map(gitStatus(repo).filter((e) => e.x !== '?').map((e) => [e.path, e.y]));
+  const ours = new WorktreeCompare(repo, noSubmodule);
+  ours.rules = rules;
+  for (let i = 0; i < index.count; i++) await ours.compare(index, i);
+  t.same(new Map([...ours.letters].sort()), new Map([...y].filter(([, l]) => l !== ' ').sort()), 'compare() agrees with git status on every entry');
+  const noMode = new WorktreeCompare(repo, noSubmodule);
+  noMode.rules = { ...rules, fileMode: false };
+  await noMode.compare(index, index.find('fm.sh'));
+  await noMode.compare(index, index.find('exec.sh'));
+  const fm = new Map(parsePorcelainZ(gitRaw(repo, '-c', 'core.filemode=false', 'status', '--porcelain=v1', '-z')).map((e) => [e.path, e.y]));
+  t.equal(fm.get('fm.sh'), undefined, 'git -c core.filemode=false: fm.sh clean');
+  t.equal(noMode.letters.get('fm.sh'), undefined, 'and ours');
+  t.equal(noMode.letters.get('exec.sh'), fm.get('exec.sh'));
+});
+
+t.test('worktree-compare: scanEntries on this thread returns only what a stat did not find clean', async (t) => {
+  const files: Record<string, string> = { 'a.txt': 'a\n', 'd/b.txt': 'b\n', 'd/c.txt': 'c\n', 'd/e/f.txt': 'f\n', 'skip.txt': 's\n', 'assumed.txt': 'u\n', 'z.txt': 'z\n' };
+  const repo = agedRepo(files);
+  git(repo, 'update-index', '--skip-worktree', 'skip.txt');
+  git(repo, 'update-index', '--assume-unchanged', 'assumed.txt');
+  write(repo, 'd/b.txt', 'bigger than before\n');
+  unlinkSync(join(repo, 'd/e/f.txt'));
+  unlinkSync(join(repo, 'skip.txt'));
+  write(repo, 'assumed.txt', 'changed, but assumed unchanged\n');
+  age(repo, ['z.txt'], 3);
+  const index = readIndex(repo);
+  const rules = rulesOf(repo);
+  const result = scanEntries({ root: repo, names: index.names, starts: index.starts, from: 0, stat: index.stat, flags: index.flags, rules, dirs: ['', 'd', 'd/e', 'nope'] });
+  const found = [...scanned(result)];
+  t.same(found.map(([i]) => index.path(i)), ['d/b.txt', 'd/e/f.txt', 'z.txt'], 'only the non-clean; skip-worktree and assume-unchanged skipped');
+  for (const [i, d] of found) t.same(d, statOf(repo, index.path(i)), `${index.path(i)}: its stat`);
+  const dirs = [0, 1, 2, 3].map((k) => Array.from(result.dirs.subarray(k * 8, k * 8 + 8)));
+  const expect = ['', 'd', 'd/e', 'nope'].map((p) => {
+    const s = statOf(repo, p);
+    return [s.kind, s.mode, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.uid, s.gid];
+  });
+  t.same(dirs, expect, 'the directories, in order (a missing one as missing)');
+  t.equal(dirs[0]![0], KIND_DIR);
+  t.equal(dirs[3]![0], 0);
+  // A range of the index, as status sends to the pool: `from` and the names of that range.
+  const from = index.find('d/c.txt');
+  const to = index.count;
+  const part = scanEntries({ root: repo, names: index.names.slice(index.starts[from]!, index.starts[to]!), starts: index.starts.slice(from, to + 1).map((s) => s - index.starts[from]!), from, stat: index.stat, flags: index.flags, rules, dirs: [] });
+  t.same([...scanned(part)].map(([i]) => index.path(i)), ['d/e/f.txt', 'z.txt'], 'a range: entry numbers of the whole index');
+});
+
+t.test('worktree-compare: verdicts: hashed once while the stat holds, again after a change', async (t) => {
+  const repo = agedRepo({ 'f.txt': 'one\n', 'g.txt': 'gee\n', 'd/in.txt': 'in\n', 'exec.sh': 'x\n', 'sub/keep': 'k\n' });
+  const index = readIndex(repo);
+  const cmp = new WorktreeCompare(repo, noSubmodule);
+  cmp.rules = rulesOf(repo);
+  const i = index.find('f.txt');
+  age(repo, ['f.txt'], 20); // same size and content, another mtime: the stat cannot decide
+  await settle(); // utimes moved the ctime to now: a verdict is trusted once the ctime is older than the margin
+  await cmp.decide(index, i, statOf(repo, 'f.txt'), false);
+  t.equal(cmp.hashed, 1, 'hashed');
+  t.equal(cmp.letters.get('f.txt'), undefined, 'clean');
+  t.equal(cmp.verdicts.get('f.txt')?.letter, ' ');
+  t.ok(cmp.changedVerdicts.has('f.txt'));
+  await cmp.decide(index, i, statOf(repo, 'f.txt'), false);
+  await cmp.compare(index, i);
+  t.equal(cmp.hashed, 1, 'the verdict is reused while the stat holds');
+  write(repo, 'f.txt', 'two\n'); // same size, other content
+  age(repo, ['f.txt'], 15);
+  await settle();
+  await cmp.compare(index, i);
+  t.equal(cmp.hashed, 2, 'a changed stat: hashed again');
+  t.equal(cmp.letters.get('f.txt'), 'M');
+  await cmp.compare(index, i);
+  t.equal(cmp.hashed, 2, 'the new verdict is reused');
+  t.equal(cmp.letters.get('f.txt'), 'M');
+  // A stat newer than takenAt - RACY_MARGIN_MS: the file may have changed within the same tick as the hash.
+  write(repo, 'f.txt', 'one\n');
+  await cmp.compare(index, i);
+  t.equal(cmp.hashed, 3);
+  t.equal(cmp.letters.get('f.txt'), undefined, 'clean again');
+  const fresh = cmp.verdicts.get('f.txt')!;
+  t.notOk(settledBefore(fresh.stat, fresh.takenAt), 'a file just written is not settled');
+  await cmp.compare(index, i);
+  t.equal(cmp.hashed, 4, 'an unsettled verdict is not trusted: hashed again');
+  // Verdicts made by hand around the margin: a wrong letter proves which one was used.
+  const g = index.find('g.txt');
+  age(repo, ['g.txt'], 30);
+  const d = statOf(repo, 'g.txt');
+  const newest = Math.max(d.mtimeMs, d.ctimeMs);
+  cmp.verdicts.set('g.txt', { stat: d, letter: 'M', takenAt: newest + RACY_MARGIN_MS + 1 });
+  await cmp.decide(index, g, d, false);
+  t.equal(cmp.letters.get('g.txt'), 'M', 'a settled verdict is taken as it is');
+  t.equal(cmp.hashed, 4);
+  cmp.verdicts.set('g.txt', { stat: d, letter: 'M', takenAt: newest + RACY_MARGIN_MS });
+  await cmp.decide(index, g, d, false);
+  t.equal(cmp.hashed, 5, 'a stat newer than takenAt - RACY_MARGIN_MS: hashed');
+  t.equal(cmp.letters.get('g.txt'), undefined, 'and found clean');
+  cmp.verdicts.set('g.txt', { stat: { ...d, ino: d.ino + 1 }, letter: 'M', takenAt: Date.now() });
+  await cmp.decide(index, g, d, false);
+  t.equal(cmp.hashed, 6, 'a verdict of another stat is not used');
+  cmp.forget('g.txt');
+  t.notOk(cmp.verdicts.has('g.txt'));
+  t.ok(cmp.changedVerdicts.has('g.txt'), 'forgotten: changed for the persisted state');
+
+  // realLeading: a directory replaced by a symlink to a copy of it deletes the tracked files below it.
+  renameSync(join(repo, 'd'), join(repo, 'd-real'));
+  symlinkSync('d-real', join(repo, 'd'));
+  const cmp2 = new WorktreeCompare(repo, noSubmodule);
+  cmp2.rules = rulesOf(repo);
+  await cmp2.compare(index, index.find('d/in.txt'));
+  t.equal(cmp2.letters.get('d/in.txt'), 'D', 'below a symlinked directory: D');
+  t.equal(gitStatus(repo).find((e) => e.path === 'd/in.txt')?.y, 'D', 'as git says');
+  cmp2.startUpdate();
+  await cmp2.decide(index, index.find('d/in.txt'), statOf(repo, 'd/in.txt'), true);
+  t.equal(cmp2.letters.get('d/in.txt'), 'D', 'decide with checkLeading: D too (the stat followed the link)');
+  // A stat taken through the link, decided without the leading check, is what the scan alone would give.
+  unlinkSync(join(repo, 'd'));
+  renameSync(join(repo, 'd-real'), join(repo, 'd'));
+  cmp2.startUpdate();
+  await cmp2.compare(index, index.find('d/in.txt'));
+  t.equal(cmp2.letters.get('d/in.txt'), undefined, 'a real directory again (after startUpdate): clean');
+
+  // worktreeMode: the mode git's diff would record for the worktree file.
+  chmodSync(join(repo, 'exec.sh'), 0o755);
+  symlinkSync('f.txt', join(repo, 'ln'));
+  t.equal(await cmp2.worktreeMode('exec.sh', 0o100644), 0o100755);
+  t.equal(await cmp2.worktreeMode('f.txt', 0o100644), 0o100644);
+  t.equal(await cmp2.worktreeMode('ln', 0o100644), SYMLINK);
+  t.equal(await cmp2.worktreeMode('missing', 0o100644), 0);
+  t.equal(await cmp2.worktreeMode('sub', 0o100644), 0, 'a directory: none');
+  t.equal(await cmp2.worktreeMode('sub', GITLINK), GITLINK, 'a directory for a gitlink');
+  cmp2.rules = { ...cmp2.rules, fileMode: false };
+  t.equal(await cmp2.worktreeMode('exec.sh', 0o100644), 0o100644, 'core.filemode false: the index mode');
+  t.equal(await cmp2.worktreeMode('exec.sh', SYMLINK), 0o100644, 'core.filemode false, was a link: 644');
+});
