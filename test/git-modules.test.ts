@@ -468,3 +468,217 @@ t.test('worktree-compare: verdicts: hashed once while the stat holds, again afte
   t.equal(await cmp2.worktreeMode('exec.sh', 0o100644), 0o100644, 'core.filemode false: the index mode');
   t.equal(await cmp2.worktreeMode('exec.sh', SYMLINK), 0o100644, 'core.filemode false, was a link: 644');
 });
+
+/** What the DirCache asks of the index, from a real IndexTable (any stage counts as tracked). */
+function trackedOf(current: () => IndexTable): Tracked {
+  let dirsOf: { index: IndexTable; dirs: Set<string> } | null = null;
+  return {
+    isTracked: (path) => {
+      const index = current();
+      const i = index.lowerBound(path);
+      return i < index.count && index.path(i) === path;
+    },
+    isGitlink: (path) => {
+      const index = current();
+      const i = index.find(path);
+      return i >= 0 && index.mode(i) === GITLINK;
+    },
+    hasDir: (dir) => {
+      const index = current();
+      if (dirsOf?.index !== index) {
+        const dirs = new Set<string>();
+        for (let i = 0; i < index.count; i++) {
+          const p = index.path(i);
+          for (let s = p.indexOf('/'); s > 0; s = p.indexOf('/', s + 1)) dirs.add(p.slice(0, s));
+        }
+        dirsOf = { index, dirs };
+      }
+      return dirsOf.dirs.has(dir);
+    },
+  };
+}
+
+/** The watch interface, recording which directories are watched now. */
+class Recorder implements Watches {
+  readonly live = new Set<string>();
+  constructor(readonly real?: DirWatchSet) {}
+  add(dir: string): boolean {
+    this.live.add(dir);
+    return this.real ? this.real.add(dir) : true;
+  }
+  delete(dir: string): void {
+    this.live.delete(dir);
+    this.real?.delete(dir);
+  }
+}
+
+interface Cache {
+  cache: DirCache;
+  watch: Recorder;
+  paths: RepoPaths;
+  /** Reads the index again (after git changed it). */
+  reload(): void;
+  /** New ignore rules, as status makes them at a build. */
+  newRules(): void;
+}
+
+async function dirCacheOf(repo: string, real?: DirWatchSet): Promise<Cache> {
+  const paths = (await findRepo(repo))!;
+  let index = readIndex(repo);
+  const watch = new Recorder(real);
+  const cache = new DirCache(paths.worktree, trackedOf(() => index), watch);
+  const newRules = () => {
+    cache.rules = new IgnoreRules(paths.worktree, paths.commondir, loadGitConfig(paths));
+  };
+  newRules();
+  return { cache, watch, paths, reload: () => (index = readIndex(repo)), newRules };
+}
+
+/** `git status -z` entries of one kind ('?' or '!'), sorted as hearth sorts. */
+function gitListed(repo: string, kind: '?' | '!', untracked: 'normal' | 'all', ignored: 'traditional' | 'matching' | 'no' = 'no'): string[] {
+  const out = parsePorcelainZ(gitRaw(repo, 'status', '--porcelain=v1', '-z', `-u${untracked}`, `--ignored=${ignored}`));
+  return out.filter((e) => e.x === kind).map((e) => e.path).sort(comparePaths);
+}
+
+async function checkAgainstGit(t: Tap.Test, repo: string, cache: DirCache, label: string): Promise<void> {
+  for (const u of ['normal', 'all'] as const) {
+    t.same(cache.untrackedPaths(u), gitListed(repo, '?', u), `${label}: untracked -u${u}`);
+    for (const i of ['traditional', 'matching'] as const) {
+      const ours = (await cache.ignoredPaths(u, i)).filter(cache.listable).sort(comparePaths);
+      t.same(ours, gitListed(repo, '!', u, i), `${label}: ignored -u${u} --ignored=${i}`);
+    }
+  }
+}
+
+function untrackedRepo(): string {
+  const repo = makeRepo(root);
+  write(repo, 'README', 'r\n');
+  write(repo, 'src/a.ts', 'a\n');
+  write(repo, 'src/deep/b.ts', 'b\n');
+  write(repo, 'mixed/t.txt', 't\n');
+  write(repo, 'logs/t.txt', 'tracked in an ignored dir\n');
+  commitAll(repo);
+  write(repo, '.gitignore', '*.log\nbuild/\n!keep.log\nlogs/\n');
+  commitAll(repo); // logs/t.txt stays tracked
+  for (const p of ['top.txt', 'src/new.ts', 'newdir/x/y.txt', 'newdir/z.txt', 'mixed/u.txt', 'err.log', 'src/deep/c.log', 'keep.log', 'build/out.o', 'build/sub/deep.o', 'logs/extra.txt', 'onlyignored/a.log', 'café/é.txt']) write(repo, p, `${p}\n`);
+  mkdirSync(join(repo, 'emptydir'));
+  mkdirSync(join(repo, 'src/emptysub'));
+  const nested = makeRepo(repo, 'nested');
+  write(nested, 'inner.txt', 'i\n');
+  return repo;
+}
+
+t.test('dir-cache: walkAll lists untracked and ignored files as git does', async (t) => {
+  const repo = untrackedRepo();
+  const { cache, watch, paths } = await dirCacheOf(repo);
+  await cache.walkAll();
+  await checkAgainstGit(t, repo, cache, 'cold walk');
+  t.ok(cache.untrackedPaths('all').includes('nested/'), 'a nested repository is listed as dir/');
+  t.notOk(cache.dirs.has('nested'), 'and not walked');
+  t.same(new Set(cache.dirs.get('src')!.entries), new Set(['new.ts', 'deep/', 'emptysub/']), 'src: the untracked file and the subdirectories, not a.ts');
+  t.same(new Set(cache.dirs.get('')!.entries), new Set(['top.txt', 'err.log', 'keep.log', 'src/', 'newdir/', 'mixed/', 'logs/', 'build/', 'onlyignored/', 'café/', 'emptydir/', 'nested/']), 'root: no .git, no tracked file');
+  t.equal(cache.dirs.get('')!.gitignore, true, 'the root has a .gitignore');
+  t.equal(cache.dirs.get('logs')!.ignored, true, 'logs is walked for its tracked file, as ignored');
+  t.notOk(cache.dirs.has('build'), 'an ignored directory without tracked files is not walked');
+  t.ok(cache.dirs.has('newdir/x'), 'an untracked directory is walked');
+  t.equal(cache.reads, cache.dirs.size, 'every walked directory read once');
+  const expected = new Set([...cache.dirs.keys()].map((d) => (d ? join(paths.worktree, d) : paths.worktree)));
+  expected.add(join(paths.worktree, 'nested'));
+  t.same(watch.live, expected, 'every walked directory watched, and the nested repository');
+});
+
+t.test('dir-cache: walkAll takes a listing given by `listed` instead of reading', async (t) => {
+  const repo = untrackedRepo();
+  const { cache } = await dirCacheOf(repo);
+  const id = { ino: 1, mtimeMs: 2, ctimeMs: 3, takenAt: 4, tracked: 'x' };
+  const asked: string[] = [];
+  await cache.walkAll((dir) => {
+    asked.push(dir);
+    return dir === 'src' ? { entries: ['fake.ts', 'a.ts', 'deep/'], gitignore: false, id } : undefined;
+  });
+  t.ok(asked.includes('') && asked.includes('src') && asked.includes('src/deep'), 'asked for every directory walked');
+  t.equal(cache.reads, cache.dirs.size - 1, 'src was not read');
+  const all = cache.untrackedPaths('all');
+  t.ok(all.includes('src/fake.ts'), 'the given listing is used (a name not on the disk)');
+  t.notOk(all.includes('src/new.ts'), 'the disk is not');
+  t.notOk(all.includes('src/a.ts'), 'a tracked name in the listing is left out');
+  t.same(cache.dirs.get('src')!.id, id, 'the node keeps the identity given');
+  t.equal(cache.dirs.get('src/deep')!.id, undefined, 'a directory read has none');
+  t.notOk(cache.dirs.has('src/emptysub'), 'a subdirectory the listing lacks is not walked');
+  // Walked again without it: the disk again.
+  await cache.walkAll();
+  await checkAgainstGit(t, repo, cache, 'rewalked from the disk');
+});
+
+t.test('dir-cache: refresh after a change, rewalk after a .gitignore change', async (t) => {
+  const repo = untrackedRepo();
+  const c = await dirCacheOf(repo);
+  const { cache } = c;
+  await cache.walkAll();
+  const src = () => cache.dirs.get('src')!;
+  src().id = { ino: 1, mtimeMs: 1, ctimeMs: 1, takenAt: 1, tracked: '' };
+  write(repo, 'src/made.ts', 'm\n');
+  await cache.refresh('src/made.ts');
+  t.ok(src().entries.has('made.ts'), 'a file made: listed');
+  t.equal(src().id, undefined, 'the listing changed: its identity dropped');
+  await checkAgainstGit(t, repo, cache, 'file made');
+  unlinkSync(join(repo, 'src/made.ts'));
+  await cache.refresh('src/made.ts');
+  t.notOk(src().entries.has('made.ts'), 'deleted: gone');
+  await checkAgainstGit(t, repo, cache, 'file deleted');
+  write(repo, 'src/sub/one/f.txt', 'f\n');
+  await cache.refresh('src/sub');
+  t.ok(src().entries.has('sub/'), 'a directory made: listed as sub/');
+  t.ok(cache.dirs.has('src/sub/one'), 'and walked');
+  await checkAgainstGit(t, repo, cache, 'directory made');
+  write(repo, 'src/tr.ts', 't\n');
+  git(repo, 'add', 'src/tr.ts');
+  c.reload();
+  await cache.refresh('src/tr.ts');
+  t.notOk(src().entries.has('tr.ts'), 'a tracked file is not listed');
+  await checkAgainstGit(t, repo, cache, 'file tracked');
+  rmSync(join(repo, 'src/sub'), { recursive: true });
+  await cache.refresh('src/sub');
+  t.notOk(cache.dirs.has('src/sub/one'), 'a directory removed: forgotten with what is below it');
+  await checkAgainstGit(t, repo, cache, 'directory removed');
+  // .gitignore: made in src, then the root's changed.
+  write(repo, 'src/.gitignore', 'new.ts\n');
+  await cache.refresh('src/.gitignore');
+  t.ok(cache.ignoredFiles.has('src/new.ts'), 'src/new.ts ignored by the new src/.gitignore');
+  await checkAgainstGit(t, repo, cache, 'src/.gitignore made');
+  write(repo, '.gitignore', 'build/\n');
+  await cache.refresh('.gitignore');
+  t.ok(cache.untracked.has('err.log'), '*.log no longer ignored');
+  await checkAgainstGit(t, repo, cache, 'root .gitignore changed');
+  // A nested repository's .git removed: a plain directory, walked.
+  rmSync(join(repo, 'nested/.git'), { recursive: true });
+  await cache.refresh('nested/.git');
+  t.ok(cache.untracked.has('nested/inner.txt'), 'no longer a repository: its files listed');
+  await checkAgainstGit(t, repo, cache, 'nested .git removed');
+});
+
+t.test('dir-cache: the watches of directories no longer walked are closed after walkAll', async (t) => {
+  const repo = untrackedRepo();
+  const events: string[] = [];
+  const set = new DirWatchSet((dir, name) => events.push(join(dir, name ?? '')));
+  t.teardown(() => set.close());
+  const { cache, watch, paths, newRules } = await dirCacheOf(repo, set);
+  await cache.walkAll();
+  t.equal(set.size, watch.live.size, 'the real set watches what was asked');
+  t.ok(await set.settle(join(paths.worktree, 'newdir/x')), 'events come through');
+  write(repo, 'newdir/x/event.txt', 'e\n');
+  t.ok(await set.settle(join(paths.worktree, 'newdir/x')));
+  t.ok(events.includes(join(paths.worktree, 'newdir/x/event.txt')), 'a file made in a walked directory is reported');
+  rmSync(join(repo, 'newdir'), { recursive: true });
+  rmSync(join(repo, 'nested'), { recursive: true });
+  write(repo, '.gitignore', '*.log\nbuild/\n!keep.log\nlogs/\nmixed/\n');
+  newRules();
+  await cache.walkAll();
+  for (const gone of ['newdir', 'newdir/x', 'nested']) t.notOk(watch.live.has(join(paths.worktree, gone)), `${gone}: watch closed`);
+  t.ok(watch.live.has(join(paths.worktree, 'mixed')), 'mixed (ignored now, but tracked files in it) still walked and watched');
+  t.equal(cache.dirs.get('mixed')!.ignored, true);
+  const expected = new Set([...cache.dirs.keys()].map((d) => (d ? join(paths.worktree, d) : paths.worktree)));
+  t.same(watch.live, expected, 'exactly the walked directories');
+  t.equal(set.size, expected.size, 'and the real set closed the others');
+  await checkAgainstGit(t, repo, cache, 'after the second walk');
+});
