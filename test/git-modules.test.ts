@@ -1,24 +1,20 @@
-// Unit tests of the status engine's modules (index-file, worktree-compare, dir-cache, warm-state) and of a
-// RepoState restored from its persisted state: real files, real repositories in temp dirs, the real git CLI
-// as the oracle where it has an answer; no mocks.
+// Unit tests of the status engine's modules index-file, worktree-compare and dir-cache: real files, real
+// repositories in temp dirs, the real git CLI as the oracle where it has an answer; no mocks. The warm state
+// and a RepoState restored from it are in git-modules-state.test.ts.
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { comparePaths, F_ASSUME_VALID, F_INTENT_TO_ADD, F_SKIP_WORKTREE, IndexFormatError, IndexTable, parseIndex, S_CTIME, S_GID, S_INO, S_MTIME, S_SIZE, S_UID, STAT_FIELDS } from '../plugins/git/index-file.js';
 import { fromStat, RACY_MARGIN_MS, scanEntries, scanned, settledBefore, WorktreeCompare, type CompareRules } from '../plugins/git/worktree-compare.js';
-import { KIND_DIR, KIND_FILE, statData } from '../plugins/git/stat-data.js';
+import { KIND_DIR, statData } from '../plugins/git/stat-data.js';
 import { DirCache, type Tracked, type Watches } from '../plugins/git/dir-cache.js';
 import { IgnoreRules } from '../plugins/git/ignore-rules.js';
 import { loadGitConfig } from '../plugins/git/git-config.js';
 import { findRepo, type RepoPaths } from '../plugins/git/repo.js';
-import { repoIdentity, stateFile, STATE_VERSION, trackedHashes, WarmState, type DirRecord } from '../plugins/git/warm-state.js';
 import { GITLINK, SYMLINK } from '../plugins/git/modes.js';
-import { RecordFile } from '../src/services/record-file.js';
 import { DirWatchSet } from '../src/services/dir-watch.js';
-import { ObjectReader } from '../plugins/git/objects.js';
-import { RepoState } from '../plugins/git/status.js';
 import { commitAll, git, gitMay, gitRaw, gitStatus, isolateGit, makeRepo, parsePorcelainZ, write } from './helpers/git.js';
 
 t.setTimeout(240_000);
@@ -104,7 +100,7 @@ function fillVaried(repo: string): void {
 }
 
 /** Whether `fn` throws an IndexFormatError (tap's t.throws matches a class by its fields, not instanceof). */
-function throwsFormat(t: Tap.Test, fn: () => unknown, message?: string): void {
+function throwsFormat(t: Test, fn: () => unknown, message?: string): void {
   try {
     fn();
     t.fail(`${message ?? 'parsed'}: no error`);
@@ -540,7 +536,7 @@ function gitListed(repo: string, kind: '?' | '!', untracked: 'normal' | 'all', i
   return out.filter((e) => e.x === kind).map((e) => e.path).sort(comparePaths);
 }
 
-async function checkAgainstGit(t: Tap.Test, repo: string, cache: DirCache, label: string): Promise<void> {
+async function checkAgainstGit(t: Test, repo: string, cache: DirCache, label: string): Promise<void> {
   for (const u of ['normal', 'all'] as const) {
     t.same(cache.untrackedPaths(u), gitListed(repo, '?', u), `${label}: untracked -u${u}`);
     for (const i of ['traditional', 'matching'] as const) {
