@@ -22,6 +22,9 @@ isolateGit();
 const root = mkdtempSync(join(tmpdir(), 'hearth-mod-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 
+/** A known bug: its test is marked todo (which tap does not run); HEARTH_RUN_TODO=1 runs it, to see it fail. */
+const bug = (what: string) => (process.env.HEARTH_RUN_TODO ? {} : { todo: what });
+
 const readIndex = (repo: string): IndexTable => parseIndex(readFileSync(join(repo, '.git', 'index')));
 
 /** Sets the mtime of files (relative to repo) `seconds` back, so an index written after them never finds them racy. */
@@ -242,7 +245,7 @@ t.test('index-file: truncated and bad buffers throw IndexFormatError', async (t)
   throwsFormat(t, () => parseIndex(Buffer.from('not an index at all, no')));
 });
 
-t.test('index-file: an extension cut short is an IndexFormatError', { todo: 'parseIndex does not check that an extension fits before the trailing hash: a buffer cut inside the TREE extension parses (with a wrong checksum and a partial cache-tree)' }, async (t) => {
+t.test('index-file: an extension cut short is an IndexFormatError', bug('parseIndex does not check that an extension fits before the trailing hash: a buffer cut inside the TREE extension parses (with a wrong checksum and a partial cache-tree)'), async (t) => {
   const repo = makeRepo(root);
   fillVaried(repo);
   commitAll(repo);
@@ -346,6 +349,28 @@ t.test('worktree-compare: fromStat, case by case, against git status', async (t)
   t.equal(fm.get('fm.sh'), undefined, 'git -c core.filemode=false: fm.sh clean');
   t.equal(noMode.letters.get('fm.sh'), undefined, 'and ours');
   t.equal(noMode.letters.get('exec.sh'), fm.get('exec.sh'));
+});
+
+t.test('worktree-compare: core.filemode false, a symlink replaced by a regular file is a type change', bug("fromStat with fileMode false takes the index mode for any file on disk, symlinks too (git does so only for a regular index entry, ce_mode_from_stat): a symlink replaced by a file is not 'T' but 'M' (size differs) or, same size, hashed with readlink on a file, which fails: 'D'"), async (t) => {
+  const repo = makeRepo(root);
+  write(repo, 'target', 'target\n');
+  symlinkSync('target', join(repo, 'ln'));
+  symlinkSync('target', join(repo, 'ln2'));
+  commitAll(repo);
+  unlinkSync(join(repo, 'ln'));
+  write(repo, 'ln', 'a much longer content\n');
+  unlinkSync(join(repo, 'ln2'));
+  write(repo, 'ln2', 'abcdef'); // as long as the link's target
+  const fm = new Map(parsePorcelainZ(gitRaw(repo, '-c', 'core.filemode=false', 'status', '--porcelain=v1', '-z')).map((e) => [e.path, e.y]));
+  t.equal(fm.get('ln'), 'T', 'git: T');
+  t.equal(fm.get('ln2'), 'T', 'git: T');
+  const index = readIndex(repo);
+  const rules = { ...rulesOf(repo), fileMode: false };
+  t.equal(fromStat(index, index.find('ln'), statOf(repo, 'ln'), rules), 'T', 'fromStat: T');
+  const cmp = new WorktreeCompare(repo, noSubmodule);
+  cmp.rules = rules;
+  await cmp.compare(index, index.find('ln2'));
+  t.equal(cmp.letters.get('ln2'), 'T', 'compare: T');
 });
 
 t.test('worktree-compare: scanEntries on this thread returns only what a stat did not find clean', async (t) => {
