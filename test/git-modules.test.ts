@@ -254,6 +254,48 @@ t.test('index-file: an extension cut short is an IndexFormatError', bug('parseIn
   throwsFormat(t, () => parseIndex(raw.subarray(0, treeAt + 40)));
 });
 
+t.test('index-file: other extensions git writes (UNTR, REUC, EOIE), and the split index refused', async (t) => {
+  const repo = makeRepo(root);
+  fillVaried(repo);
+  commitAll(repo);
+  // The untracked cache (UNTR) and, after a conflict resolved, the resolve-undo list (REUC).
+  git(repo, 'update-index', '--untracked-cache');
+  gitRaw(repo, '-c', 'core.untrackedCache=true', 'status', '--porcelain');
+  git(repo, 'checkout', '-q', '-b', 'side');
+  write(repo, 'b', 'side\n');
+  commitAll(repo);
+  git(repo, 'checkout', '-q', 'main');
+  write(repo, 'b', 'main\n');
+  commitAll(repo);
+  gitMay(repo, 'merge', '-q', 'side');
+  write(repo, 'b', 'resolved\n');
+  git(repo, 'add', 'b');
+  // The end-of-index-entries extension (EOIE), which git writes after the others.
+  git(repo, '-c', 'index.recordEndOfIndexEntries=true', 'update-index', '--index-version', '2', '--force-write-index');
+  const raw = readFileSync(join(repo, '.git', 'index'));
+  const has = (sig: string) => raw.indexOf(sig, 12, 'latin1') > 0;
+  t.ok(has('UNTR') && has('REUC') && has('EOIE'), 'the index has UNTR, REUC and EOIE');
+  const index = parseIndex(raw);
+  t.same(ourEntries(index), gitEntries(repo), 'entries read past the other extensions');
+  t.equal(index.trees.get('src/lib'), git(repo, 'rev-parse', 'HEAD:src/lib').trim(), 'and the cache-tree among them');
+  // A split index keeps its entries in another file: refused, not misread.
+  git(repo, 'update-index', '--split-index');
+  throwsFormat(t, () => readIndex(repo), 'split index (link extension)');
+});
+
+t.test('index-file: a sha256 index (32-byte ids)', bug('parseIndex(buf, 32) still reads the flags at offset 60 and the path at 62 of each entry (the layout of 20-byte ids): with 32-byte ids the flags are at 72 and the path at 74, so every entry of a sha256 index is misread (status.ts passes 32 when extensions.objectformat is sha256)'), async (t) => {
+  // The entry is ctime..size (40 bytes), the id (32), the flags: a sha256 repository's status reads this.
+  const sha = join(root, 'sha256');
+  mkdirSync(sha);
+  git(sha, 'init', '-q', '--object-format=sha256');
+  fillVaried(sha);
+  git(sha, 'add', '-A');
+  const wide = parseIndex(readFileSync(join(sha, '.git', 'index')), 32);
+  t.equal(wide.oidLength, 32);
+  t.same(ourEntries(wide), gitEntries(sha), 'a sha256 index read with oidLength 32');
+  t.equal(wide.oid(0).length, 64);
+});
+
 t.test('index-file: find, lowerBound and the path order (UTF-8 bytes)', async (t) => {
   const repo = makeRepo(root);
   fillVaried(repo);
