@@ -745,3 +745,25 @@ t.test('dir-cache: the watches of directories no longer walked are closed after 
   t.equal(set.size, expected.size, 'and the real set closed the others');
   await checkAgainstGit(t, repo, cache, 'after the second walk');
 });
+
+t.test('dir-cache: ignore rules in depth, against git', async (t) => {
+  const repo = makeRepo(root);
+  write(repo, 'kept/t.txt', 't\n');
+  write(repo, 'deep/a/b/t.txt', 't\n');
+  write(repo, 'ign/keep/t.txt', 't\n');
+  commitAll(repo);
+  write(repo, '.gitignore', ['*.log', 'tmp/', '/rootonly', '**/gen/**', 'ign/*', '!ign/keep/', 'docs/*.md', '!docs/README.md', ''].join('\n'));
+  write(repo, '.git/info/exclude', 'excluded.txt\n');
+  for (const p of [
+    'a.log', 'rootonly', 'kept/rootonly', 'kept/tmp', 'deep/tmp/x.txt', 'deep/a/gen/g.c', 'gen/top.c', 'ign/drop.txt', 'ign/keep/new.txt', 'ign/sub/s.txt',
+    'docs/x.md', 'docs/README.md', 'docs/sub/y.md', 'excluded.txt', 'kept/excluded.txt', 'proj/.gitignore', 'proj/a.tmp', 'proj/b.txt', 'proj/in/c.tmp', 'deep/a/b/u.txt',
+    'mixed/u.txt', 'mixed/v.log', 'sp ace/f i le.txt',
+  ]) write(repo, p, `${p}\n`);
+  write(repo, 'proj/.gitignore', '*.tmp\n');
+  mkdirSync(join(repo, 'empty.log'));
+  mkdirSync(join(repo, 'hollow/a/b'), { recursive: true });
+  mkdirSync(join(repo, 'tmp'));
+  const { cache } = await dirCacheOf(repo);
+  await cache.walkAll();
+  await checkAgainstGit(t, repo, cache, 'in depth');
+});
