@@ -767,3 +767,36 @@ t.test('dir-cache: ignore rules in depth, against git', async (t) => {
   await cache.walkAll();
   await checkAgainstGit(t, repo, cache, 'in depth');
 });
+
+t.test('dir-cache: refresh after replacements, a new nested repository, an untracked file untracked again', async (t) => {
+  const repo = untrackedRepo();
+  const c = await dirCacheOf(repo);
+  const { cache } = c;
+  await cache.walkAll();
+  const step = async (label: string, paths: string[]) => {
+    for (const p of paths) await cache.refresh(p);
+    await checkAgainstGit(t, repo, cache, label);
+  };
+  unlinkSync(join(repo, 'top.txt'));
+  write(repo, 'top.txt/inner.txt', 'now a dir\n');
+  await step('a file replaced by a directory', ['top.txt']);
+  rmSync(join(repo, 'top.txt'), { recursive: true });
+  write(repo, 'top.txt', 'a file again\n');
+  await step('and by a file again', ['top.txt']);
+  makeRepo(repo, 'newdir/x');
+  await step('git init in an untracked directory', ['newdir/x/.git']);
+  t.ok(cache.untrackedPaths('all').includes('newdir/x/'), 'listed as a repository');
+  renameSync(join(repo, 'mixed/u.txt'), join(repo, 'mixed/w.txt'));
+  await step('a rename in a tracked directory', ['mixed/u.txt', 'mixed/w.txt']);
+  renameSync(join(repo, 'onlyignored'), join(repo, 'renamed-dir'));
+  await step('a directory renamed', ['onlyignored', 'renamed-dir']);
+  write(repo, 'build/more/x.o', 'x\n');
+  await step('inside an ignored directory not walked: nothing to do', ['build/more']);
+  git(repo, 'rm', '-q', '--cached', 'src/a.ts');
+  c.reload();
+  await step('a file untracked (git rm --cached)', ['src/a.ts']);
+  t.ok(cache.untracked.has('src/a.ts'));
+  write(repo, 'src/deep/more/z.txt', 'z\n');
+  write(repo, 'café/ü.txt', 'u\n');
+  await step('the root refreshed: all walked again', ['']);
+});
