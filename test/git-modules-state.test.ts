@@ -1,7 +1,7 @@
 // Unit tests of the persisted warm state (warm-state.ts) and of a RepoState restored from it: real
 // repositories in temp dirs, a real state dir, the real git CLI as the oracle; no mocks. The other modules
 // of the status engine are in git-modules.test.ts.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,4 +200,41 @@ t.test('RepoState: restored from its persisted state, reading only the directori
   t.ok(second.persist.dirs_reused > 0, `directories reused (${second.persist.dirs_reused})`);
   t.equal(second.persist.dirs_read, 3, 'read: src/lib, the root (fresh/ made in it) and fresh');
   t.equal(second.persist.dirs_reused + second.persist.dirs_read, walked + 1, 'every other directory reused');
+});
+
+t.test('RepoState: restored across an index change, a .gitignore edit and a verdict', async (t) => {
+  const repo = makeRepo(root);
+  for (const p of ['README', 'src/a.ts', 'src/lib/b.ts', 'src/lib/c.ts', 'docs/guide.md', 'same.txt']) write(repo, p, `${p}\n`);
+  write(repo, '.gitignore', '*.log\n');
+  commitAll(repo);
+  for (const p of ['notes.txt', 'src/draft.ts', 'out.log']) write(repo, p, `${p}\n`);
+  // same.txt: same content and size, another mtime: the stat cannot decide, the hash does (a verdict).
+  const when = Date.now() / 1000 - 30;
+  utimesSync(join(repo, 'same.txt'), when, when);
+  const stateDir = mkdtempSync(join(root, 'state-'));
+  const paths = (await findRepo(repo))!;
+  const readers: ObjectReader[] = [];
+  t.teardown(() => readers.forEach((r) => r.close()));
+  const make = () => {
+    const reader = new ObjectReader(paths.commondir);
+    readers.push(reader);
+    return new RepoState(paths, reader, async () => ({ head: null, changed: false, untracked: false }), { watcher: { watchDirs: (onEvent) => new DirWatchSet(onEvent) }, stateDir });
+  };
+  const plain = (entries: Array<{ path: string; x: string; y: string }>) => entries.map((e) => ({ path: e.path, x: e.x, y: e.y }));
+  const options = { untracked: 'all' as const, ignored: 'traditional' as const };
+  await settle();
+  const first = make();
+  t.same(plain((await first.status(options)).entries), gitStatus(repo, { ignored: true }), 'first answer as git');
+  t.equal(first.persist.files_hashed, 1, 'same.txt hashed');
+  await first.close();
+
+  git(repo, 'rm', '-q', '--cached', 'src/lib/b.ts'); // src/lib: the same on disk, another set of tracked names
+  writeFileSync(join(repo, '.gitignore'), '*.log\nnotes.txt\n'); // in place: the root directory itself unchanged
+  const second = make();
+  t.teardown(() => second.close());
+  t.same(plain((await second.status(options)).entries), gitStatus(repo, { ignored: true }), 'restored answer as git');
+  t.equal(second.persist.restored, true);
+  t.equal(second.persist.files_hashed, 0, "same.txt's verdict restored: not hashed again");
+  t.equal(second.persist.dirs_read, 1, 'only src/lib read (its tracked names changed)');
+  t.ok(second.persist.dirs_reused >= 3, `the others reused (${second.persist.dirs_reused})`);
 });

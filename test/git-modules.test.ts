@@ -800,3 +800,42 @@ t.test('dir-cache: refresh after replacements, a new nested repository, an untra
   write(repo, 'café/ü.txt', 'u\n');
   await step('the root refreshed: all walked again', ['']);
 });
+
+t.test('worktree-compare: a gitlink, by its directory and the submodule check', async (t) => {
+  const repo = agedRepo({ 'f.txt': 'f\n' });
+  const head = git(repo, 'rev-parse', 'HEAD').trim();
+  for (const p of ['sub', 'gone', 'file']) git(repo, 'update-index', '--add', '--cacheinfo', `160000,${head},${p}`);
+  mkdirSync(join(repo, 'sub'));
+  write(repo, 'file', 'a file where a submodule was\n');
+  const index = readIndex(repo);
+  const rules = rulesOf(repo);
+  t.equal(index.mode(index.find('sub')), GITLINK);
+  t.equal(fromStat(index, index.find('sub'), statOf(repo, 'sub'), rules), null, 'a directory: the submodule decides');
+  t.equal(fromStat(index, index.find('gone'), statOf(repo, 'gone'), rules), 'D', 'missing: D');
+  t.equal(fromStat(index, index.find('file'), statOf(repo, 'file'), rules), 'T', 'a file: T');
+  const y = new Map(gitStatus(repo).map((e) => [e.path, e.y]));
+  t.equal(y.get('gone'), 'D', 'git: D');
+  t.equal(y.get('file'), 'T', 'git: T');
+  t.equal(y.get('sub'), ' ', 'git: an empty directory for a submodule is clean in the worktree (staged A)');
+  const answers: Array<{ head: string | null; changed: boolean; untracked: boolean }> = [
+    { head: null, changed: false, untracked: false },
+    { head: 'f'.repeat(40), changed: false, untracked: false },
+    { head, changed: true, untracked: false },
+    { head, changed: false, untracked: true },
+    { head, changed: false, untracked: false },
+  ];
+  const asked: string[] = [];
+  const cmp = new WorktreeCompare(repo, async (worktree) => {
+    asked.push(worktree);
+    return answers.shift()!;
+  });
+  cmp.rules = rules;
+  const seen: Array<[string | undefined, string | undefined]> = [];
+  for (let k = 0; k < 5; k++) {
+    await cmp.compare(index, index.find('sub'));
+    seen.push([cmp.letters.get('sub'), cmp.subChange.get('sub')]);
+  }
+  t.same(seen, [[undefined, undefined], ['M', 'commit'], ['M', 'dirty'], ['M', 'untracked'], [undefined, undefined]], 'not checked out, new commit, modified, untracked, clean');
+  t.same(asked, Array(5).fill(join(repo, 'sub')), 'asked with the submodule worktree');
+  t.equal(cmp.hashed, 0, 'nothing hashed');
+});
