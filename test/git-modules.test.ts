@@ -839,3 +839,29 @@ t.test('worktree-compare: a gitlink, by its directory and the submodule check', 
   t.same(asked, Array(5).fill(join(repo, 'sub')), 'asked with the submodule worktree');
   t.equal(cmp.hashed, 0, 'nothing hashed');
 });
+
+t.test('dir-cache: a .git in a directory with tracked files is never listed', bug('#walk skips an entry named .git only in the root: in a walked subdirectory with tracked files (t/ with t/.git after `git init t`) the .git directory is walked as an untracked directory and everything in it (t/.git/HEAD, t/.git/config, ...) is listed untracked; git never lists a .git entry (treat_path)'), async (t) => {
+  const repo = makeRepo(root);
+  write(repo, 't/file.txt', 'tracked\n');
+  commitAll(repo);
+  git(join(repo, 't'), 'init', '-q'); // t/.git: a repository inside a tracked directory
+  write(repo, 't/new.txt', 'untracked\n');
+  const { cache } = await dirCacheOf(repo);
+  await cache.walkAll();
+  t.notOk(cache.untrackedPaths('all').some((p) => p.startsWith('t/.git')), 'nothing of t/.git');
+  await checkAgainstGit(t, repo, cache, 'a .git below a tracked directory');
+});
+
+t.test('dir-cache: a .git that is not a repository does not make a nested repository', bug('isNestedRepo is true for any entry named .git (lstat only): a directory whose .git is an invalid gitfile or an empty directory is listed as `dir/` in -uall, where git (is_nonbare_repository_dir) walks it and lists its files'), async (t) => {
+  const repo = makeRepo(root);
+  write(repo, 'a.txt', 'a\n');
+  commitAll(repo);
+  write(repo, 'fake/.git', 'garbage\n');
+  write(repo, 'fake/x.txt', 'x\n');
+  mkdirSync(join(repo, 'emptygit/.git'), { recursive: true });
+  write(repo, 'emptygit/y.txt', 'y\n');
+  const { cache } = await dirCacheOf(repo);
+  await cache.walkAll();
+  t.same(gitListed(repo, '?', 'all'), ['emptygit/y.txt', 'fake/x.txt'], 'git walks both');
+  await checkAgainstGit(t, repo, cache, 'invalid .git');
+});
