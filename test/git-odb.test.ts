@@ -4,11 +4,11 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import isomorphicGit from 'isomorphic-git';
 import t from 'tap';
 import { HearthError } from '../src/errors.js';
 import { asGitFailure } from '../plugins/git/failure.js';
 import { IndexFormatError } from '../plugins/git/index-file.js';
+import { iso } from '../plugins/git/iso.js';
 import { GitObjectError, ObjectDatabase } from '../plugins/git/odb.js';
 import { ObjectReader, parseCommit, parseTree } from '../plugins/git/objects.js';
 import { tempDir } from './helpers/daemon.js';
@@ -110,7 +110,8 @@ t.test('a damaged object or one of the wrong kind is a GitObjectError; the plugi
     ['a damaged object', damaged],
     ['an object of the wrong kind', wrong],
     ['a damaged index', new IndexFormatError('index truncated')],
-    ["isomorphic-git's own error", new isomorphicGit.Errors.NotFoundError('refs/heads/x')],
+    // isomorphic-git is loaded on first use: its errors exist only once it is.
+    ["isomorphic-git's own error", new (await iso()).Errors.NotFoundError('refs/heads/x')],
     ['a file of the repository that cannot be read', Object.assign(new Error('gone'), { code: 'ENOENT' })],
   ];
   for (const [what, err] of failures) {
