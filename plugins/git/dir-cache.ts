@@ -184,8 +184,11 @@ export class DirCache {
     return m !== null && isGitDir(resolve(join(this.#root, path), m[1]!));
   }
 
-  /** After an event on `path` (tracked entries are the caller's): its untracked standing decided again. */
-  async refresh(path: string): Promise<void> {
+  /**
+   * After an event on `path` (tracked entries are the caller's): its untracked standing decided again.
+   * `isDir`: what a stat of it taken after the event found (null: gone), when the caller has one.
+   */
+  async refresh(path: string, isDir?: boolean | null): Promise<void> {
     if (path === '') {
       await this.rewalk('');
       return;
@@ -210,12 +213,7 @@ export class DirCache {
     node.entries.delete(name);
     node.entries.delete(`${name}/`);
     delete node.id;
-    let isDir: boolean | null;
-    try {
-      isDir = (await lstat(join(this.#root, path))).isDirectory();
-    } catch {
-      isDir = null;
-    }
+    if (isDir === undefined) isDir = await lstat(join(this.#root, path)).then((st) => st.isDirectory(), () => null);
     if (isDir) node.entries.add(`${name}/`);
     else if (isDir === false && !this.#tracked.isTracked(path)) node.entries.add(name);
     // A .gitignore made, changed or removed: everything below its directory is decided again, from the

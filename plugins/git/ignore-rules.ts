@@ -3,7 +3,7 @@
 // default `$XDG_CONFIG_HOME/git/ignore`). Patterns are matched by the `ignore` package, which follows the
 // gitignore spec; the precedence across files is ours.
 import { readFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { fileId, type GitConfig } from './git-config.js';
 
@@ -56,17 +56,16 @@ export class IgnoreRules {
   /** Whether git ignores `path` (relative to the worktree); `isDir` matters for patterns ending in `/`. */
   isIgnored(path: string, isDir: boolean): boolean {
     const suffix = isDir ? '/' : '';
-    let dir = posix.dirname(path);
-    for (;;) {
-      const key = dir === '.' ? '' : dir;
+    // Each directory above the path, deepest first, to the root ('').
+    for (let slash = path.lastIndexOf('/'); ; slash = path.lastIndexOf('/', slash - 1)) {
+      const key = slash < 0 ? '' : path.slice(0, slash);
       const rules = this.#perDir.get(key);
       if (rules) {
         const r = rules.test((key ? path.slice(key.length + 1) : path) + suffix);
         if (r.ignored) return true;
         if (r.unignored) return false;
       }
-      if (key === '') break;
-      dir = posix.dirname(dir);
+      if (slash <= 0) break;
     }
     for (const rules of this.#repoWide) {
       const r = rules.test(path + suffix);

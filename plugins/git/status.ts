@@ -17,9 +17,9 @@ import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, similarityIndex, type RenameOptions, type RenamePair, type RenameSide } from './renames.js';
 import { stagedChanges, type StagedChange } from './staged.js';
-import { KIND_DIR, statData, type StatData } from './stat-data.js';
+import { KIND_DIR, KIND_MISSING, statData, type StatData } from './stat-data.js';
 import { trackedHashes, WarmState, type DirRecord, type Restored } from './warm-state.js';
-import { scanEntries, scanned, settledBefore, unpack, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
+import { lstatAt, scanEntries, scanned, settledBefore, unpack, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
 import { HearthError } from '../../src/errors.js';
 import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
@@ -142,7 +142,11 @@ export interface RepoServices {
 
 export type { SubmoduleCheck } from './worktree-compare.js';
 
-/** More dirty paths than this at once and the whole worktree is revalidated (stats, changed directories read) instead. */
+/**
+ * More changed paths than this at once (and a tenth of the tracked files) and the whole worktree is
+ * revalidated instead (every stat again on the pool, only changed directories read): one path costs about
+ * what ten stats on the pool do.
+ */
 const MAX_DIRTY = 2000;
 /** From this many tracked files on, scans run on the worker pool, in this many tasks (pipelined with the watches). */
 const POOL_SCAN_MIN = 4096;
@@ -203,6 +207,7 @@ export class RepoState {
 
   constructor(paths: RepoPaths, reader: ObjectReader, submodule: SubmoduleCheck, services: RepoServices) {
     this.paths = paths;
+    this.#prefix = `${paths.worktree}/`;
     this.#reader = reader;
     this.#services = services;
     this.#watch = services.watcher.watchDirs(this.#onEvent);
@@ -266,12 +271,13 @@ export class RepoState {
   }
 
   /** What the watches report: a field rather than a method, so it is handed to them as it is. */
+  readonly #prefix: string;
   readonly #onEvent: DirEventListener = (dir, name) => {
     if (dir === this.paths.gitdir || dir === this.paths.commondir || dir.startsWith(`${this.paths.commondir}/`) || dir.startsWith(`${this.paths.gitdir}/`)) {
       this.#metaDirty = true;
       return;
     }
-    const rel = relative(this.paths.worktree, dir);
+    const rel = dir === this.paths.worktree ? '' : dir.startsWith(this.#prefix) ? dir.slice(this.#prefix.length) : relative(this.paths.worktree, dir);
     if (name === null) {
       this.#dirty.add(rel);
       return;
@@ -317,7 +323,7 @@ export class RepoState {
     if (settled && this.#config.changed()) this.#metaDirty = true;
     // A build keeps the listings (only their meaning is decided again) for a changed excludes file; it
     // takes stats of everything for lost or too many events.
-    const build = !settled || this.#rules.sourcesChanged() || this.#dirty.size > MAX_DIRTY;
+    const build = !settled || this.#rules.sourcesChanged() || this.#dirty.size > this.#maxDirty();
     if (build || (this.#metaDirty && (await this.#refreshMeta(rebuild)))) {
       if (!rebuild) return false;
       if (build) await this.#build();
@@ -332,7 +338,10 @@ export class RepoState {
     // A submodule's own changes make no event here: its state (warm itself) is asked every time.
     for (const i of this.#gitlinks) entries.add(i);
     await Promise.all([...entries].map((i) => this.#compare.compare(this.#index, i)));
-    for (const path of dirty) await this.#cache.refresh(path);
+    for (const path of dirty) {
+      const kind = lstatAt(join(this.paths.worktree, path)).kind;
+      await this.#cache.refresh(path, kind === KIND_MISSING ? null : kind === KIND_DIR);
+    }
     await this.#refreshStaged();
     return true;
   }
@@ -392,6 +401,10 @@ export class RepoState {
     for (const [dir, node] of this.#cache.dirs) if (node.id) dirs.set(dir, { ...node.id, gitignore: node.gitignore, entries: [...node.entries] });
     if (dirs.size === 0 || !this.#hashes) return null;
     return { dirs, verdicts: new Map(), indexChecksum: this.#hashes.checksum };
+  }
+
+  #maxDirty(): number {
+    return Math.max(MAX_DIRTY, Math.floor(this.#index.count / 10));
   }
 
   /** trackedHashes of the current index, computed once per index content. */
@@ -591,7 +604,7 @@ export class RepoState {
     if (!(await this.#loadIndex())) return false;
     const touched = changedEntries(before, this.#index);
     // Too many for one by one: a build, with the directory cache as the known listings (not at close).
-    if (touched.length > MAX_DIRTY) {
+    if (touched.length > this.#maxDirty()) {
       if (rebuild) await this.#build();
       return true;
     }
