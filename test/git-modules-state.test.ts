@@ -11,7 +11,7 @@ import { DirCache, type Tracked, type Watches } from '../plugins/git/dir-cache.j
 import { IgnoreRules } from '../plugins/git/ignore-rules.js';
 import { loadGitConfig } from '../plugins/git/git-config.js';
 import { GITLINK } from '../plugins/git/modes.js';
-import { RACY_MARGIN_MS, type Verdict } from '../plugins/git/worktree-compare.js';
+import { settledBefore, type Verdict } from '../plugins/git/worktree-compare.js';
 import { KIND_FILE, statData, type StatData } from '../plugins/git/stat-data.js';
 import { findRepo, type RepoPaths } from '../plugins/git/repo.js';
 import { repoIdentity, stateFile, STATE_VERSION, trackedHashes, WarmState, type DirRecord } from '../plugins/git/warm-state.js';
@@ -26,12 +26,17 @@ isolateGit();
 const root = mkdtempSync(join(tmpdir(), 'hearth-mods-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 
-/** A known bug: its test is marked todo (which tap does not run); HEARTH_RUN_TODO=1 runs it, to see it fail. */
-const bug = (what: string) => (process.env.HEARTH_RUN_TODO ? {} : { todo: what });
-
 const readIndex = (repo: string): IndexTable => parseIndex(readFileSync(join(repo, '.git', 'index')));
-/** Past the racy margin, so stats taken before are settled. */
-const settle = () => new Promise((r) => setTimeout(r, RACY_MARGIN_MS + 100));
+/** Past a tick of the filesystem's clock, so times set before are older than a stamp taken after. */
+const settle = () => new Promise((r) => setTimeout(r, 50));
+/** The filesystem's time now: the mtime of a file written now in `dir`. */
+async function fsStamp(dir: string): Promise<number> {
+  const file = join(dir, `.stamp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(file, '');
+  const { mtimeMs } = await lstat(file);
+  unlinkSync(file);
+  return mtimeMs;
+}
 const stat = async (path: string): Promise<StatData> => statData(await lstat(path));
 
 /** What the DirCache asks of the index, from a real IndexTable (any stage counts as tracked). */
@@ -206,7 +211,8 @@ t.test('dir-cache: refresh after a change, rewalk after a .gitignore change', as
   await cache.refresh('src/sub');
   t.notOk(cache.dirs.has('src/sub/one'), 'a directory removed: forgotten with what is below it');
   await checkAgainstGit(t, repo, cache, 'directory removed');
-  // .gitignore: made in src, then the root's changed.
+  // .gitignore: made in src, then the root's changed: decided again from the listings, none read again.
+  const reads = cache.reads;
   write(repo, 'src/.gitignore', 'new.ts\n');
   await cache.refresh('src/.gitignore');
   t.ok(cache.ignoredFiles.has('src/new.ts'), 'src/new.ts ignored by the new src/.gitignore');
@@ -215,6 +221,7 @@ t.test('dir-cache: refresh after a change, rewalk after a .gitignore change', as
   await cache.refresh('.gitignore');
   t.ok(cache.untracked.has('err.log'), '*.log no longer ignored');
   await checkAgainstGit(t, repo, cache, 'root .gitignore changed');
+  t.equal(cache.reads, reads, 'the .gitignore changes read no directory again');
   // A nested repository's .git removed: a plain directory, walked.
   rmSync(join(repo, 'nested/.git'), { recursive: true });
   await cache.refresh('nested/.git');
@@ -303,7 +310,7 @@ t.test('dir-cache: refresh after replacements, a new nested repository, an untra
   await step('the root refreshed: all walked again', ['']);
 });
 
-t.test('dir-cache: a .git in a directory with tracked files is never listed', bug('#walk skips an entry named .git only in the root: in a walked subdirectory with tracked files (t/ with t/.git after `git init t`) the .git directory is walked as an untracked directory and everything in it (t/.git/HEAD, t/.git/config, ...) is listed untracked; git never lists a .git entry (treat_path)'), async (t) => {
+t.test('dir-cache: a .git in a directory with tracked files is never listed', async (t) => {
   const repo = makeRepo(root);
   write(repo, 't/file.txt', 'tracked\n');
   commitAll(repo);
@@ -315,7 +322,7 @@ t.test('dir-cache: a .git in a directory with tracked files is never listed', bu
   await checkAgainstGit(t, repo, cache, 'a .git below a tracked directory');
 });
 
-t.test('dir-cache: a .git that is not a repository does not make a nested repository', bug('isNestedRepo is true for any entry named .git (lstat only): a directory whose .git is an invalid gitfile or an empty directory is listed as `dir/` in -uall, where git (is_nonbare_repository_dir) walks it and lists its files'), async (t) => {
+t.test('dir-cache: a .git that is not a repository does not make a nested repository', async (t) => {
   const repo = makeRepo(root);
   write(repo, 'a.txt', 'a\n');
   commitAll(repo);
@@ -393,7 +400,7 @@ t.test('warm-state: a round trip through a real state dir', async (t) => {
     ['src', { ino: 12, mtimeMs: 3000, ctimeMs: 3001, takenAt: 6000, gitignore: false, tracked: '', entries: [] }],
     ['日本/é', { ino: 13, mtimeMs: 1, ctimeMs: 2, takenAt: 3, gitignore: false, tracked: 'x', entries: ['😀.txt'] }],
   ]);
-  const verdict: Verdict = { stat: { kind: KIND_FILE, mode: 0o100644, size: 5, mtimeMs: 123.456, ctimeMs: 124, ino: 99, uid: 0, gid: 0 }, letter: 'M', takenAt: 4000 };
+  const verdict: Verdict = { stat: { kind: KIND_FILE, mode: 0o100644, size: 5, mtimeMs: 123.456, ctimeMs: 124, ino: 99, uid: 0, gid: 0 }, oid: '0123456789abcdef0123456789abcdef01234567', letter: 'M', takenAt: 4000 };
   for (const [dir, record] of dirs) opened.state.putDir(dir, record);
   opened.state.putVerdict('src/f.txt', verdict);
   opened.state.putVerdict('gone.txt', { ...verdict, letter: ' ' });
@@ -448,7 +455,9 @@ t.test('warm-state: WarmState.valid', async (t) => {
   writeFileSync(join(dir, 'f'), 'f');
   await settle();
   const s = await stat(dir);
-  const record: DirRecord = { ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, takenAt: Date.now(), gitignore: false, tracked: 'h', entries: ['f'] };
+  // The stamp as status takes it: the filesystem's time, after the stat and a tick later than the change.
+  const record: DirRecord = { ino: s.ino, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, takenAt: await fsStamp(root), gitignore: false, tracked: 'h', entries: ['f'] };
+  t.ok(settledBefore(s, record.takenAt), 'the stamp is newer than the directory');
   t.ok(WarmState.valid(record, s, 'h'), 'same identity, settled, same tracked hash');
   t.notOk(WarmState.valid(undefined, s, 'h'), 'no record');
   t.notOk(WarmState.valid(record, undefined, 'h'), 'no stat');
@@ -457,7 +466,11 @@ t.test('warm-state: WarmState.valid', async (t) => {
   t.notOk(WarmState.valid({ ...record, ctimeMs: record.ctimeMs + 0.001 }, s, 'h'), 'other ctime');
   t.notOk(WarmState.valid(record, { ...s, kind: KIND_FILE }, 'h'), 'not a directory');
   t.notOk(WarmState.valid(record, await stat(join(dir, 'f')), 'h'), "a file's stat");
-  t.notOk(WarmState.valid({ ...record, takenAt: Math.max(s.mtimeMs, s.ctimeMs) + RACY_MARGIN_MS }, s, 'h'), 'racy: taken within the margin of its change');
+  const newest = Math.max(s.mtimeMs, s.ctimeMs);
+  t.notOk(WarmState.valid({ ...record, takenAt: newest }, s, 'h'), 'racy: stamped in the same tick as its change');
+  t.notOk(WarmState.valid({ ...record, takenAt: newest - 1 }, s, 'h'), 'racy: stamped before its change');
+  t.ok(WarmState.valid({ ...record, takenAt: newest + 0.001 }, s, 'h'), 'a stamp just past its change: settled');
+  t.notOk(WarmState.valid({ ...record, ctimeMs: s.mtimeMs + 10, takenAt: s.mtimeMs + 5 }, { ...s, ctimeMs: s.mtimeMs + 10 }, 'h'), 'racy by its ctime alone');
   t.notOk(WarmState.valid(record, s, 'other'), 'tracked hash differs');
   t.notOk(WarmState.valid(record, s, ''), 'no tracked file any more');
   unlinkSync(join(dir, 'f'));
