@@ -5,6 +5,7 @@
 // for another question; `dispose` runs on eviction, expiry and close alike. A released repository's warm
 // state is written to the state dir first (see warm-state.ts), and the repositories warm at close are
 // listed there, so the next start brings them up before anyone asks.
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -34,6 +35,8 @@ export class RepoManager {
    * `git init` (or a new `.git` file) in any of them changes that time, so a hit is checked by stats alone.
    */
   readonly #outside = new LRUCache<string, Array<[string, number]>>({ max: 4096 });
+  /** Inputs located before, checked again by #stillThere. */
+  readonly #located = new LRUCache<string, Located>({ max: 1024 });
   /** Releases still writing their state: close() waits for them. */
   readonly #closing = new Set<Promise<void>>();
 
@@ -56,6 +59,8 @@ export class RepoManager {
 
   /** The repository of `input` (any path inside a worktree under the roots). */
   async locate(input: string): Promise<RepoPaths> {
+    const hit = this.#located.get(input);
+    if (hit && this.#stillThere(input, hit)) return hit.paths;
     const real = await this.roots.resolve(input);
     const known = this.#outside.get(real);
     if (known && (await unchanged(known))) throw notARepository(input);
@@ -69,7 +74,29 @@ export class RepoManager {
     if (!this.roots.contains(paths.worktree)) {
       throw new HearthError('PATH_OUTSIDE_ROOTS', `the repository at ${JSON.stringify(paths.worktree)} is outside the configured roots`);
     }
+    const dotGit = lstatSync(join(paths.worktree, '.git'), { throwIfNoEntry: false });
+    if (dotGit) this.#located.set(input, { real, paths, dotGit: identity(dotGit) });
     return paths;
+  }
+
+  /**
+   * Whether `input` still names the repository it named (what the walk up would find again), by synchronous
+   * stats of a few microseconds each where the walk costs several round trips to libuv's threads: it resolves
+   * to the same real path, no directory between that and the worktree has a `.git` of its own, the
+   * worktree's `.git` is the same entry (a directory: the same inode; a file: the same inode, size and mtime),
+   * and HEAD is there.
+   */
+  #stillThere(input: string, hit: Located): boolean {
+    try {
+      if (input.includes('\0') || realpathSync(this.roots.absolute(input)) !== hit.real || !this.roots.contains(hit.real)) return false;
+      for (let d = hit.real; d !== hit.paths.worktree; d = dirname(d)) {
+        if (dirname(d) === d || lstatSync(join(d, '.git'), { throwIfNoEntry: false })) return false;
+      }
+      const dotGit = lstatSync(join(hit.paths.worktree, '.git'), { throwIfNoEntry: false });
+      return dotGit !== undefined && identity(dotGit) === hit.dotGit && statSync(join(hit.paths.gitdir, 'HEAD')).isFile();
+    } catch {
+      return false;
+    }
   }
 
   reader(paths: RepoPaths): ObjectReader {
@@ -157,6 +184,14 @@ export class RepoManager {
     }
   }
 }
+
+interface Located {
+  real: string;
+  paths: RepoPaths;
+  dotGit: string;
+}
+
+const identity = (s: Stats): string => (s.isDirectory() ? `d:${s.ino}` : `f:${s.ino}:${s.size}:${s.mtimeMs}`);
 
 const warmList = (stateDir: string): string => join(stateDir, 'git', 'warm.json');
 
