@@ -13,7 +13,7 @@ import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, 
 import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
 import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
-import type { ScanResult } from './worktree-compare.js';
+import type { ScanResult, ScanTask } from './worktree-compare.js';
 
 export interface GitOptions {
   roots?: string[];
@@ -143,6 +143,11 @@ export default definePlugin<GitOptions>({
       idleMs: options.idle_release_seconds * 1000,
       watcher: ctx.watcher,
       scan: (task) => ctx.runTask<ScanResult>('scan', task),
+      // One empty scan per thread: each thread starts and loads the task module before real work comes.
+      warmPool: () => {
+        const empty: ScanTask = { root: '/', names: '', starts: Uint32Array.of(0), from: 0, stat: new Uint32Array(0), flags: new Uint8Array(0), rules: { fileMode: true, trustCtime: true, checkStat: true, indexMtimeSec: 0, indexMtimeNsec: 0 } };
+        for (let i = 0; i < ctx.pool.stats().max_threads; i++) void ctx.runTask('scan', empty).catch(() => {});
+      },
       stateDir: ctx.core.state_dir,
       onPersistError: (err) => ctx.log.warn({ err }, 'git: the warm state could not be persisted'),
     });

@@ -19,6 +19,8 @@ export interface ManagerOptions extends RepoServices {
   roots: Roots;
   maxRepos: number;
   idleMs: number;
+  /** Starts the worker pool's threads ahead of the first scan. */
+  warmPool?: () => void;
 }
 
 /** setTimeout's limit (less the 1 ms lru-cache adds): a longer idle time would fire at once. */
@@ -164,7 +166,9 @@ export class RepoManager {
     } catch {
       return; // none yet, or unreadable: nothing is warmed ahead
     }
-    if (!Array.isArray(list)) return;
+    if (!Array.isArray(list) || list.length === 0) return;
+    // The pool's threads start (and load the scan task) while the rest of the daemon does.
+    this.#options.warmPool?.();
     for (const worktree of list.slice(0, this.#options.maxRepos)) {
       if (typeof worktree !== 'string') continue;
       const paths = await this.locate(worktree).catch(() => null);

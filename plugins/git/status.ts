@@ -8,7 +8,7 @@
 import { lstat, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { readdirSync, type BigIntStats } from 'node:fs';
 import { join, relative } from 'node:path';
-import { DirCache, type Tracked } from './dir-cache.js';
+import { DirCache, type Listed, type Tracked } from './dir-cache.js';
 import { configBool, loadGitConfig, type GitConfig, type SubmoduleIgnore } from './git-config.js';
 import { IgnoreRules } from './ignore-rules.js';
 import { compareRange, comparePaths, IndexTable, parseIndex, STAT_FIELDS } from './index-file.js';
@@ -19,7 +19,7 @@ import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, 
 import { stagedChanges, type StagedChange } from './staged.js';
 import { KIND_DIR, KIND_MISSING, statData, type StatData } from './stat-data.js';
 import { trackedHashes, WarmState, type DirRecord, type Restored } from './warm-state.js';
-import { lstatAt, scanEntries, scanned, settledBefore, unpack, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
+import { lstatAt, scanEntries, scanned, settledBefore, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
 import { HearthError } from '../../src/errors.js';
 import { COOKIE_PREFIX, type DirEventListener, type DirWatchSet } from '../../src/services/dir-watch.js';
 
@@ -414,29 +414,29 @@ export class RepoState {
   }
 
   /**
-   * Every tracked file and every known directory stated, then the walk. The stats run in tasks over ranges
-   * of the index, each sent once the directories up to its last path are watched (so a change after a
-   * stat is reported), on the pool when the index is big.
+   * Every tracked file and every known directory stated, and the walk. The files' stats run in tasks over
+   * ranges of the index, each sent once the directories up to its last path are watched (so a change after
+   * a stat is reported), on the pool when the index is big; a known directory is stated here right after its
+   * watch is made (a few microseconds each), so the walk, which takes the listings it proves unchanged and
+   * reads the rest, runs on this thread while the pool states the files.
    */
   async #scanAndWalk(known: Restored | null): Promise<void> {
     const index = this.#index;
     const root = this.paths.worktree;
-    const knownDirs = known ? [...known.dirs.keys()] : [];
-    const watchOrder = [...new Set(['', ...this.#trackedDirs, ...knownDirs])].sort(comparePaths);
-    const statOf = new Set(knownDirs);
+    const watchOrder = [...new Set(['', ...this.#trackedDirs, ...(known ? known.dirs.keys() : [])])].sort(comparePaths);
+    const dirStats = new Map<string, StatData>();
     const pooled = this.#services.scan !== undefined && index.count >= POOL_SCAN_MIN;
-    const tasks = pooled ? POOL_SCAN_TASKS : 1;
-    const size = Math.max(1, Math.ceil(index.count / tasks));
-    const pending: Array<Promise<{ result: ScanResult; dirs: string[] }>> = [];
+    const size = Math.max(1, Math.ceil(index.count / (pooled ? POOL_SCAN_TASKS : 1)));
+    const scans: Array<Promise<ScanResult>> = [];
     let w = 0;
-    for (let from = 0; from < index.count || pending.length === 0; from += size) {
+    for (let from = 0; from < index.count || scans.length === 0; from += size) {
       const to = Math.min(index.count, from + size);
       const last = to >= index.count ? null : index.path(to - 1);
-      const dirs: string[] = [];
       for (; w < watchOrder.length && (last === null || comparePaths(watchOrder[w]!, last) <= 0); w++) {
         const dir = watchOrder[w]!;
-        this.#watch.add(dir ? join(root, dir) : root);
-        if (statOf.has(dir)) dirs.push(dir);
+        const abs = dir ? join(root, dir) : root;
+        this.#watch.add(abs);
+        if (known?.dirs.has(dir)) dirStats.set(dir, lstatAt(abs));
       }
       const task: ScanTask = {
         root,
@@ -446,33 +446,27 @@ export class RepoState {
         stat: index.stat,
         flags: index.flags,
         rules: this.#compare.rules,
-        dirs,
       };
-      pending.push((pooled ? this.#services.scan!(task).catch(() => scanEntries(task)) : this.#scanHere(task)).then((result) => ({ result, dirs })));
+      scans.push(pooled ? this.#services.scan!(task).catch(() => scanEntries(task)) : this.#scanHere(task));
       if (to >= index.count) break;
     }
     const decided: Array<Promise<void>> = [];
-    const dirStats = new Map<string, StatData>();
-    const take = ({ result, dirs }: { result: ScanResult; dirs: string[] }): void => {
+    const stated = Promise.all(scans.map((p) => p.then((result) => {
       for (const [i, d] of scanned(result)) decided.push(this.#compare.decide(index, i, d, false));
-      dirs.forEach((dir, k) => dirStats.set(dir, unpack(result.dirs, k * 8)));
-    };
-    if (!known) {
-      // Nothing known: the walk reads every directory on libuv's threads while the stats run.
-      await Promise.all([Promise.all(pending.map((p) => p.then(take))), this.#cache.walkAll()]);
-    } else {
-      for (const p of pending) take(await p);
+    })));
+    let listed: Listed | undefined;
+    if (known) {
       const hashes = known.indexChecksum === index.checksum ? null : this.#trackedHashes();
-      let reused = 0;
-      await this.#cache.walkAll((dir) => {
+      listed = (dir) => {
         const record = known.dirs.get(dir);
         if (!record || !WarmState.valid(record, dirStats.get(dir), hashes ? (hashes.get(dir) ?? '') : record.tracked)) return undefined;
-        reused++;
+        this.persist.dirs_reused++;
         const { entries, gitignore, ...id } = record;
         return { entries, gitignore, id: hashes ? { ...id, tracked: hashes.get(dir) ?? '' } : id };
-      });
-      this.persist.dirs_reused += reused;
+      };
     }
+    // With nothing known the walk reads every directory, on libuv's threads, while the pool states the files.
+    await Promise.all([stated, this.#cache.walkAll(listed)]);
     this.persist.dirs_read = this.#cache.reads;
     await Promise.all(decided);
     // Tracked files whose directory the walk did not find as a directory (gone, or now a link, which git
@@ -493,7 +487,7 @@ export class RepoState {
     for (let k = 0; k < n; k += SCAN_SLICE) {
       const end = Math.min(n, k + SCAN_SLICE);
       const base = task.starts[k]!;
-      parts.push(scanEntries({ ...task, names: task.names.slice(base, task.starts[end]!), starts: task.starts.slice(k, end + 1).map((s) => s - base), from: task.from + k, dirs: end === n ? task.dirs : [] }));
+      parts.push(scanEntries({ ...task, names: task.names.slice(base, task.starts[end]!), starts: task.starts.slice(k, end + 1).map((s) => s - base), from: task.from + k }));
       await new Promise((r) => setImmediate(r));
     }
     const entries = new Float64Array(parts.reduce((sum, p) => sum + p.entries.length, 0));
@@ -502,7 +496,7 @@ export class RepoState {
       entries.set(p.entries, at);
       at += p.entries.length;
     }
-    return { entries, dirs: parts[parts.length - 1]!.dirs };
+    return { entries };
   }
 
   #schedulePersist(): void {

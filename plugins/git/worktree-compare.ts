@@ -106,15 +106,11 @@ export interface ScanTask {
   stat: Uint32Array;
   flags: Uint8Array;
   rules: CompareRules;
-  /** Directories (relative) whose stat is wanted as well. */
-  dirs: string[];
 }
 
 export interface ScanResult {
   /** Per entry a stat did not find clean: its number, then its stat (kind, mode, size, mtime, ctime, ino, uid, gid). */
   entries: Float64Array;
-  /** Per directory of the task, in order: the same eight fields. */
-  dirs: Float64Array;
 }
 
 export function lstatAt(path: string): StatData {
@@ -140,7 +136,7 @@ export function unpack(packed: Float64Array, at: number): StatData {
   return { kind: packed[at]!, mode: packed[at + 1]!, size: packed[at + 2]!, mtimeMs: packed[at + 3]!, ctimeMs: packed[at + 4]!, ino: packed[at + 5]!, uid: packed[at + 6]!, gid: packed[at + 7]! };
 }
 
-/** The worker task (and its fallback on this thread): stats of a range of entries and of some directories. */
+/** The worker task (and its fallback on this thread): the stats of a range of entries. */
 export function scanEntries(task: ScanTask): ScanResult {
   const n = task.starts.length - 1;
   let found = new Float64Array(Math.min(n, 64) * FIELDS);
@@ -160,9 +156,7 @@ export function scanEntries(task: ScanTask): ScanResult {
     put(found, count * FIELDS + 1, d);
     count++;
   }
-  const dirs = new Float64Array(task.dirs.length * 8);
-  task.dirs.forEach((dir, k) => put(dirs, k * 8, lstatAt(dir ? prefix + dir : task.root)));
-  return { entries: found.slice(0, count * FIELDS), dirs };
+  return { entries: found.slice(0, count * FIELDS) };
 }
 
 /** Each entry of a scan result: its number and stat. */
