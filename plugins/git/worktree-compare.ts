@@ -46,7 +46,7 @@ export interface CompareRules {
 
 const timeMs = (sec: number, nsec: number): number => sec * 1000 + nsec / 1_000_000;
 
-export function sameStat(a: StatData, b: StatData): boolean {
+function sameStat(a: StatData, b: StatData): boolean {
   return a.kind === b.kind && a.mode === b.mode && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.uid === b.uid && a.gid === b.gid;
 }
 
@@ -92,7 +92,7 @@ export function fromStat(index: { stat: Uint32Array; flags: Uint8Array }, i: num
 }
 
 /** Whether the worktree does not look at entry `i` at all (skip-worktree, assume-unchanged). */
-export const notCompared = (index: { flags: Uint8Array }, i: number): boolean => (index.flags[i]! & (F_ASSUME_VALID | F_SKIP_WORKTREE)) !== 0;
+const notCompared = (index: { flags: Uint8Array }, i: number): boolean => (index.flags[i]! & (F_ASSUME_VALID | F_SKIP_WORKTREE)) !== 0;
 
 const FIELDS = 9;
 
@@ -132,7 +132,7 @@ function put(out: Float64Array, at: number, d: StatData): void {
   out[at + 7] = d.gid;
 }
 
-export function unpack(packed: Float64Array, at: number): StatData {
+function unpack(packed: Float64Array, at: number): StatData {
   return { kind: packed[at]!, mode: packed[at + 1]!, size: packed[at + 2]!, mtimeMs: packed[at + 3]!, ctimeMs: packed[at + 4]!, ino: packed[at + 5]!, uid: packed[at + 6]!, gid: packed[at + 7]! };
 }
 
