@@ -202,6 +202,8 @@ export class RepoState {
   #warmOpened = false;
   #hashes: { checksum: string; map: Map<string, string> } | null = null;
   #persistTimer: NodeJS.Timeout | null = null;
+  /** The index checksum the persisted records were last written with. */
+  #writtenChecksum = '';
   #closed = false;
   readonly persist: PersistStats = { restored: false, discarded: null, dirs_reused: 0, dirs_read: 0, files_hashed: 0 };
 
@@ -387,6 +389,7 @@ export class RepoState {
       this.#warm = state;
       this.persist.discarded = state.discarded;
       this.persist.restored = restored !== null;
+      this.#writtenChecksum = restored?.indexChecksum ?? '';
       if (restored) for (const [path, verdict] of restored.verdicts) this.#compare.verdicts.set(path, verdict);
       return restored;
     } catch (err) {
@@ -518,6 +521,8 @@ export class RepoState {
     const warm = this.#warm;
     if (!warm || !this.#built) return;
     const pending = [...this.#cache.dirs].filter(([, node]) => !node.id).map(([dir]) => dir);
+    // Nothing new since the last pass (the usual case while answers flow): nothing is written.
+    if (pending.length === 0 && this.#compare.changedVerdicts.size === 0 && this.#index.checksum === this.#writtenChecksum && this.#cache.dirs.size === warm.dirRecords) return;
     const takenAt = pending.length > 0 ? await this.#fsStamp() : 0;
     const stats = await Promise.all(pending.map((dir) => lstat(dir ? join(this.paths.worktree, dir) : this.paths.worktree).then(statData, () => undefined)));
     // Changes the update applies leave listings to prove at the next pass. At close no build is started
@@ -543,6 +548,7 @@ export class RepoState {
       for (const [dir, node] of this.#cache.dirs) if (!node.id) warm.dropDir(dir);
       warm.keepDirs(this.#cache.dirs);
       warm.putMeta(this.#index.checksum);
+      this.#writtenChecksum = this.#index.checksum;
     }
     // Verdicts stand on their own: each names the blob and the stat it goes with.
     for (const path of this.#compare.changedVerdicts) warm.putVerdict(path, this.#compare.verdicts.get(path));

@@ -160,6 +160,11 @@ export class WarmState {
     this.#written.add(dir);
   }
 
+  /** Directories with a record. */
+  get dirRecords(): number {
+    return this.#written.size;
+  }
+
   dropDir(dir: string): void {
     if (this.#written.delete(dir)) this.#file.delete(DIR + dir);
   }
