@@ -5,8 +5,8 @@
 // defined by `git status --porcelain=v1` and `--porcelain=v2`, with or without renames, with each of git's
 // -u<mode> and --ignored=<mode>. Renames between HEAD and the index are found from the staged changes;
 // their scores are kept by blob pair.
-import { lstat, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { readdirSync, type BigIntStats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { readdirSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DirCache, type Listed, type Tracked } from './dir-cache.js';
 import { configBool, loadGitConfig, type GitConfig, type SubmoduleIgnore } from './git-config.js';
@@ -17,7 +17,7 @@ import type { Head, ObjectReader } from './objects.js';
 import type { RepoPaths } from './repo.js';
 import { DEFAULT_RENAME_LIMIT, DEFAULT_RENAME_SCORE, findRenames, RenameScorer, similarityIndex, type RenameOptions, type RenamePair, type RenameSide } from './renames.js';
 import { stagedChanges, type StagedChange } from './staged.js';
-import { KIND_DIR, KIND_MISSING, statData, type StatData } from './stat-data.js';
+import { KIND_DIR, KIND_MISSING, type StatData } from './stat-data.js';
 import { trackedHashes, WarmState, type DirRecord, type Restored } from './warm-state.js';
 import { lstatAt, scanEntries, scanned, settledBefore, WorktreeCompare, type ScanResult, type ScanTask, type SubmoduleCheck } from './worktree-compare.js';
 import { HearthError } from '../../src/errors.js';
@@ -429,8 +429,10 @@ export class RepoState {
     const watchOrder = [...new Set(['', ...this.#trackedDirs, ...(known ? known.dirs.keys() : [])])].sort(comparePaths);
     const dirStats = new Map<string, StatData>();
     const pooled = this.#services.scan !== undefined && index.count >= POOL_SCAN_MIN;
-    const size = Math.max(1, Math.ceil(index.count / (pooled ? POOL_SCAN_TASKS : 1)));
+    const size = pooled ? Math.ceil(index.count / POOL_SCAN_TASKS) : SCAN_SLICE;
     const scans: Array<Promise<ScanResult>> = [];
+    // Slices on this thread run one a turn of the event loop, in order.
+    let here: Promise<unknown> = Promise.resolve();
     let w = 0;
     for (let from = 0; from < index.count || scans.length === 0; from += size) {
       const to = Math.min(index.count, from + size);
@@ -450,7 +452,12 @@ export class RepoState {
         flags: index.flags,
         rules: this.#compare.rules,
       };
-      scans.push(pooled ? this.#services.scan!(task).catch(() => scanEntries(task)) : this.#scanHere(task));
+      if (pooled) scans.push(this.#services.scan!(task).catch(() => scanEntries(task)));
+      else {
+        const slice = here.then(() => new Promise((r) => setImmediate(r))).then(() => scanEntries(task));
+        scans.push(slice);
+        here = slice;
+      }
       if (to >= index.count) break;
     }
     const decided: Array<Promise<void>> = [];
@@ -482,26 +489,6 @@ export class RepoState {
     this.persist.files_hashed = this.#compare.hashed;
   }
 
-  /** scanEntries on this thread, a slice at a time so the event loop turns between slices. */
-  async #scanHere(task: ScanTask): Promise<ScanResult> {
-    const n = task.starts.length - 1;
-    if (n <= SCAN_SLICE) return scanEntries(task);
-    const parts: ScanResult[] = [];
-    for (let k = 0; k < n; k += SCAN_SLICE) {
-      const end = Math.min(n, k + SCAN_SLICE);
-      const base = task.starts[k]!;
-      parts.push(scanEntries({ ...task, names: task.names.slice(base, task.starts[end]!), starts: task.starts.slice(k, end + 1).map((s) => s - base), from: task.from + k }));
-      await new Promise((r) => setImmediate(r));
-    }
-    const entries = new Float64Array(parts.reduce((sum, p) => sum + p.entries.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      entries.set(p.entries, at);
-      at += p.entries.length;
-    }
-    return { entries };
-  }
-
   #schedulePersist(): void {
     if (!this.#warm || this.#persistTimer || this.#closed) return;
     this.#persistTimer = setTimeout(() => {
@@ -524,7 +511,7 @@ export class RepoState {
     // Nothing new since the last pass (the usual case while answers flow): nothing is written.
     if (pending.length === 0 && this.#compare.changedVerdicts.size === 0 && this.#index.checksum === this.#writtenChecksum && this.#cache.dirs.size === warm.dirRecords) return;
     const takenAt = pending.length > 0 ? await this.#fsStamp() : 0;
-    const stats = await Promise.all(pending.map((dir) => lstat(dir ? join(this.paths.worktree, dir) : this.paths.worktree).then(statData, () => undefined)));
+    const stats = pending.map((dir) => lstatAt(dir ? join(this.paths.worktree, dir) : this.paths.worktree));
     // Changes the update applies leave listings to prove at the next pass. At close no build is started
     // for it: then no listing (and no index checksum) is written, only what is proven on its own.
     const changing = this.#dirty.size > 0 || this.#metaDirty;
@@ -534,8 +521,8 @@ export class RepoState {
       const hashes = pending.length > 0 ? this.#trackedHashes() : new Map<string, string>();
       pending.forEach((dir, k) => {
         const node = this.#cache.dirs.get(dir);
-        const s = stats[k];
-        if (!node || node.id || !s || s.kind !== KIND_DIR) return;
+        const s = stats[k]!;
+        if (!node || node.id || s.kind !== KIND_DIR) return;
         if (!settledBefore(s, takenAt)) {
           racy = takenAt > 0;
           return;
@@ -557,16 +544,19 @@ export class RepoState {
     if (!closing && (racy || changing)) this.#schedulePersist();
   }
 
-  /** The filesystem's time now: the mtime of a file written now in the git directory (as a cookie: no event is made of it). */
+  /**
+   * The filesystem's time now: the mtime of a file made now in the git directory (as a cookie: no event is
+   * made of it), synchronously like the settle cookie (microseconds, where three round trips cost more).
+   */
   async #fsStamp(): Promise<number> {
     const file = join(this.paths.gitdir, `${COOKIE_PREFIX}stamp-${process.pid}-${++stampSeq}`);
     try {
-      await writeFile(file, '');
-      return (await stat(file)).mtimeMs;
+      writeFileSync(file, '');
+      return statSync(file).mtimeMs;
     } catch {
       return 0; // a git directory that cannot be written: nothing is proven settled, so nothing is trusted later
     } finally {
-      await unlink(file).catch(() => {});
+      rmSync(file, { force: true });
     }
   }
 
