@@ -24,6 +24,7 @@ export interface HearthConfig {
   log: { level: LogLevel };
   cache: { ttl_seconds: number; max_size: number; store: 'sqlite' | 'memory'; max_store_entries: number };
   watcher: { ignore: string[] };
+  events: { ring_size: number };
   pool: { max_threads: number; max_queue: number; task_timeout_ms: number; worker_nice: number };
   circuit_breaker: { failure_threshold: number; reset_timeout_seconds: number };
   plugins: Record<string, PluginEntry>;

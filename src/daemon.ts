@@ -12,6 +12,7 @@ import { listenBoth, type Listening } from './http/server.js';
 import { loadPlugins, PluginHost } from './registry.js';
 import { CacheService } from './services/cache.js';
 import { EventBus } from './services/events.js';
+import { MAX_BUFFERED } from './http/sse.js';
 import { WatcherService } from './services/watcher.js';
 import { Breakers } from './services/breakers.js';
 import { eventsRoute } from './http/events-route.js';
@@ -112,7 +113,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Whatever the cache still buffers is committed before exit (bounded like every close step).
     started.push({ name: 'cache', close: (deadline) => withTimeout(cache.close(), Math.max(1000, left(deadline)), 'cache close') });
     metrics.provide('cache_stats', () => cache.stats());
-    const bus = new EventBus();
+    const bus = new EventBus({ ringSize: config.events.ring_size });
+    // The ring's bound, and how far behind a client may fall before its stream is cut off.
+    metrics.provide('events', () => ({ ...bus.stats(), cut_off_bytes: MAX_BUFFERED }));
     const watcher = new WatcherService({ ignore: config.watcher.ignore, bus, log: log.child({ service: 'watcher' }) });
     started.push({ name: 'watcher', close: () => watcher.close() });
     const breakers = new Breakers(config.circuit_breaker);
@@ -159,11 +162,12 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     )) {
       routes.add('core', route);
     }
-    routes.add('core', eventsRoute(bus));
     // The threads start with the first task (PoolService.run), not here: each idle thread costs ~10 MB of
     // RSS and its start-up competes with the boot for the CPU; the first task pays the spawn (its request took
     // 0.22-0.37 s here against 0.03-0.04 s, on a loaded 2-core machine).
     await host.setup();
+    // After the plugins' setup: the scopes they added (git's `repo`) are parameters of the route.
+    routes.add('core', eventsRoute(bus));
     started.push({ name: 'plugins', close: (deadline) => host.close(left(deadline)) });
 
     let settings = appSettings(config, config.server.port);

@@ -77,8 +77,11 @@ export interface PluginContext<Options = unknown> {
   readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange' | 'watchDirs'>;
   /** Circuit breakers by name (shared by all plugins; name them `<plugin>:<thing>`). */
   readonly breakers: Pick<Breakers, 'run' | 'state'>;
-  /** The event bus behind GET /events. */
-  readonly events: Pick<EventBus, 'publish' | 'subscribe'>;
+  /**
+   * The event bus behind GET /events: publish, subscribe, the clock, whether an event would reach anyone
+   * (`wanted`, for events that cost something to compute), and scopes (query parameters of GET /events).
+   */
+  readonly events: Pick<EventBus, 'publish' | 'subscribe' | 'wanted' | 'addScope' | 'clock' | 'sequence'>;
   /**
    * Runs one of this plugin's `tasks` on the shared worker pool: the task module's default export gets
    * `input` (structured-cloned) in a worker thread. Rejects with QUEUE_FULL when the pool queue is full,

@@ -215,11 +215,11 @@ export default definePlugin<BatchOptions, BatchApi>({
         const id = String(params.id);
         const first = jobs.summary(id);
         if (!first) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(id)}`);
-        let seq = 0;
+        // The snapshot goes out with the bus's clock now: the events after it carry later clocks.
         const stream = openEventStream(koa);
-        const send = (type: string, data: object) => stream.send(++seq, type, data);
+        const clock = ctx.events.clock;
         if (isFinished(first.status)) {
-          send('batch.job.finished', first);
+          stream.send(clock, 'batch.job.finished', first);
           stream.end();
           return;
         }
@@ -228,13 +228,13 @@ export default definePlugin<BatchOptions, BatchApi>({
             { types: ['batch.job.progress', 'batch.job.finished'] },
             (event) => {
               if (event.job_id !== id) return;
-              send(event.type, event);
+              stream.send(event.id, event.type, event);
               if (event.type === 'batch.job.finished') stream.end();
             },
             stream.end,
           ),
         );
-        send('batch.job.progress', first);
+        stream.send(clock, 'batch.job.progress', first);
       },
     });
 

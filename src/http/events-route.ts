@@ -1,13 +1,21 @@
-// GET /events: the event bus as server-sent events, filtered by type and path prefix.
+// GET /events: the event bus as server-sent events, filtered by type, path prefix and the scopes plugins
+// add (git's `repo`). A client that reconnects with `Last-Event-ID` (or `?since=<clock>`) is first given
+// the events it missed from the bus's ring, then the live stream: the replay and the subscription happen
+// in one tick, so nothing is missed and nothing comes twice. A clock the bus cannot answer for gets a
+// first `reset` event (`is_fresh_instance: true`): the client re-queries what it shows.
 import type { RouteDefinition } from '../plugin.js';
-import type { EventBus } from '../services/events.js';
+import { matches, type EventBus, type EventFilter, type HearthEvent } from '../services/events.js';
 import { openEventStream } from './sse.js';
 
+/** Made after the plugins' setup, so that the scopes they added are in the schema. */
 export function eventsRoute(bus: EventBus): RouteDefinition {
+  const scopes = [...bus.scopes];
   return {
     method: 'GET',
     path: '/events',
-    summary: 'Server-sent events: file changes and invalidations (and, later, job progress)',
+    summary:
+      'Server-sent events (file changes, invalidations, job progress, git status and HEAD changes); each id is a clock c:<instance>:<n>, ' +
+      'and Last-Event-ID or since replays what came after it (or a first `reset` event when it cannot)',
     schema: {
       query: {
         type: 'object',
@@ -15,17 +23,37 @@ export function eventsRoute(bus: EventBus): RouteDefinition {
         properties: {
           type: { type: 'string', pattern: '^[a-z_.]+(,[a-z_.]+)*$', description: 'comma-separated event types' },
           path: { type: 'string', minLength: 1, description: 'only events whose path starts with this' },
+          since: { type: 'string', pattern: '^c:[0-9a-z]+:[0-9]+$', description: 'a clock: replay the events after it first (Last-Event-ID, when sent, wins)' },
+          ...Object.fromEntries(scopes.map(([name, scope]) => [name, scope.schema])),
         },
       },
     },
-    handler: ({ query, koa }) => {
-      const filter = {
+    handler: async ({ query, koa }) => {
+      const opened: Array<{ match(event: HearthEvent): boolean; close(): void }> = [];
+      try {
+        for (const [name, scope] of scopes) if (query[name] !== undefined) opened.push(await scope.open(String(query[name])));
+      } catch (err) {
+        for (const o of opened) o.close();
+        throw err;
+      }
+      const filter: EventFilter = {
         ...(query.type ? { types: String(query.type).split(',') } : {}),
         ...(query.path ? { pathPrefix: String(query.path) } : {}),
+        ...(opened.length ? { match: opened.map((o) => (event: HearthEvent) => o.match(event)) } : {}),
       };
-      const stream = openEventStream(koa);
+      // From here to the subscription nothing awaits: no event can fall between the replay and the live stream.
+      const since = koa.get('last-event-id') || (query.since as string | undefined);
+      const missed = since ? bus.since(since) : [];
+      const stream = openEventStream(koa, { onCutOff: () => bus.noteCutOff() });
+      for (const o of opened) stream.onEnd(() => o.close());
       stream.onEnd(bus.subscribe(filter, (event) => stream.send(event.id, event.type, event), stream.end));
       stream.comment('connected');
+      if (missed === null) {
+        const clock = bus.clock;
+        stream.send(clock, 'reset', { id: clock, clock, type: 'reset', time: new Date().toISOString(), is_fresh_instance: true });
+      } else {
+        for (const event of missed) if (matches(filter, event)) stream.send(event.id, event.type, event);
+      }
     },
   };
 }

@@ -9,7 +9,7 @@ export const MAX_BUFFERED = 1024 * 1024;
 
 export interface EventStream {
   /** Writes one event as `id`, `event` and JSON `data` lines. */
-  send(id: number | string, type: string, data: unknown): void;
+  send(id: string, type: string, data: unknown): void;
   /** Writes a comment line (`: text`), which clients ignore. */
   comment(text: string): void;
   /** Ends the stream; later writes are dropped. */
@@ -23,7 +23,7 @@ export interface EventStream {
  * falls more than MAX_BUFFERED bytes behind (rather than buffer without bound). While it is open, a
  * `: heartbeat` comment goes out every 15 s.
  */
-export function openEventStream(koa: Context): EventStream {
+export function openEventStream(koa: Context, options: { onCutOff?: () => void } = {}): EventStream {
   const stream = new PassThrough();
   const cleanups: Array<() => void> = [];
   let ended = false;
@@ -37,7 +37,10 @@ export function openEventStream(koa: Context): EventStream {
   };
   const write = (text: string) => {
     if (ended) return;
-    if (stream.writableLength > MAX_BUFFERED) return end();
+    if (stream.writableLength > MAX_BUFFERED) {
+      options.onCutOff?.();
+      return end();
+    }
     stream.write(text);
   };
   const heartbeat = setInterval(() => write(': heartbeat\n\n'), HEARTBEAT_MS);
