@@ -68,7 +68,8 @@ t.test('changes to a watched directory reach GET /events and invalidate the cach
   );
   await until('cache.invalidated', () => stream.events.some((e) => e.type === 'cache.invalidated' && e.path === file));
   const changed = stream.events.find((e) => e.type === 'file.changed')!;
-  t.type(changed.id, 'number');
+  t.match(changed.id, /^c:[0-9a-f]+:[0-9]+$/, 'the id is a clock');
+  t.equal(changed.clock, changed.id);
   t.equal(new Date(changed.time).toISOString(), changed.time);
   t.notOk(stream.events.some((e) => String(e.path).includes('node_modules')), 'ignored paths send nothing');
   t.same(other.events, [], 'a filter by type keeps other events out');
