@@ -9,6 +9,7 @@ import { asGitFailure } from './failure.js';
 import type { SubmoduleIgnore } from './git-config.js';
 import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
+import { RepoEvents } from './repo-events.js';
 import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
 import { scoreFromPercent } from './renames.js';
 import type { RepoPaths } from './repo.js';
@@ -137,7 +138,20 @@ export default definePlugin<GitOptions>({
   },
   setup(ctx: PluginContext<GitOptions>) {
     let options = ctx.config;
+    // Summaries for subscribers, computed when a warm repository's watches report a change.
+    const repoEvents: RepoEvents = new RepoEvents({
+      events: ctx.events,
+      summary: async (worktree) => {
+        const paths = await manager.locate(worktree);
+        if (paths.worktree !== worktree) throw new HearthError('NOT_A_REPOSITORY', `${worktree} is no longer a worktree`);
+        return summaryOf(paths);
+      },
+      onError: (err, worktree) => ctx.log.debug({ err, worktree }, 'git: the summary for subscribers could not be computed'),
+    });
+    ctx.onClose(() => repoEvents.close());
     const manager = new RepoManager({
+      onChange: (worktree) => repoEvents.changed(worktree),
+      onRelease: (worktree) => repoEvents.forget(worktree),
       roots: new Roots(options.roots ?? [homedir()]),
       maxRepos: options.max_watched_repos,
       idleMs: options.idle_release_seconds * 1000,
@@ -156,7 +170,17 @@ export default definePlugin<GitOptions>({
     ctx.onReconfigure((next) => {
       options = next; // lock_wait_ms applies at once; roots and limits at the next start
     });
-    ctx.metrics.provide('git', () => manager.stats());
+    ctx.metrics.provide('git', () => ({ ...manager.stats(), events: repoEvents.counts }));
+    // GET /events?repo=PATH: one repository's events; the repository stays warm while the stream is open.
+    ctx.events.addScope('repo', {
+      schema: { ...repo, description: 'only events of this repository (any path inside its worktree, under the git roots); keeps it warm while the stream is open' },
+      open: async (input) => {
+        const paths = await manager.locate(input);
+        const unpin = manager.pin(paths);
+        repoEvents.baseline(paths.worktree);
+        return { match: (event) => event.repo === paths.worktree, close: unpin };
+      },
+    });
 
     /** Locates the repository (not counted by the breaker: a bad path is the caller's) and runs `fn` through its breaker. */
     const operate = async <T>(name: string, input: string, fn: (paths: RepoPaths) => Promise<T>): Promise<T> => {
@@ -208,6 +232,7 @@ export default definePlugin<GitOptions>({
     };
 
     const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
+    const summaryOf = async (paths: RepoPaths) => summarize(paths, manager.reader(paths), manager.state(paths).config, await freshStatus(paths));
 
     ctx.route({
       method: 'POST',
@@ -232,8 +257,8 @@ export default definePlugin<GitOptions>({
       text: summaryText,
       handler: ({ query }) =>
         operate('summary', query.repo, async (paths) => {
-          const result = await freshStatus(paths);
-          const summary = await summarize(paths, manager.reader(paths), manager.state(paths).config, result);
+          const summary = await summaryOf(paths);
+          repoEvents.seen(paths.worktree, summary);
           return { repo: paths.worktree, ...summary };
         }),
     });

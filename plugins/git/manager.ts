@@ -21,6 +21,8 @@ export interface ManagerOptions extends RepoServices {
   idleMs: number;
   /** Starts the worker pool's threads ahead of the first scan. */
   warmPool?: () => void;
+  /** Told when a worktree's warm state is released (evicted, idle, closed). */
+  onRelease?: (worktree: string) => void;
 }
 
 /** setTimeout's limit (less the 1 ms lru-cache adds): a longer idle time would fire at once. */
@@ -41,16 +43,21 @@ export class RepoManager {
   readonly #located = new LRUCache<string, Located>({ max: 1024 });
   /** Releases still writing their state: close() waits for them. */
   readonly #closing = new Set<Promise<void>>();
+  /** Worktrees held (an event subscriber's): not released for being idle, only by the `max_watched_repos` bound. */
+  readonly #pins = new Map<string, number>();
+  readonly #idleMs: number;
 
   constructor(options: ManagerOptions) {
     this.roots = options.roots;
     this.#options = options;
+    this.#idleMs = Math.min(MAX_TIMER_MS, Math.ceil(options.idleMs));
     this.#states = new LRUCache<string, RepoState>({
       max: options.maxRepos,
-      ttl: Math.min(MAX_TIMER_MS, Math.ceil(options.idleMs)),
+      ttl: this.#idleMs,
       updateAgeOnGet: true,
       ttlAutopurge: true,
       dispose: (state) => {
+        options.onRelease?.(state.paths.worktree);
         const closing = state.close().finally(() => this.#closing.delete(closing));
         this.#closing.add(closing);
       },
@@ -115,9 +122,29 @@ export class RepoManager {
     let state = this.#states.get(paths.worktree);
     if (!state) {
       state = new RepoState(paths, this.reader(paths), (worktree) => this.#submodule(worktree), this.#options);
-      this.#states.set(paths.worktree, state);
+      this.#states.set(paths.worktree, state, { ttl: this.#pins.has(paths.worktree) ? 0 : this.#idleMs });
     }
     return state;
+  }
+
+  /**
+   * Keeps a worktree warm while something holds it (no idle release: lru-cache's ttl 0 for the entry);
+   * the returned function lets it go, from when its idle time counts again.
+   */
+  pin(paths: RepoPaths): () => void {
+    const key = paths.worktree;
+    this.#pins.set(key, (this.#pins.get(key) ?? 0) + 1);
+    this.#states.set(key, this.state(paths), { ttl: 0 });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.#pins.get(key) ?? 1) - 1;
+      if (n > 0) return void this.#pins.set(key, n);
+      this.#pins.delete(key);
+      const state = this.#states.peek(key);
+      if (state) this.#states.set(key, state, { ttl: this.#idleMs });
+    };
   }
 
   status(paths: RepoPaths, options: StatusOptions): Promise<RepoStatus> {

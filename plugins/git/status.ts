@@ -138,6 +138,8 @@ export interface RepoServices {
   stateDir?: string;
   /** Told when persisting failed (the state stays right; only the next restart is colder). */
   onPersistError?: (err: unknown) => void;
+  /** Told each time the watches report a change in the worktree or its git dir (see repo-events.ts). */
+  onChange?: (worktree: string) => void;
 }
 
 export type { SubmoduleCheck } from './worktree-compare.js';
@@ -275,6 +277,7 @@ export class RepoState {
   /** What the watches report: a field rather than a method, so it is handed to them as it is. */
   readonly #prefix: string;
   readonly #onEvent: DirEventListener = (dir, name) => {
+    this.#services.onChange?.(this.paths.worktree);
     if (dir === this.paths.gitdir || dir === this.paths.commondir || dir.startsWith(`${this.paths.commondir}/`) || dir.startsWith(`${this.paths.gitdir}/`)) {
       this.#metaDirty = true;
       return;
