@@ -232,7 +232,10 @@ export default definePlugin<GitOptions>({
     };
 
     const freshStatus = (paths: RepoPaths): Promise<RepoStatus> => manager.status(paths, { untracked: true, ignored: false });
-    const summaryOf = async (paths: RepoPaths) => summarize(paths, manager.reader(paths), manager.state(paths).config, await freshStatus(paths));
+    const summaryOf = async (paths: RepoPaths) => {
+      const result = await freshStatus(paths); // first: the config is read by the update
+      return summarize(paths, manager.reader(paths), manager.state(paths).config, result);
+    };
 
     ctx.route({
       method: 'POST',

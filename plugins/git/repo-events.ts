@@ -116,15 +116,15 @@ export class RepoEvents {
   }
 
   #tell(worktree: string, before: Summary | null, now: Summary): void {
-    const { publish } = this.#options.events;
+    const { events } = this.#options;
     if (before && (before.branch !== now.branch || before.head !== now.head)) {
       this.counts.head_changed++;
-      publish('git.head.changed', { repo: worktree, branch: now.branch, head: now.head, previous: { branch: before.branch, head: before.head } });
+      events.publish('git.head.changed', { repo: worktree, branch: now.branch, head: now.head, previous: { branch: before.branch, head: before.head } });
     }
     // Without a state told before (a first subscriber, a repository just warmed) a change is told as one.
     if (!before || JSON.stringify(before) !== JSON.stringify(now)) {
       this.counts.status_changed++;
-      publish('git.status.changed', { repo: worktree, ...now });
+      events.publish('git.status.changed', { repo: worktree, ...now });
     }
   }
 
