@@ -99,7 +99,6 @@ export class RepoEvents {
     }
     repo.running = true;
     repo.again = false;
-    repo.lastRun = Date.now();
     try {
       const now = await this.#options.summary(worktree);
       this.counts.computed++;
@@ -110,6 +109,8 @@ export class RepoEvents {
       repo.last = null;
       this.#options.onError(err, worktree);
     } finally {
+      // From the end of a run: events are told at least intervalMs apart, however long each run takes.
+      repo.lastRun = Date.now();
       repo.running = false;
       if (repo.again && !this.#closed && this.#repos.get(worktree) === repo) this.#schedule(worktree, repo);
     }
