@@ -84,6 +84,9 @@ t.test('GET /events: a client that does not read is cut off', async (t) => {
   await stream.ended(10_000);
   const got = count(stream.text(), 'test.flood');
   t.ok(got > 0 && got < COUNT, `the stream ended after ${got} of ${COUNT} events`);
+  const stats = await d.client.call<{ events: { cut_off: number; cut_off_bytes: number } }>('GET', '/optimization/stats');
+  t.ok(stats.events.cut_off >= 1, 'the cut-off is counted in the stats');
+  t.equal(stats.events.cut_off_bytes, MAX_BUFFERED, 'with the bound');
 });
 
 t.test('GET /batch/jobs/:id/events: a client that does not read is cut off', async (t) => {
