@@ -81,6 +81,7 @@ export default definePlugin<FilesOptions, FilesApi>({
     ctx.route({
       method: 'GET',
       path: '/files/raw',
+      produces: 'application/octet-stream',
       summary: 'A file\'s bytes, with ETag (sha256) and 304 on If-None-Match',
       schema: { query: pathQuery },
       handler: async ({ query, koa }) => {
