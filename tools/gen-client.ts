@@ -6,8 +6,9 @@
 // Method names, from the method and the path: the path's words in camelCase, `:name` parameters as
 // `By<Name>`, and for a method other than GET the method first: GET /git/status → gitStatus,
 // POST /git/status → postGitStatus, GET /batch/jobs/:id → batchJobsById, DELETE /batch/jobs/:id →
-// deleteBatchJobsById. A GET's argument is its query (and path parameters), any other method's is its body
-// (and path parameters); the `format` parameter of text answers is left to call().
+// deleteBatchJobsById. A method's one argument holds its path parameters and its body when the route declares
+// a body, else its query (DELETE /git/branches takes a query); the `format` parameter of text answers is
+// left to call().
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -115,12 +116,13 @@ export async function generate(doc?: Awaited<ReturnType<typeof fetchOpenApi>>): 
     // The argument: path parameters, and the query (GET) or the body (other methods).
     const argProps: Record<string, Schema> = {};
     const required: string[] = [];
-    for (const p of [...pathParams, ...(method === 'get' ? query : [])]) {
-      argProps[p.name] = { ...p.schema, ...(p.schema.description ? {} : {}) };
+    const byBody = body !== undefined;
+    for (const p of [...pathParams, ...(byBody ? [] : query)]) {
+      argProps[p.name] = p.schema;
       if (p.required) required.push(p.name);
     }
     let argSchema: Schema | undefined;
-    if (method !== 'get' && body) {
+    if (byBody) {
       const b = body as { properties?: Record<string, Schema>; required?: string[] };
       argSchema = { ...body, properties: { ...argProps, ...b.properties }, required: [...required, ...(b.required ?? [])] };
     } else if (Object.keys(argProps).length > 0) {
@@ -149,7 +151,7 @@ export async function generate(doc?: Awaited<ReturnType<typeof fetchOpenApi>>): 
       arg = `args${optional ? '?' : ''}: ${Name}Args`;
     }
     const ret = kind === 'events' ? result : `Promise<${result}>`;
-    const argIn = method === 'get' ? 'query' : 'body';
+    const argIn = byBody ? 'body' : 'query';
     table.push(`  ${name}: { method: '${method.toUpperCase()}', path: '${path.replace(/\{([^}]+)\}/g, ':$1')}', args: '${argIn}', answer: '${kind}' },`);
     methods.push(`  /** ${method.toUpperCase()} ${path}${op.summary ? `: ${op.summary.replace(/\*\//g, '*\\/')}` : ''} */\n  ${name}(${arg}): ${ret};`);
   }

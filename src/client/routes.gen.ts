@@ -98,6 +98,15 @@ export interface PostFilesWriteArgs {
   if_match?: string;
 }
 
+export interface DeleteGitBranchesArgs {
+  /**
+   * Any path inside the worktree
+   */
+  repo: string;
+  branch_name: string;
+  force?: boolean;
+}
+
 export interface GitBranchesArgs {
   /**
    * Any path inside the worktree
@@ -340,7 +349,7 @@ export interface OptimizationStatsResponse {
 export const ROUTES = {
   batchJobs: { method: 'GET', path: '/batch/jobs', args: 'query', answer: 'json' },
   postBatchJobs: { method: 'POST', path: '/batch/jobs', args: 'body', answer: 'json' },
-  deleteBatchJobsById: { method: 'DELETE', path: '/batch/jobs/:id', args: 'body', answer: 'json' },
+  deleteBatchJobsById: { method: 'DELETE', path: '/batch/jobs/:id', args: 'query', answer: 'json' },
   batchJobsById: { method: 'GET', path: '/batch/jobs/:id', args: 'query', answer: 'json' },
   batchJobsByIdEvents: { method: 'GET', path: '/batch/jobs/:id/events', args: 'query', answer: 'events' },
   batchOperations: { method: 'GET', path: '/batch/operations', args: 'query', answer: 'json' },
@@ -352,7 +361,7 @@ export const ROUTES = {
   filesRead: { method: 'GET', path: '/files/read', args: 'query', answer: 'json' },
   filesStat: { method: 'GET', path: '/files/stat', args: 'query', answer: 'json' },
   postFilesWrite: { method: 'POST', path: '/files/write', args: 'body', answer: 'json' },
-  deleteGitBranches: { method: 'DELETE', path: '/git/branches', args: 'body', answer: 'json' },
+  deleteGitBranches: { method: 'DELETE', path: '/git/branches', args: 'query', answer: 'json' },
   gitBranches: { method: 'GET', path: '/git/branches', args: 'query', answer: 'json' },
   postGitBranches: { method: 'POST', path: '/git/branches', args: 'body', answer: 'json' },
   postGitCheckout: { method: 'POST', path: '/git/checkout', args: 'body', answer: 'json' },
@@ -398,7 +407,7 @@ export interface RouteMethods {
   /** POST /files/write: Write a file atomically (temp file + rename, mode kept); if_match makes it conditional (409) */
   postFilesWrite(args: PostFilesWriteArgs): Promise<unknown>;
   /** DELETE /git/branches: Delete a branch (not the current one; one not merged into HEAD only with force) */
-  deleteGitBranches(): Promise<unknown>;
+  deleteGitBranches(args: DeleteGitBranchesArgs): Promise<unknown>;
   /** GET /git/branches: Local branches and the current one */
   gitBranches(args: GitBranchesArgs): Promise<unknown>;
   /** POST /git/branches: Create a branch (from base_branch, default HEAD), and check it out when asked */
