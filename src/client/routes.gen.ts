@@ -302,6 +302,40 @@ export interface PostGitStatusArgs {
   ignore_submodules?: 'none' | 'untracked' | 'dirty' | 'all';
 }
 
+export interface GitSummaryResponse {
+  /**
+   * the worktree (real path)
+   */
+  repo: string;
+  /**
+   * null when HEAD is detached
+   */
+  branch: string | null;
+  /**
+   * HEAD's commit, null in a repository without commits
+   */
+  head: string | null;
+  upstream: string | null;
+  ahead: number;
+  behind: number;
+  staged: number;
+  unstaged: number;
+  untracked: number;
+  conflicted: number;
+  stashes: number;
+  clean: boolean;
+  /**
+   * the operation in progress, as git-prompt.sh names it
+   */
+  action: 'REBASE' | 'AM' | 'AM/REBASE' | 'MERGING' | 'CHERRY-PICKING' | 'REVERTING' | 'BISECTING' | null;
+  action_step: number | null;
+  action_total: number | null;
+  /**
+   * the tag git describe --tags --exact-match gives for HEAD
+   */
+  tag: string | null;
+}
+
 export interface GitSummaryArgs {
   /**
    * Any path inside the worktree
@@ -421,7 +455,7 @@ export interface RouteMethods {
   /** POST /git/status: The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames; -u<untracked> --ignored=<ignored>) */
   postGitStatus(args: PostGitStatusArgs): Promise<PostGitStatusResponse>;
   /** GET /git/summary: What a shell prompt shows: branch, upstream, ahead/behind, counts of staged, unstaged, untracked and conflicted entries, stashes, the operation in progress (action, action_step, action_total) and the tag at HEAD */
-  gitSummary(args: GitSummaryArgs): Promise<unknown>;
+  gitSummary(args: GitSummaryArgs): Promise<GitSummaryResponse>;
   /** GET /health: Liveness and state; always 200 while the daemon serves (degraded is said in the body) */
   health(): Promise<HealthResponse>;
   /** GET /metrics: Prometheus text format: request durations by route and status, operation timings, process metrics */
