@@ -83,8 +83,43 @@ export interface FilesRawArgs {
   path: string;
 }
 
+export interface FilesReadResponse {
+  /**
+   * the real path
+   */
+  path: string;
+  size: number;
+  mtime: string;
+  sha256: string;
+  /**
+   * base64 when the bytes are not valid UTF-8
+   */
+  encoding: 'utf8' | 'base64';
+  content: string;
+}
+
 export interface FilesReadArgs {
   path: string;
+}
+
+export interface FilesStatResponse {
+  path: string;
+  /**
+   * of the target, when the path is a symlink
+   */
+  type: 'file' | 'directory' | 'other';
+  /**
+   * whether the path named is a symlink
+   */
+  symlink: boolean;
+  size: number;
+  mtime: string;
+  ctime: string;
+  /**
+   * octal, e.g. 0644
+   */
+  mode: string;
+  inode: number;
 }
 
 export interface FilesStatArgs {
@@ -435,9 +470,9 @@ export interface RouteMethods {
   /** GET /files/raw: A file's bytes, with ETag (sha256) and 304 on If-None-Match */
   filesRaw(args: FilesRawArgs): Promise<Buffer>;
   /** GET /files/read: A file's content (utf8, or base64 when not valid UTF-8), size, mtime and sha256; always fresh */
-  filesRead(args: FilesReadArgs): Promise<unknown>;
+  filesRead(args: FilesReadArgs): Promise<FilesReadResponse>;
   /** GET /files/stat: Type (of the target), whether the path named is a symlink, size, times, mode and inode of a path (a directory too) */
-  filesStat(args: FilesStatArgs): Promise<unknown>;
+  filesStat(args: FilesStatArgs): Promise<FilesStatResponse>;
   /** POST /files/write: Write a file atomically (temp file + rename, mode kept); if_match makes it conditional (409) */
   postFilesWrite(args: PostFilesWriteArgs): Promise<unknown>;
   /** DELETE /git/branches: Delete a branch (not the current one; one not merged into HEAD only with force) */
