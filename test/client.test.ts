@@ -309,6 +309,12 @@ t.test('hearth events --json prints events until SIGINT, then exits 0', async (t
   t.same(lines.map((e) => [e.type, e.n]), [['client.cli', 0], ['client.cli', 1], ['client.cli', 2]]);
 });
 
+t.test('hearth events with no daemon and --no-spawn exits 3 at once', async (t) => {
+  const res = await runCli(['--state-dir', tempDir(), '--no-spawn', 'events'], cleanEnv());
+  t.equal(res.code, 3, res.stderr);
+  t.match(res.stderr, /not running/);
+});
+
 t.test('hearth wait: usage errors exit 2', async (t) => {
   const env = cleanEnv();
   t.equal((await runCli(['--state-dir', d.stateDir, 'wait'], env)).code, 2, 'no PATH');

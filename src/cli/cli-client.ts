@@ -31,8 +31,8 @@ export class CliClient extends HearthClient {
     return res;
   }
 
-  override async openStream(path: string, headers?: Record<string, string>) {
-    const res = await super.openStream(path, headers);
+  override async openStream(path: string, headers?: Record<string, string>, start = true) {
+    const res = await super.openStream(path, headers, start);
     this.#checkBuild();
     return res;
   }

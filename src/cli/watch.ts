@@ -47,6 +47,8 @@ export async function eventsCommand(ctx: CommandContext): Promise<number> {
   const stop = interrupted();
   const client = ctx.client();
   try {
+    // Not running (with --no-spawn) is said at once, exit 3, rather than waited for as a reconnection would.
+    await client.health();
     const events = client.subscribe({
       ...(types?.length ? { types } : {}),
       ...(repo ? { repo: resolve(repo) } : {}),

@@ -115,8 +115,9 @@ export class HearthClient extends Client {
     return this.#orStart(() => super.raw(method, path, body));
   }
 
-  override openStream(path: string, headers?: Record<string, string>): Promise<IncomingMessage> {
-    return this.#orStart(() => super.openStream(path, headers));
+  /** As Client's, and with `start` (the default) a daemon that is not running is started first when that was asked for. */
+  override openStream(path: string, headers?: Record<string, string>, start = true): Promise<IncomingMessage> {
+    return start ? this.#orStart(() => super.openStream(path, headers)) : super.openStream(path, headers);
   }
 
   /** Sends a typed method's request. */
@@ -154,7 +155,8 @@ export class HearthClient extends Client {
    * takes): the daemon replays what came in between, or, when it cannot (it restarted, or the gap is older
    * than its ring), sends a `reset` event (`is_fresh_instance: true`) first, and the caller re-reads what it
    * shows. `break`, return(), the signal or close() ends it and closes the connection. An answer that
-   * refuses the request itself (a bad filter, no token) is thrown as an ApiError.
+   * refuses the request itself (a bad filter, no token) is thrown as an ApiError. With `start`, only the
+   * first connection starts a daemon: one that goes away later (`hearth stop`) is waited for, not restarted.
    */
   async *subscribe(options: SubscribeOptions = {}): AsyncIterableIterator<HearthEvent> {
     const stop = new AbortController();
@@ -166,12 +168,15 @@ export class HearthClient extends Client {
     let last = options.since;
     let wait = RECONNECT_MS.first;
     let res: IncomingMessage | undefined;
+    let first = true;
     const cut = () => res?.destroy();
     stop.signal.addEventListener('abort', cut, { once: true });
     try {
       while (!stop.signal.aborted) {
         try {
-          res = await this.openStream(`/events${query}`, last ? { 'last-event-id': last } : {});
+          const opening = this.openStream(`/events${query}`, last ? { 'last-event-id': last } : {}, first);
+          first = false;
+          res = await opening;
           if (stop.signal.aborted) break;
           wait = RECONNECT_MS.first;
           for await (const event of sseEvents(res)) {
