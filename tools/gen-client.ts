@@ -143,7 +143,7 @@ export async function generate(doc?: Awaited<ReturnType<typeof fetchOpenApi>>): 
         types.push(await typeOf(data, `${Name}Response`));
         result = `${Name}Response`;
       }
-    } else result = { document: 'Record<string, unknown>', events: 'AsyncIterableIterator<HearthEvent>', bytes: 'Buffer', text: 'string' }[kind]!;
+    } else result = { document: 'Record<string, unknown>', events: 'AsyncGenerator<HearthEvent, void, undefined>', bytes: 'Buffer', text: 'string' }[kind]!;
     let arg = '';
     if (argSchema) {
       types.push(await typeOf(argSchema, `${Name}Args`));

@@ -140,7 +140,7 @@ export class HearthClient extends Client {
   }
 
   /** The events of one stream (GET `path`, an event-stream route) until it ends; no reconnection. */
-  async *stream(path: string, headers?: Record<string, string>): AsyncIterableIterator<HearthEvent> {
+  async *stream(path: string, headers?: Record<string, string>): AsyncGenerator<HearthEvent, void, undefined> {
     const res = await this.openStream(path, headers);
     try {
       yield* sseEvents(res);
@@ -158,7 +158,7 @@ export class HearthClient extends Client {
    * refuses the request itself (a bad filter, no token) is thrown as an ApiError. With `start`, only the
    * first connection starts a daemon: one that goes away later (`hearth stop`) is waited for, not restarted.
    */
-  async *subscribe(options: SubscribeOptions = {}): AsyncIterableIterator<HearthEvent> {
+  async *subscribe(options: SubscribeOptions = {}): AsyncGenerator<HearthEvent, void, undefined> {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -456,7 +456,7 @@ export interface RouteMethods {
   /** GET /batch/jobs/{id}: A job: status, counts, times, and its results and errors once finished */
   batchJobsById(args: BatchJobsByIdArgs): Promise<unknown>;
   /** GET /batch/jobs/{id}/events: Server-sent progress of a job (batch.job.progress, then batch.job.finished, then the stream ends) */
-  batchJobsByIdEvents(args: BatchJobsByIdEventsArgs): AsyncIterableIterator<HearthEvent>;
+  batchJobsByIdEvents(args: BatchJobsByIdEventsArgs): AsyncGenerator<HearthEvent, void, undefined>;
   /** GET /batch/operations: The batch operations, with the JSON schema of their items */
   batchOperations(): Promise<unknown>;
   /** POST /batch/process: Run a batch and answer with its results (in input order) and per-item errors */
@@ -464,7 +464,7 @@ export interface RouteMethods {
   /** POST /cache/clear: Clear the cache: every namespace, or the one named */
   postCacheClear(args?: PostCacheClearArgs): Promise<PostCacheClearResponse>;
   /** GET /events: Server-sent events (file changes, invalidations, job progress, git status and HEAD changes); each id is a clock c:<instance>:<n>, and Last-Event-ID or since replays what came after it (or a first `reset` event when it cannot) */
-  events(args?: EventsArgs): AsyncIterableIterator<HearthEvent>;
+  events(args?: EventsArgs): AsyncGenerator<HearthEvent, void, undefined>;
   /** POST /files/hash: sha256 and git blob id of each path; a path that is missing or not a file gets an error entry */
   postFilesHash(args: PostFilesHashArgs): Promise<unknown>;
   /** GET /files/raw: A file's bytes, with ETag (sha256) and 304 on If-None-Match */
