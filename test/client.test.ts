@@ -266,6 +266,32 @@ t.test('the package by name, from a project that depends on the checkout', async
     child.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`exit ${code}`))));
   });
   t.same(JSON.parse(out), { status: 'ok', apiError: true, code: 'NOT_FOUND' });
+
+  // And its types, as a TypeScript project that depends on it sees them (dist/src/client/index.d.ts).
+  symlinkSync(join(checkout, 'node_modules/@types'), join(project, 'node_modules/@types'));
+  writeFileSync(
+    join(project, 'typed.ts'),
+    "import { connect, ApiError, type GitSummaryResponse } from '@hearthd/hearth/client';\n" +
+      'const client = await connect({ start: true });\n' +
+      "const summary: GitSummaryResponse = await client.gitSummary({ repo: '.' });\n" +
+      'const staged: number = summary.staged;\n' +
+      '// @ts-expect-error the repo is required\n' +
+      'await client.gitSummary();\n' +
+      "for await (const e of client.subscribe({ types: ['git.status.changed'] })) console.log(e.clock, staged);\n" +
+      "await client.call('GET', '/x').catch((err: unknown) => err instanceof ApiError && console.log(err.code, err.status));\n",
+  );
+  writeFileSync(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'] }, files: ['typed.ts'] }),
+  );
+  const tsc = await new Promise<{ code: number | null; out: string }>((resolvePromise) => {
+    const child = spawn(process.execPath, [join(checkout, 'node_modules/typescript/bin/tsc'), '-p', project], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c) => (text += c));
+    child.stderr.on('data', (c) => (text += c));
+    child.on('exit', (code) => resolvePromise({ code, out: text }));
+  });
+  t.equal(tsc.code, 0, `the declarations type-check a consumer: ${tsc.out}`);
 });
 
 t.test('the client loads no plugin, validator, server or logger code', async (t) => {
