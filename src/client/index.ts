@@ -59,6 +59,9 @@ export interface RouteSpec {
 /** The first wait before reconnecting, doubled after each failed attempt up to the second. */
 export const RECONNECT_MS = { first: 100, max: 2000 };
 
+/** The daemon sends a heartbeat every 15 s: a stream silent for three of them is taken for dead and reopened. */
+export const SILENCE_MS = 45_000;
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -87,10 +90,8 @@ export interface HearthClientOptions extends ClientOptions {
 }
 
 // The typed methods are put on the prototype from ROUTES below; this merges their types into the class.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface HearthClient extends RouteMethods {}
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class HearthClient extends Client {
   #onNotRunning: (() => Promise<unknown>) | undefined;
   #subscriptions = new Set<AbortController>();
@@ -178,6 +179,8 @@ export class HearthClient extends Client {
           first = false;
           res = await opening;
           if (stop.signal.aborted) break;
+          const current = res;
+          current.setTimeout(SILENCE_MS, () => current.destroy());
           wait = RECONNECT_MS.first;
           for await (const event of sseEvents(res)) {
             last = event.id;
