@@ -7,6 +7,8 @@ import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import t from 'tap';
 import { ApiError, connect, DaemonNotRunningError, ROUTES, type HearthClient, type HearthEvent, type RouteSpec } from '../src/client/index.js';
+import { stopDaemon } from '../src/cli/connect.js';
+import { locateDaemon } from '../src/config-source.js';
 import { generate, OUTPUT } from '../tools/gen-client.js';
 import { bootDaemon, cleanEnv, cliPath, root as checkout, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { commitAll, isolateGit, makeRepo, write } from './helpers/git.js';
@@ -139,6 +141,19 @@ t.test('errors: one class, ApiError, with code, status and details', async (t) =
   const sub = await nowhere.subscribe({ signal: AbortSignal.timeout(300) }).next();
   t.equal(sub.done, true, 'a subscription to nothing keeps trying until its signal ends it');
   await nowhere.close();
+});
+
+t.test('connect({ start: true }) starts the daemon in the background on the first request', async (t) => {
+  const stateDir = tempDir();
+  const config = join(stateDir, 'config.json');
+  writeFileSync(config, JSON.stringify({ server: { port: 0 }, plugins: { files: false, git: false, batch: false } }));
+  t.teardown(async () => {
+    await stopDaemon(locateDaemon({ stateDir, config }));
+  });
+  const client = await connect({ stateDir, config, start: true });
+  t.teardown(() => client.close());
+  t.equal((await client.health()).status, 'ok');
+  t.ok(existsSync(join(stateDir, 'hearth.pid')), 'a daemon of that state dir runs');
 });
 
 t.test('TCP: with the token from the state dir, and without it', async (t) => {
