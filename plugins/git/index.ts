@@ -112,6 +112,34 @@ const summaryResponse = {
   },
 };
 
+/** GET /git/branches' answer. */
+const branchesResponse = {
+  type: 'object',
+  required: ['current', 'branches'],
+  properties: {
+    current: { type: ['string', 'null'], description: 'the branch checked out, null when HEAD is detached' },
+    branches: { type: 'array', items: { type: 'object', required: ['name', 'oid'], properties: { name: { type: 'string' }, oid: { type: 'string' } } } },
+  },
+};
+
+/** GET /git/log's answer, newest first. */
+const logResponse = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['oid', 'message', 'author'],
+    properties: {
+      oid: { type: 'string' },
+      message: { type: 'string' },
+      author: {
+        type: 'object',
+        required: ['name', 'email', 'timestamp'],
+        properties: { name: { type: 'string' }, email: { type: 'string' }, timestamp: { type: 'integer', description: 'seconds since the epoch' } },
+      },
+    },
+  },
+};
+
 const statusResponse = {
   type: 'object',
   properties: {
@@ -268,7 +296,7 @@ export default definePlugin<GitOptions>({
       method: 'GET',
       path: '/git/branches',
       summary: 'Local branches and the current one',
-      schema: { query: repoQuery },
+      schema: { query: repoQuery, response: branchesResponse },
       handler: ({ query }) =>
         operate('list_branches', query.repo, async (paths) => {
           const reader = manager.reader(paths);
@@ -347,6 +375,7 @@ export default definePlugin<GitOptions>({
           additionalProperties: false,
           properties: { repo, limit: { type: 'integer', minimum: 1, maximum: 10000, default: 20 } },
         },
+        response: logResponse,
       },
       handler: ({ query }) =>
         operate('log', query.repo, async (paths) => {

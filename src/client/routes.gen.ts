@@ -142,6 +142,17 @@ export interface DeleteGitBranchesArgs {
   force?: boolean;
 }
 
+export interface GitBranchesResponse {
+  /**
+   * the branch checked out, null when HEAD is detached
+   */
+  current: string | null;
+  branches: {
+    name: string;
+    oid: string;
+  }[];
+}
+
 export interface GitBranchesArgs {
   /**
    * Any path inside the worktree
@@ -166,6 +177,19 @@ export interface PostGitCheckoutArgs {
   repo: string;
   branch_name: string;
 }
+
+export type GitLogResponse = {
+  oid: string;
+  message: string;
+  author: {
+    name: string;
+    email: string;
+    /**
+     * seconds since the epoch
+     */
+    timestamp: number;
+  };
+}[];
 
 export interface GitLogArgs {
   /**
@@ -478,13 +502,13 @@ export interface RouteMethods {
   /** DELETE /git/branches: Delete a branch (not the current one; one not merged into HEAD only with force) */
   deleteGitBranches(args: DeleteGitBranchesArgs): Promise<unknown>;
   /** GET /git/branches: Local branches and the current one */
-  gitBranches(args: GitBranchesArgs): Promise<unknown>;
+  gitBranches(args: GitBranchesArgs): Promise<GitBranchesResponse>;
   /** POST /git/branches: Create a branch (from base_branch, default HEAD), and check it out when asked */
   postGitBranches(args: PostGitBranchesArgs): Promise<unknown>;
   /** POST /git/checkout: Switch to a branch; refused (409) when local changes would be overwritten, as git refuses */
   postGitCheckout(args: PostGitCheckoutArgs): Promise<unknown>;
   /** GET /git/log: The latest commits reachable from HEAD, newest first */
-  gitLog(args: GitLogArgs): Promise<unknown>;
+  gitLog(args: GitLogArgs): Promise<GitLogResponse>;
   /** GET /git/status: The same as POST /git/status, from the query */
   gitStatus(args: GitStatusArgs): Promise<GitStatusResponse>;
   /** POST /git/status: The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames; -u<untracked> --ignored=<ignored>) */
