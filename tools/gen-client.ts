@@ -99,6 +99,9 @@ async function typeOf(schema: Schema, name: string): Promise<string> {
   return text.trim();
 }
 
+/** The client's own members, which no route may be named as. */
+const RESERVED = new Set(['raw', 'call', 'close', 'use', 'where', 'openStream', 'invoke', 'stream', 'subscribe', 'constructor']);
+
 /** The file's text. */
 export async function generate(doc?: Awaited<ReturnType<typeof fetchOpenApi>>): Promise<string> {
   doc ??= await fetchOpenApi();
@@ -107,8 +110,13 @@ export async function generate(doc?: Awaited<ReturnType<typeof fetchOpenApi>>): 
   const methods: string[] = [];
   const entries = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })));
   entries.sort((a, b) => (a.path === b.path ? a.method.localeCompare(b.method) : a.path.localeCompare(b.path)));
+  const names = new Map<string, string>();
   for (const { path, method, op } of entries) {
     const name = methodName(method, path);
+    const route = `${method.toUpperCase()} ${path}`;
+    if (RESERVED.has(name)) throw new Error(`${route} would be named ${name}, a member of the client: rename the route`);
+    if (names.has(name)) throw new Error(`${route} and ${names.get(name)} would both be named ${name}`);
+    names.set(name, route);
     const Name = upper(name);
     const pathParams = op.parameters.filter((p) => p.in === 'path');
     const query = op.parameters.filter((p) => p.in === 'query' && p.name !== 'format');
