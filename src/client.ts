@@ -1,26 +1,12 @@
 // How the CLI (and tests, and the bench) talk to a running daemon: over its unix socket, or TCP with the token.
 // node:http rather than undici: it is part of node's start-up already paid for, where importing undici costs
 // ~90 ms, and a CLI command is one or two requests.
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 
-export class DaemonNotRunningError extends Error {
-  /** The socket error: ENOENT or ECONNREFUSED when no connection was made, so nothing was sent. */
-  readonly code: string | undefined;
-  constructor(where: string, code?: string) {
-    super(`hearth is not running (nothing answers at ${where}); start it with "hearth start"`);
-    this.name = 'DaemonNotRunningError';
-    this.code = code;
-  }
-
-  /** Whether the request surely never reached a daemon (so sending it again cannot do it twice). */
-  get neverSent(): boolean {
-    return this.code === 'ENOENT' || this.code === 'ECONNREFUSED';
-  }
-}
-
-/** An error envelope from the daemon. */
+/** An error envelope from the daemon, or (as DaemonNotRunningError) no daemon to answer: every error the client means to throw. */
 export class ApiError extends Error {
   readonly code: string;
+  /** The HTTP status; 0 when no answer came (DaemonNotRunningError). */
   readonly status: number;
   readonly details: unknown;
   constructor(status: number, code: string, message: string, details?: unknown) {
@@ -29,6 +15,24 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.details = details;
+  }
+}
+
+/** Nothing answers where the client looked: code DAEMON_NOT_RUNNING, status 0. */
+export class DaemonNotRunningError extends ApiError {
+  /** The socket error: ENOENT or ECONNREFUSED when no connection was made, so nothing was sent. */
+  readonly errno: string | undefined;
+  constructor(where: string, errno?: string) {
+    super(0, 'DAEMON_NOT_RUNNING', `hearth is not running (nothing answers at ${where}); start it with "hearth start"`);
+    // The message without the code prefix: it is what the CLI prints.
+    this.message = `hearth is not running (nothing answers at ${where}); start it with "hearth start"`;
+    this.name = 'DaemonNotRunningError';
+    this.errno = errno;
+  }
+
+  /** Whether the request surely never reached a daemon (so sending it again cannot do it twice). */
+  get neverSent(): boolean {
+    return this.errno === 'ENOENT' || this.errno === 'ECONNREFUSED';
   }
 }
 
@@ -43,7 +47,26 @@ export interface ClientOptions {
 export interface RawResponse {
   status: number;
   headers: IncomingHttpHeaders;
+  /** The body as UTF-8 text. */
   body: string;
+  bytes: Buffer;
+}
+
+type Envelope<T> = { success?: boolean; data?: T; error?: { code: string; message: string; details?: unknown } };
+
+function parseEnvelope<T>(status: number, body: string): Envelope<T> {
+  try {
+    return JSON.parse(body) as Envelope<T>;
+  } catch {
+    throw new ApiError(status, 'BAD_RESPONSE', `the daemon answered ${status} with a body that is not JSON`);
+  }
+}
+
+/** The ApiError of an error envelope (or of an answer that is none). */
+export function envelopeError(status: number, body: string): ApiError {
+  const parsed = parseEnvelope(status, body);
+  const error = parsed.error ?? { code: 'BAD_RESPONSE', message: `status ${status}` };
+  return new ApiError(status, error.code, error.message, error.details);
 }
 
 /** Errors that mean nothing listens where the client looked. */
@@ -81,10 +104,40 @@ export class Client {
     }
   }
 
-  #send(method: string, path: string, body?: unknown): Promise<RawResponse> {
+  #headers(): Record<string, string | number> {
     const headers: Record<string, string | number> = { host: 'localhost' };
     if ('port' in this.#target) headers.host = `${this.#target.host.includes(':') ? `[${this.#target.host}]` : this.#target.host}:${this.#target.port}`;
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    return headers;
+  }
+
+  /**
+   * A GET whose answer is read as it comes (an event stream): resolves with the response once a 2xx status
+   * arrives, on a connection of its own (destroy the response to end it). An error answer is thrown as an
+   * ApiError, a refused connection as DaemonNotRunningError.
+   */
+  openStream(path: string, extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
+    const headers = { ...this.#headers(), accept: 'text/event-stream', ...extraHeaders };
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const req = request({ ...this.#target, method: 'GET', path, headers, agent: false }, (res) => {
+        answered = true;
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => reject(envelopeError(status, Buffer.concat(chunks).toString('utf8'))));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        reject(!answered && NOT_RUNNING.has(err.code ?? '') ? new DaemonNotRunningError(this.where, err.code) : err);
+      });
+      req.end();
+    });
+  }
+
+  #send(method: string, path: string, body?: unknown): Promise<RawResponse> {
+    const headers = this.#headers();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) {
       headers['content-type'] = 'application/json';
@@ -97,7 +150,10 @@ export class Client {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString('utf8'), bytes });
+        });
       });
       req.setTimeout(this.#timeoutMs, () => req.destroy(new Error(`no answer from ${this.where} within ${this.#timeoutMs} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -112,15 +168,9 @@ export class Client {
   /** The `data` of a successful envelope; an error envelope is thrown as an ApiError. */
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.raw(method, path, body);
-    let parsed: { success?: boolean; data?: T; error?: { code: string; message: string; details?: unknown } };
-    try {
-      parsed = JSON.parse(res.body);
-    } catch {
-      throw new ApiError(res.status, 'BAD_RESPONSE', `the daemon answered ${res.status} with a body that is not JSON`);
-    }
+    const parsed = parseEnvelope<T>(res.status, res.body);
     if (parsed.success) return parsed.data as T;
-    const error = parsed.error ?? { code: 'BAD_RESPONSE', message: `status ${res.status}` };
-    throw new ApiError(res.status, error.code, error.message, error.details);
+    throw envelopeError(res.status, res.body);
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,11 @@ export interface RouteDefinition<Q = any, P = any, B = any> {
   /** Default 200. */
   status?: number;
   /**
+   * The content type of a route that answers outside the envelope (bytes, text, `text/event-stream`):
+   * /openapi.json says so, and the client library's typed method reads the answer accordingly.
+   */
+  produces?: string;
+  /**
    * Returns the `data` of the envelope. A handler that sets `koa.body` itself (bytes, text, a stream)
    * answers outside the envelope.
    */

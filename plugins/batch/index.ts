@@ -209,6 +209,7 @@ export default definePlugin<BatchOptions, BatchApi>({
     ctx.route({
       method: 'GET',
       path: '/batch/jobs/:id/events',
+      produces: 'text/event-stream',
       summary: 'Server-sent progress of a job (batch.job.progress, then batch.job.finished, then the stream ends)',
       schema: { params: jobParams },
       handler: ({ params, koa }) => {

@@ -21,6 +21,36 @@ export interface FilesApi {
   readonly roots: readonly string[];
 }
 
+/** GET /files/read's answer (FileContent of content.ts). */
+const readResponse = {
+  type: 'object',
+  required: ['path', 'size', 'mtime', 'sha256', 'encoding', 'content'],
+  properties: {
+    path: { type: 'string', description: 'the real path' },
+    size: { type: 'integer' },
+    mtime: { type: 'string', format: 'date-time' },
+    sha256: { type: 'string' },
+    encoding: { enum: ['utf8', 'base64'], description: 'base64 when the bytes are not valid UTF-8' },
+    content: { type: 'string' },
+  },
+};
+
+/** GET /files/stat's answer. */
+const statResponse = {
+  type: 'object',
+  required: ['path', 'type', 'symlink', 'size', 'mtime', 'ctime', 'mode', 'inode'],
+  properties: {
+    path: { type: 'string' },
+    type: { enum: ['file', 'directory', 'other'], description: 'of the target, when the path is a symlink' },
+    symlink: { type: 'boolean', description: 'whether the path named is a symlink' },
+    size: { type: 'integer' },
+    mtime: { type: 'string', format: 'date-time' },
+    ctime: { type: 'string', format: 'date-time' },
+    mode: { type: 'string', description: 'octal, e.g. 0644' },
+    inode: { type: 'integer' },
+  },
+};
+
 const pathQuery = {
   type: 'object',
   required: ['path'],
@@ -68,7 +98,7 @@ export default definePlugin<FilesOptions, FilesApi>({
       method: 'GET',
       path: '/files/read',
       summary: 'A file\'s content (utf8, or base64 when not valid UTF-8), size, mtime and sha256; always fresh',
-      schema: { query: pathQuery },
+      schema: { query: pathQuery, response: readResponse },
       handler: async ({ query }) =>
         ctx.metrics.timed('files.read', async () => {
           const path = await roots.resolve(query.path);
@@ -81,6 +111,7 @@ export default definePlugin<FilesOptions, FilesApi>({
     ctx.route({
       method: 'GET',
       path: '/files/raw',
+      produces: 'application/octet-stream',
       summary: 'A file\'s bytes, with ETag (sha256) and 304 on If-None-Match',
       schema: { query: pathQuery },
       handler: async ({ query, koa }) => {
@@ -130,7 +161,7 @@ export default definePlugin<FilesOptions, FilesApi>({
       method: 'GET',
       path: '/files/stat',
       summary: 'Type (of the target), whether the path named is a symlink, size, times, mode and inode of a path (a directory too)',
-      schema: { query: pathQuery },
+      schema: { query: pathQuery, response: statResponse },
       handler: async ({ query }) => {
         // Containment is decided on the real path; the link itself (if the path given is one) is lstat'd
         // where it was named, so `symlink` says whether the caller's path is a link and `type` is its target's.

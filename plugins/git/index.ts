@@ -87,6 +87,60 @@ function statusModes(input: StatusRequest): StatusOptions {
 
 const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
 
+/** GET /git/summary's answer (the Summary of operations.ts, with the repository). */
+const count = { type: 'integer', minimum: 0 };
+const nullableString = { type: ['string', 'null'] };
+const summaryResponse = {
+  type: 'object',
+  required: ['repo', 'branch', 'head', 'upstream', 'ahead', 'behind', 'staged', 'unstaged', 'untracked', 'conflicted', 'stashes', 'clean', 'action', 'action_step', 'action_total', 'tag'],
+  properties: {
+    repo: { type: 'string', description: 'the worktree (real path)' },
+    branch: { ...nullableString, description: 'null when HEAD is detached' },
+    head: { ...nullableString, description: "HEAD's commit, null in a repository without commits" },
+    upstream: nullableString,
+    ahead: count,
+    behind: count,
+    staged: count,
+    unstaged: count,
+    untracked: count,
+    conflicted: count,
+    stashes: count,
+    clean: { type: 'boolean' },
+    action: { enum: ['REBASE', 'AM', 'AM/REBASE', 'MERGING', 'CHERRY-PICKING', 'REVERTING', 'BISECTING', null], description: 'the operation in progress, as git-prompt.sh names it' },
+    action_step: { type: ['integer', 'null'] },
+    action_total: { type: ['integer', 'null'] },
+    tag: { ...nullableString, description: 'the tag git describe --tags --exact-match gives for HEAD' },
+  },
+};
+
+/** GET /git/branches' answer. */
+const branchesResponse = {
+  type: 'object',
+  required: ['current', 'branches'],
+  properties: {
+    current: { type: ['string', 'null'], description: 'the branch checked out, null when HEAD is detached' },
+    branches: { type: 'array', items: { type: 'object', required: ['name', 'oid'], properties: { name: { type: 'string' }, oid: { type: 'string' } } } },
+  },
+};
+
+/** GET /git/log's answer, newest first. */
+const logResponse = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['oid', 'message', 'author'],
+    properties: {
+      oid: { type: 'string' },
+      message: { type: 'string' },
+      author: {
+        type: 'object',
+        required: ['name', 'email', 'timestamp'],
+        properties: { name: { type: 'string' }, email: { type: 'string' }, timestamp: { type: 'integer', description: 'seconds since the epoch' } },
+      },
+    },
+  },
+};
+
 const statusResponse = {
   type: 'object',
   properties: {
@@ -256,7 +310,7 @@ export default definePlugin<GitOptions>({
       method: 'GET',
       path: '/git/summary',
       summary: 'What a shell prompt shows: branch, upstream, ahead/behind, counts of staged, unstaged, untracked and conflicted entries, stashes, the operation in progress (action, action_step, action_total) and the tag at HEAD',
-      schema: { query: repoQuery },
+      schema: { query: repoQuery, response: summaryResponse },
       text: summaryText,
       handler: ({ query }) =>
         operate('summary', query.repo, async (paths) => {
@@ -270,7 +324,7 @@ export default definePlugin<GitOptions>({
       method: 'GET',
       path: '/git/branches',
       summary: 'Local branches and the current one',
-      schema: { query: repoQuery },
+      schema: { query: repoQuery, response: branchesResponse },
       handler: ({ query }) =>
         operate('list_branches', query.repo, async (paths) => {
           const reader = manager.reader(paths);
@@ -349,6 +403,7 @@ export default definePlugin<GitOptions>({
           additionalProperties: false,
           properties: { repo, limit: { type: 'integer', minimum: 1, maximum: 10000, default: 20 } },
         },
+        response: logResponse,
       },
       handler: ({ query }) =>
         operate('log', query.repo, async (paths) => {

@@ -63,6 +63,7 @@ export default definePlugin<StatsOptions>({
     ctx.route({
       method: 'GET',
       path: '/metrics',
+      produces: 'text/plain',
       summary: 'Prometheus text format: request durations by route and status, operation timings, process metrics',
       handler: async ({ koa }) => {
         const text = await ctx.stats.prometheus();

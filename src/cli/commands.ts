@@ -1,4 +1,4 @@
-// Core commands: daemon, start, stop, restart, status, config print|check, cache clear. What only the daemon
+// Core commands: daemon, start, stop, restart, status, config print|check, cache clear, events, wait. What only the daemon
 // or `hearth config` needs (the validating config, the registry, the daemon itself) is imported inside the
 // command that runs it, so status, stop and cache clear load no more than a client.
 import { dirname } from 'node:path';
@@ -203,9 +203,28 @@ export default defineCommands([
     options: { namespace: { type: 'string', value: 'name', description: 'only this namespace (a plugin name)' } },
     async run(ctx) {
       const namespace = ctx.options.namespace as string | undefined;
-      const answer = await ctx.client().use((c) => c.call<{ message: string; cleared: number }>('POST', '/cache/clear', namespace ? { namespace } : {}));
+      const answer = await ctx.client().use((c) => c.postCacheClear(namespace ? { namespace } : {}));
       process.stdout.write(`${answer.message} (${answer.cleared} entries)\n`);
     },
+  },
+  {
+    name: 'events',
+    summary: 'print the daemon\'s events as they come, until interrupted (reconnects by itself)',
+    options: {
+      type: { type: 'string', value: 'types', description: 'only these event types (comma-separated, e.g. file.changed,git.status.changed)' },
+      repo: { type: 'string', value: 'dir', description: "only this repository's events" },
+      path: { type: 'string', value: 'path', description: 'only events whose path starts with this' },
+      since: { type: 'string', value: 'clock', description: 'first the events after this clock (c:<instance>:<n>)' },
+      json: { type: 'boolean', description: 'one JSON object per line' },
+    },
+    run: async (ctx) => (await import('./watch.js')).eventsCommand(ctx),
+  },
+  {
+    name: 'wait',
+    summary: 'wait until something under PATH changes: exit 0, or 1 on timeout (like watchman-wait)',
+    args: [{ name: 'path', description: 'a file or directory under the files roots', required: true }],
+    options: { timeout: { type: 'string', value: 's', description: 'give up after this many seconds (exit 1)' } },
+    run: async (ctx) => (await import('./watch.js')).waitCommand(ctx),
   },
   {
     name: 'demo',

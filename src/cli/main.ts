@@ -191,7 +191,7 @@ async function dispatch(args: string[]): Promise<number> {
   const { args: positionals, options } = parseCommand(spec, rest);
   const flags = globalFlags(options);
   const spawn = options.spawn !== false;
-  let made: import('../client.js').Client | undefined;
+  let made: import('../client/index.js').HearthClient | undefined;
   // The HTTP client is loaded for the commands that talk to the daemon through it, not for the local ones.
   const CliClient = spec.local ? undefined : (await import('./cli-client.js')).CliClient;
   const client = () => {

@@ -1,7 +1,7 @@
 // What a `hearth` command is: its words, arguments, options and what it runs. Commands are plain objects,
 // parsed with node's own util.parseArgs: a CLI library costs 15-35 ms to import here, more than the whole
 // budget of a command that only asks the daemon.
-import type { Client } from '../client.js';
+import type { HearthClient } from '../client/index.js';
 import type { ConfigFlags } from '../config-source.js';
 
 export interface OptionSpec {
@@ -41,7 +41,7 @@ export interface CommandContext {
    * A client of this config's daemon over its socket. It starts the daemon in the background when none runs
    * (unless --no-spawn), and says on stderr when the daemon runs another build.
    */
-  client(): Client;
+  client(): HearthClient;
 }
 
 export interface CommandSpec {

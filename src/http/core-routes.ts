@@ -126,6 +126,7 @@ export function coreRoutes(sources: CoreSources, table: RouteTable): RouteDefini
     {
       method: 'GET',
       path: '/openapi.json',
+      produces: 'application/json',
       summary: 'This API, described by the schemas that validate it',
       handler: ({ koa }) => {
         koa.type = 'application/json';

@@ -13,6 +13,7 @@ export function eventsRoute(bus: EventBus): RouteDefinition {
   return {
     method: 'GET',
     path: '/events',
+    produces: 'text/event-stream',
     summary:
       'Server-sent events (file changes, invalidations, job progress, git status and HEAD changes); each id is a clock c:<instance>:<n>, ' +
       'and Last-Event-ID or since replays what came after it (or a first `reset` event when it cannot)',

@@ -27,6 +27,12 @@ const errorEnvelope = {
   },
 };
 
+/** The schema of an answer outside the envelope. */
+function produced(type: string): object {
+  if (type === 'application/json') return { type: 'object' };
+  return type === 'application/octet-stream' ? { type: 'string', format: 'binary' } : { type: 'string' };
+}
+
 type ObjectSchema = { properties?: Record<string, object>; required?: string[] };
 
 function queryParameters(schema: object): object[] {
@@ -63,7 +69,9 @@ export function openApiDocument(routes: CompiledRoute[], version: string): objec
       responses: {
         [String(definition.status ?? 200)]: {
           description: 'Success',
-          content: { 'application/json': { schema: envelope(definition.schema?.response ?? {}) } },
+          content: definition.produces
+            ? { [definition.produces]: { schema: produced(definition.produces) } }
+            : { 'application/json': { schema: envelope(definition.schema?.response ?? {}) } },
         },
         default: { description: 'An error from the catalogue', content: { 'application/json': { schema: errorEnvelope } } },
       },
