@@ -9,7 +9,7 @@ import t from 'tap';
 import { ApiError, connect, DaemonNotRunningError, ROUTES, type HearthClient, type HearthEvent, type RouteSpec } from '../src/client/index.js';
 import { stopDaemon } from '../src/cli/connect.js';
 import { locateDaemon } from '../src/config-source.js';
-import { generate, OUTPUT } from '../tools/gen-client.js';
+import { generate, OUTPUT } from '../src/client/generate.js';
 import { bootDaemon, cleanEnv, cliPath, root as checkout, runCli, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { commitAll, isolateGit, makeRepo, write } from './helpers/git.js';
 
