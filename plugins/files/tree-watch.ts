@@ -39,6 +39,12 @@ export interface TreeWatchOptions {
   publish: (type: ChangeType, path: string) => number;
 }
 
+/**
+ * How a directory is read: in the first walk (its entries existed), as one that appeared later (its entries
+ * are added), or again (what differs from the names known is reported).
+ */
+type ReadMode = 'initial' | 'added' | 'resync';
+
 /** Directories read at once: enough to keep the disk busy, few enough that events still get their turn. */
 const CONCURRENT_READS = 8;
 
@@ -56,7 +62,7 @@ export class TreeWatch {
   readonly #log = new Map<string, LogEntry>();
   /** Directories being read, with the names events touched meanwhile (their state is newer than the read's). */
   readonly #reading = new Map<string, Set<string>>();
-  readonly #queue: Array<{ dir: string; added: boolean }> = [];
+  readonly #queue: Array<{ dir: string; mode: ReadMode }> = [];
   #active = 0;
   #idle: Array<() => void> = [];
   #closed = false;
@@ -67,7 +73,7 @@ export class TreeWatch {
     this.startSeq = options.startSeq;
     this.floor = options.startSeq;
     this.#set = options.watchDirs((dir, name) => this.#onEvent(dir, name));
-    this.#enqueue(this.root, 0, false);
+    this.#enqueue(this.root, 0, 'initial');
   }
 
   get dirs(): number {
@@ -160,9 +166,17 @@ export class TreeWatch {
     if (!known) {
       state.names.add(name);
       this.#record(path, 'added');
-      if (st.isDirectory()) this.#enqueue(path, st.ino, true);
+      if (st.isDirectory()) this.#enqueue(path, st.ino, 'added');
     } else if (!st.isDirectory()) {
       this.#record(path, 'changed');
+    } else if (sub) {
+      // The directory's own entry changed: its mode, or it was removed and made again with the same inode
+      // number (which an rmdir and mkdir in a row often get), leaving its watch on the old one. Watched
+      // again and read again, the difference is reported.
+      this.#record(path, 'changed');
+      this.#set.delete(path);
+      this.#queue.push({ dir: path, mode: 'resync' });
+      this.#pump();
     }
   }
 
@@ -181,9 +195,9 @@ export class TreeWatch {
   }
 
   /** `added`: a directory that appeared after the watch started, whose entries are reported added. */
-  #enqueue(dir: string, ino: number, added: boolean): void {
+  #enqueue(dir: string, ino: number, mode: ReadMode): void {
     this.#dirs.set(dir, { names: new Set(), ino });
-    this.#queue.push({ dir, added });
+    this.#queue.push({ dir, mode });
     this.#pump();
   }
 
@@ -191,7 +205,7 @@ export class TreeWatch {
     while (this.#active < CONCURRENT_READS && this.#queue.length > 0) {
       const next = this.#queue.shift()!;
       this.#active++;
-      void this.#read(next.dir, next.added).finally(() => {
+      void this.#read(next.dir, next.mode).finally(() => {
         this.#active--;
         this.#pump();
         if (this.#active === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
@@ -199,7 +213,7 @@ export class TreeWatch {
     }
   }
 
-  async #read(dir: string, added: boolean): Promise<void> {
+  async #read(dir: string, mode: ReadMode): Promise<void> {
     const state = this.#dirs.get(dir);
     if (!state || this.#closed) return;
     // Watched before it is read, so that an entry made meanwhile is either in the read or in an event.
@@ -219,14 +233,19 @@ export class TreeWatch {
       if (this.#reading.get(dir) === touched) this.#reading.delete(dir);
     }
     if (this.#dirs.get(dir) !== state || this.#closed) return;
-    if (state.ino === 0) state.ino = ino;
+    if (state.ino === 0 || mode === 'resync') state.ino = ino;
+    const added = mode !== 'initial';
+    if (mode === 'resync') {
+      const now = new Set(entries.map((e) => e.name));
+      for (const name of [...state.names]) if (!now.has(name) && !touched.has(name)) this.#onEntry(dir, state, name);
+    }
     for (const entry of entries) {
       const name = entry.name;
       const path = join(dir, name);
       if (touched.has(name) || state.names.has(name) || name.startsWith(COOKIE_PREFIX) || this.#options.ignored(path)) continue;
       state.names.add(name);
       if (added) this.#record(path, 'added');
-      if (entry.isDirectory()) this.#enqueue(path, 0, added);
+      if (entry.isDirectory()) this.#enqueue(path, 0, added ? 'added' : 'initial');
     }
   }
 }
