@@ -106,7 +106,7 @@ export class ChangeRoots {
       else if (from > this.#ctx.events.sequence(clock)!) reason = 'the clock is ahead of this daemon';
     }
     if (reason === null && watch.failed) reason = `${watch.failed}: the watch of this root is incomplete`;
-    if (reason === null && !settled) reason = 'the watch could not confirm it is up to date (settle timed out)';
+    if (reason === null && !settled) reason = 'the watch could not confirm it is up to date (its settle cookie was not seen in time or could not be written)';
     if (since === undefined || from === null || reason !== null) {
       return { clock, is_fresh_instance: true, ...(reason !== null ? { reason } : {}), changes: [] };
     }
