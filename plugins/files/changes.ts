@@ -75,9 +75,9 @@ export class ChangeRoots {
   /** `dir` is a real directory inside the roots; `since` matches the clock pattern (or is absent). */
   async query(dir: string, since: string | undefined): Promise<ChangesAnswer> {
     let watch = this.#find(dir);
-    let reason: string | null = null;
+    let fresh: string | null = null;
     if (!watch) {
-      reason = this.#evicted.get(dir) ? 'the watch of this root was evicted (more roots queried than max_change_roots)' : 'first query for this root';
+      fresh = this.#evicted.get(dir) ? 'the watch of this root was evicted (more roots queried than max_change_roots)' : 'first query for this root';
       this.#evicted.delete(dir);
       // A watch of a directory inside this one is replaced: this one covers it.
       for (const root of [...this.#watches.keys()]) if (root.startsWith(dir + sep)) this.#watches.delete(root);
@@ -97,19 +97,25 @@ export class ChangeRoots {
     const settled = await watch.settle();
     await watch.idle();
     const clock = this.#ctx.events.clock;
-    const from = since === undefined ? null : this.#ctx.events.sequence(since);
-    if (since === undefined) reason = null;
-    else if (reason === null) {
-      if (from === null) reason = 'the daemon restarted (the clock is from another instance)';
-      else if (from < watch.startSeq) reason = 'the watch of this root started after that clock';
-      else if (from < watch.floor) reason = 'changes were dropped: more than max_changes since that clock';
-      else if (from > this.#ctx.events.sequence(clock)!) reason = 'the clock is ahead of this daemon';
-    }
-    if (reason === null && watch.failed) reason = `${watch.failed}: the watch of this root is incomplete`;
-    if (reason === null && !settled) reason = 'the watch could not confirm it is up to date (its settle cookie was not seen in time or could not be written)';
-    if (since === undefined || from === null || reason !== null) {
-      return { clock, is_fresh_instance: true, ...(reason !== null ? { reason } : {}), changes: [] };
-    }
+    if (since === undefined) return { clock, is_fresh_instance: true, changes: [] };
+    const from = this.#ctx.events.sequence(since);
+    // The first reason that applies, the most telling first.
+    const reason =
+      from === null
+        ? 'the daemon restarted (the clock is from another instance)'
+        : (fresh ??
+          (from < watch.startSeq
+            ? 'the watch of this root started after that clock'
+            : from < watch.floor
+              ? 'changes were dropped: more than max_changes since that clock'
+              : from > this.#ctx.events.sequence(clock)!
+                ? 'the clock is ahead of this daemon'
+                : watch.failed
+                  ? `${watch.failed}: the watch of this root is incomplete`
+                  : !settled
+                    ? 'the watch could not confirm it is up to date (its settle cookie was not seen in time or could not be written)'
+                    : null));
+    if (from === null || reason !== null) return { clock, is_fresh_instance: true, reason: reason!, changes: [] };
     return { clock, is_fresh_instance: false, changes: watch.changesSince(from, dir) };
   }
 
