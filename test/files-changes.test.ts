@@ -259,6 +259,7 @@ t.test('bad input is a 4xx with a code, never a 500', async (t) => {
   const elsewhere = realpathSync(tempDir('hearth-chg-else-'));
   writeFileSync(join(root, 'file.txt'), '1');
   symlinkSync(elsewhere, join(root, 'out'));
+  mkdirSync(join(root, 'node_modules/pkg'), { recursive: true });
   const d = await bootDaemon({ config: { plugins: { files: { roots: [root] } } } });
   t.teardown(() => d.close());
   const cases: Array<[string, number, string]> = [
@@ -267,6 +268,7 @@ t.test('bad input is a 4xx with a code, never a 500', async (t) => {
     [`root=${encodeURIComponent(join(root, 'out'))}`, 403, 'PATH_OUTSIDE_ROOTS'],
     [`root=${encodeURIComponent(join(root, 'file.txt'))}`, 400, 'VALIDATION_FAILED'],
     [`root=${encodeURIComponent(join(root, 'missing'))}`, 404, 'NOT_FOUND'],
+    [`root=${encodeURIComponent(join(root, 'node_modules/pkg'))}`, 400, 'VALIDATION_FAILED'],
     [`root=${encodeURIComponent(root)}&since=yesterday`, 400, 'VALIDATION_FAILED'],
     [`root=${encodeURIComponent(root)}&since=c:ABC:1`, 400, 'VALIDATION_FAILED'],
     [`root=${'x'.repeat(5000)}`, 400, 'VALIDATION_FAILED'],

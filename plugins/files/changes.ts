@@ -4,6 +4,7 @@
 // gives the clock to start from, so the client scans once and asks again from there (Watchman's contract).
 import { sep } from 'node:path';
 import { LRUCache } from 'lru-cache';
+import { HearthError } from '../../src/errors.js';
 import type { PluginContext } from '../../src/plugin.js';
 import { ignoreMatcher } from '../../src/services/watcher.js';
 import { TreeWatch, type ChangeType } from './tree-watch.js';
@@ -74,6 +75,8 @@ export class ChangeRoots {
 
   /** `dir` is a real directory inside the roots; `since` matches the clock pattern (or is absent). */
   async query(dir: string, since: string | undefined): Promise<ChangesAnswer> {
+    // Nothing under an ignored directory is ever reported: an answer would say "no changes" and be wrong.
+    if (this.#ignored(dir)) throw new HearthError('VALIDATION_FAILED', `${JSON.stringify(dir)} is ignored by watcher.ignore`, { details: [{ path: '/root', message: 'is ignored by watcher.ignore' }] });
     let watch = this.#find(dir);
     let fresh: string | null = null;
     if (!watch) {
