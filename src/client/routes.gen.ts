@@ -75,6 +75,30 @@ export interface EventsArgs {
   repo?: string;
 }
 
+export interface FilesChangesResponse {
+  /**
+   * The clock to pass as `since` next time.
+   */
+  clock: string;
+  /**
+   * True when the changes since `since` cannot be told: scan the tree again and ask from `clock`.
+   */
+  is_fresh_instance: boolean;
+  /**
+   * Why is_fresh_instance is true (absent when no since was given).
+   */
+  reason?: string;
+  changes: {
+    path: string;
+    type: 'changed' | 'added' | 'removed';
+  }[];
+}
+
+export interface FilesChangesArgs {
+  root: string;
+  since?: string;
+}
+
 export interface PostFilesHashArgs {
   /**
    * @minItems 1
@@ -453,6 +477,7 @@ export const ROUTES = {
   postBatchProcess: { method: 'POST', path: '/batch/process', args: 'body', answer: 'json' },
   postCacheClear: { method: 'POST', path: '/cache/clear', args: 'body', answer: 'json' },
   events: { method: 'GET', path: '/events', args: 'query', answer: 'events' },
+  filesChanges: { method: 'GET', path: '/files/changes', args: 'query', answer: 'json' },
   postFilesHash: { method: 'POST', path: '/files/hash', args: 'body', answer: 'json' },
   filesRaw: { method: 'GET', path: '/files/raw', args: 'query', answer: 'bytes' },
   filesRead: { method: 'GET', path: '/files/read', args: 'query', answer: 'json' },
@@ -493,6 +518,8 @@ export interface RouteMethods {
   postCacheClear(args?: PostCacheClearArgs): Promise<PostCacheClearResponse>;
   /** GET /events: Server-sent events (file changes, invalidations, job progress, git status and HEAD changes); each id is a clock c:<instance>:<n>, and Last-Event-ID or since replays what came after it (or a first `reset` event when it cannot) */
   events(args?: EventsArgs): AsyncGenerator<HearthEvent, void, undefined>;
+  /** GET /files/changes: The paths under a directory that changed after a clock (since); is_fresh_instance when that cannot be told */
+  filesChanges(args: FilesChangesArgs): Promise<FilesChangesResponse>;
   /** POST /files/hash: sha256 and git blob id of each path; a path that is missing or not a file gets an error entry */
   postFilesHash(args: PostFilesHashArgs): Promise<unknown>;
   /** GET /files/raw: A file's bytes, with ETag (sha256) and 304 on If-None-Match */
