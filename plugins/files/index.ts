@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
+import { ChangeRoots, changesResponse } from './changes.js';
 import { ContentCache } from './content.js';
 import { cachedHashes, hashFile, type FileHash, type Hasher } from './hash.js';
 import { Roots } from '../../src/roots.js';
@@ -13,6 +14,10 @@ import { journalDir, sweepJournal, WriteJournal, writeAtomic } from './write.js'
 export interface FilesOptions {
   /** Default: the user's home directory (never `/`). */
   roots?: string[];
+  /** Paths kept in the change log of each root watched for GET /files/changes. */
+  max_changes: number;
+  /** Roots watched for GET /files/changes at once. */
+  max_change_roots: number;
 }
 
 /** What other plugins get with ctx.use('files') or ctx.useOptional('files'). */
@@ -40,6 +45,18 @@ export default definePlugin<FilesOptions, FilesApi>({
     additionalProperties: false,
     properties: {
       roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Directories the files API may touch. Default: your home directory.' },
+      max_changes: {
+        type: 'integer',
+        minimum: 1,
+        default: 100000,
+        description: 'Paths kept in the change log of each root GET /files/changes watches; a since older than the oldest dropped change is answered with is_fresh_instance.',
+      },
+      max_change_roots: {
+        type: 'integer',
+        minimum: 1,
+        default: 8,
+        description: 'Directory trees GET /files/changes watches at once; the least recently queried is closed (its next query starts over).',
+      },
     },
   },
   tasks: { hash: new URL(import.meta.url.endsWith('.ts') ? './hash-task.ts' : './hash-task.js', import.meta.url) },
@@ -184,6 +201,33 @@ export default definePlugin<FilesOptions, FilesApi>({
             }),
           ),
         );
+      },
+    });
+    const changes = new ChangeRoots(ctx, { maxRoots: ctx.config.max_change_roots, maxChanges: ctx.config.max_changes });
+    ctx.onClose(() => changes.close());
+    ctx.metrics.provide('files_changes', () => changes.stats());
+    ctx.route({
+      method: 'GET',
+      path: '/files/changes',
+      summary: 'The paths under a directory that changed after a clock (since); is_fresh_instance when that cannot be told',
+      schema: {
+        query: {
+          type: 'object',
+          required: ['root'],
+          additionalProperties: false,
+          properties: {
+            root: { type: 'string', minLength: 1, maxLength: 4096 },
+            since: { type: 'string', maxLength: 64, pattern: '^c:[0-9a-z]+:[0-9]+$' },
+          },
+        },
+        response: changesResponse,
+      },
+      handler: async ({ query }: { query: { root: string; since?: string } }) => {
+        const dir = await roots.resolve(query.root);
+        if (!(await stat(dir)).isDirectory()) {
+          throw new HearthError('VALIDATION_FAILED', `${JSON.stringify(query.root)} is not a directory`, { details: [{ path: '/root', message: 'is not a directory' }] });
+        }
+        return ctx.metrics.timed('files.changes', () => changes.query(dir, query.since));
       },
     });
     return { roots: Object.freeze([...roots.dirs]) };

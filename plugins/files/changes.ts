@@ -1,0 +1,139 @@
+// GET /files/changes: what changed under a directory after a clock. The first query for a root starts a
+// recursive watch of it (tree-watch.ts); at most `maxRoots` are watched at once, the least recently
+// queried is closed. A query that cannot be answered completely says so (is_fresh_instance, reason) and
+// gives the clock to start from, so the client scans once and asks again from there (Watchman's contract).
+import { sep } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { PluginContext } from '../../src/plugin.js';
+import { ignoreMatcher } from '../../src/services/watcher.js';
+import { TreeWatch, type ChangeType } from './tree-watch.js';
+
+export interface ChangesAnswer {
+  clock: string;
+  is_fresh_instance: boolean;
+  reason?: string;
+  changes: Array<{ path: string; type: ChangeType }>;
+}
+
+export interface ChangesStats {
+  roots_watched: number;
+  dirs_watched: number;
+  log_entries: number;
+  overflows: number;
+  evictions: number;
+}
+
+export const changesResponse = {
+  type: 'object',
+  required: ['clock', 'is_fresh_instance', 'changes'],
+  additionalProperties: false,
+  properties: {
+    clock: { type: 'string', description: 'The clock to pass as `since` next time.' },
+    is_fresh_instance: { type: 'boolean', description: 'True when the changes since `since` cannot be told: scan the tree again and ask from `clock`.' },
+    reason: { type: 'string', description: 'Why is_fresh_instance is true (absent when no since was given).' },
+    changes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'type'],
+        additionalProperties: false,
+        properties: { path: { type: 'string' }, type: { enum: ['changed', 'added', 'removed'] } },
+      },
+    },
+  },
+};
+
+/** Roots whose watch was evicted are remembered (this many) so the answer can say why it starts over. */
+const EVICTED_KEPT = 256;
+
+export class ChangeRoots {
+  readonly #ctx: PluginContext<unknown>;
+  readonly #maxChanges: number;
+  readonly #ignored: (path: string) => boolean;
+  readonly #watches: LRUCache<string, TreeWatch>;
+  readonly #evicted = new LRUCache<string, true>({ max: EVICTED_KEPT });
+  #evictions = 0;
+  #overflowsClosed = 0;
+
+  constructor(ctx: PluginContext<unknown>, options: { maxRoots: number; maxChanges: number }) {
+    this.#ctx = ctx;
+    this.#maxChanges = options.maxChanges;
+    this.#ignored = ignoreMatcher([...ctx.core.watcher.ignore, '**/.git/objects/**']);
+    this.#watches = new LRUCache<string, TreeWatch>({
+      max: options.maxRoots,
+      dispose: (watch, root, why) => {
+        this.#overflowsClosed += watch.overflows;
+        watch.close();
+        if (why === 'evict') {
+          this.#evictions++;
+          this.#evicted.set(root, true);
+        }
+      },
+    });
+  }
+
+  /** `dir` is a real directory inside the roots; `since` matches the clock pattern (or is absent). */
+  async query(dir: string, since: string | undefined): Promise<ChangesAnswer> {
+    let watch = this.#find(dir);
+    let reason: string | null = null;
+    if (!watch) {
+      reason = this.#evicted.get(dir) ? 'the watch of this root was evicted (more roots queried than max_change_roots)' : 'first query for this root';
+      this.#evicted.delete(dir);
+      // A watch of a directory inside this one is replaced: this one covers it.
+      for (const root of [...this.#watches.keys()]) if (root.startsWith(dir + sep)) this.#watches.delete(root);
+      watch = new TreeWatch({
+        root: dir,
+        startSeq: this.#ctx.events.sequence(this.#ctx.events.clock)!,
+        maxChanges: this.#maxChanges,
+        ignored: this.#ignored,
+        watchDirs: (onEvent) => this.#ctx.watcher.watchDirs(onEvent),
+        publish: (type, path) => this.#ctx.events.sequence(this.#ctx.events.publish(`file.${type}`, { path }).id)!,
+      });
+      this.#watches.set(dir, watch);
+    }
+    // Every change finished before this request is in the log once the cookie is seen and the reads of
+    // directories it brought are done; only then is the clock taken.
+    await watch.idle();
+    const settled = await watch.settle();
+    await watch.idle();
+    const clock = this.#ctx.events.clock;
+    const from = since === undefined ? null : this.#ctx.events.sequence(since);
+    if (since === undefined) reason = null;
+    else if (reason === null) {
+      if (from === null) reason = 'the daemon restarted (the clock is from another instance)';
+      else if (from < watch.startSeq) reason = 'the watch of this root started after that clock';
+      else if (from < watch.floor) reason = 'changes were dropped: more than max_changes since that clock';
+      else if (from > this.#ctx.events.sequence(clock)!) reason = 'the clock is ahead of this daemon';
+    }
+    if (reason === null && watch.failed) reason = `${watch.failed}: the watch of this root is incomplete`;
+    if (reason === null && !settled) reason = 'the watch could not confirm it is up to date (settle timed out)';
+    if (since === undefined || from === null || reason !== null) {
+      return { clock, is_fresh_instance: true, ...(reason !== null ? { reason } : {}), changes: [] };
+    }
+    return { clock, is_fresh_instance: false, changes: watch.changesSince(from, dir) };
+  }
+
+  /** The watch covering `dir` (its root or an ancestor), made the most recently used. */
+  #find(dir: string): TreeWatch | undefined {
+    for (const root of this.#watches.keys()) {
+      if (dir === root || dir.startsWith(root + sep)) return this.#watches.get(root);
+    }
+    return undefined;
+  }
+
+  stats(): ChangesStats {
+    let dirs = 0;
+    let entries = 0;
+    let overflows = this.#overflowsClosed;
+    for (const watch of this.#watches.values()) {
+      dirs += watch.dirs;
+      entries += watch.logEntries;
+      overflows += watch.overflows;
+    }
+    return { roots_watched: this.#watches.size, dirs_watched: dirs, log_entries: entries, overflows, evictions: this.#evictions };
+  }
+
+  close(): void {
+    this.#watches.clear();
+  }
+}
