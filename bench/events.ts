@@ -11,8 +11,9 @@
 //            events / (the last arrival of any - first write). Also the streams cut off (GET
 //            /optimization/stats `events.cut_off`, before and after) and the daemon's CPU time (user +
 //            system, /proc/<pid>/stat, all its threads) per 1,000 events delivered, and per 1,000
-//            deliveries more with 10 subscribers than with 1 (BENCH_EVENTS_ROUNDS rounds of each, after
-//            one of each not counted).
+//            deliveries more with 10 subscribers than with 1, and how busy the daemon and this process
+//            (the writer and every subscriber) were (BENCH_EVENTS_ROUNDS rounds of each, after one of each
+//            not counted; ratios are the median of the rounds' own).
 //   latency  ms from fs.writeFileSync in a watched directory to the file.changed event at a subscriber
 //            (BENCH_EVENTS_WRITES writes, 20-40 ms apart), beside a plain node:fs watch() on the same
 //            directory in this process, seeing the same write (the OS notification floor): the one-level
@@ -276,8 +277,12 @@ interface FanoutRound {
   published: number;
   /** Events published in the 2 s after the stream went quiet (looked for only when some file had none). */
   published_late: number;
+  /** Files written that some subscriber had an event for (by the end of the round, late ones included). */
+  files_told: number;
   cpu_ms: number;
   cpu_ms_per_1000: number;
+  /** This process's CPU meanwhile (the writes and every subscriber's parsing). */
+  bench_cpu_ms: number;
   cut_off: number;
   ended_early: number;
 }
@@ -300,36 +305,46 @@ async function fanoutRound(d: Daemon, tree: string, n: number, how: FanoutWatch)
   try {
     await awaitLive(subs, join(dir, 'probe.txt'), 'fanout');
     await sleep(200);
-    for (const s of subs) s.reset();
+    const seen = subs.map(() => new Set<string>());
+    subs.forEach((s, i) => {
+      s.reset();
+      s.onRecord = (r) => typeof r.data.path === 'string' && seen[i]!.add(r.data.path);
+    });
     const cut0 = await cutOff(d);
     const published0 = ((await d.client.call<{ events: { published: number } }>('GET', '/optimization/stats')).events.published);
     const cpu0 = cpuSeconds(d.pid) ?? NaN;
+    const own0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < FILES; i++) {
       writeFileSync(join(dir, `f${i}.txt`), `file ${i}\n`);
       if (i % 50 === 49) await tick();
     }
-    // Quiet: every subscriber has an event per file, or nothing more came for a second.
+    // Done: every subscriber has had an event for every file (and the stream was then quiet for 300 ms:
+    // a watch may tell a new file twice, added and changed), or nothing more came for a second.
     let lastTotal = -1;
     let quietSince = performance.now();
     for (;;) {
       const total = subs.reduce((s, x) => s + x.received, 0);
-      if (subs.every((s) => s.received >= FILES)) break;
       if (total !== lastTotal) {
         lastTotal = total;
         quietSince = performance.now();
-      } else if (performance.now() - quietSince > 1000) break;
+      } else if (performance.now() - quietSince > (seen.every((p) => p.size >= FILES) ? 300 : 1000)) break;
       await sleep(10);
     }
     const cpu1 = cpuSeconds(d.pid) ?? NaN;
+    const own = process.cpuUsage(own0);
     const last = Math.max(...subs.map((s) => s.last));
     const delivered = subs.reduce((s, x) => s + x.received, 0);
     const stats = await d.client.call<{ events: { published: number; cut_off: number } }>('GET', '/optimization/stats');
     const cpuMs = (cpu1 - cpu0) * 1000;
+    const told = () => new Set(seen.flatMap((p) => [...p])).size;
     let late = 0;
-    if (stats.events.published - published0 < FILES) {
+    let filesTold = told();
+    if (filesTold < FILES) {
+      // Some file had no event at any subscriber: whether it comes late.
       await sleep(2000);
       late = (await d.client.call<{ events: { published: number } }>('GET', '/optimization/stats')).events.published - stats.events.published;
+      filesTold = told();
     }
     return {
       subscribers: n,
@@ -342,13 +357,18 @@ async function fanoutRound(d: Daemon, tree: string, n: number, how: FanoutWatch)
       // Every event the bus published meanwhile (to anyone): one per file written when nothing is lost.
       published: stats.events.published - published0,
       published_late: late,
+      files_told: filesTold,
       cpu_ms: cpuMs,
       cpu_ms_per_1000: delivered ? cpuMs / (delivered / 1000) : NaN,
+      bench_cpu_ms: (own.user + own.system) / 1000,
       cut_off: stats.events.cut_off - cut0,
       ended_early: subs.filter((s) => s.ended).length,
     };
   } finally {
-    for (const s of subs) s.close();
+    for (const s of subs) {
+      s.onRecord = null;
+      s.close();
+    }
     if (rec) rec.close();
     await sleep(100);
   }
@@ -390,7 +410,7 @@ async function fanoutPhase(d: Daemon, tree: string): Promise<FanoutResult> {
       const x = await fanoutRound(d, tree, n, how);
       (n === 1 ? one : many).push(x);
       process.stdout.write(
-        `  round ${r + 1}, ${n} subscriber(s): ${fmt(x.delivered)} delivered (published ${x.published}${x.published_late ? `, ${x.published_late} more later` : ''}), ${fmt(median(x.per_sub_rate))}/s per subscriber (median), ${fmt(x.total_rate)}/s in all, daemon CPU ${fmt(x.cpu_ms)} ms in ${fmt(x.window_ms)} ms (${fmt(x.cpu_ms_per_1000, 1)} ms per 1,000 delivered), cut off ${x.cut_off}\n`,
+        `  round ${r + 1}, ${n} subscriber(s): ${fmt(x.delivered)} delivered (published ${x.published}${x.published_late ? `, ${x.published_late} more later` : ''}; ${x.files_told} files told), ${fmt(median(x.per_sub_rate))}/s per subscriber (median), ${fmt(x.total_rate)}/s in all, daemon CPU ${fmt(x.cpu_ms)} ms in ${fmt(x.window_ms)} ms (${fmt(x.cpu_ms_per_1000, 1)} ms per 1,000 delivered), cut off ${x.cut_off}\n`,
       );
     }
   }
@@ -566,7 +586,7 @@ async function gitPhase(d: Daemon, repo: string, files: number): Promise<GitResu
 // ---------------------------------------------------------------------------------------------------------
 
 function table(fanout: FanoutResult | undefined, latency: LatencyResult | undefined, git: GitResult | undefined): void {
-  const rows: string[][] = [['case', 'hearth', 'baseline (same run)', 'ratio']];
+  const rows: string[][] = [['case (medians of the rounds)', 'hearth', 'baseline (same run)', 'ratio']];
   if (fanout) {
     const one = median(fanout.one.map((r) => r.per_sub_rate[0]!));
     const perMany = median(fanout.many.map((r) => median(r.per_sub_rate)));
@@ -578,12 +598,14 @@ function table(fanout: FanoutResult | undefined, latency: LatencyResult | undefi
     const cut = [...fanout.one, ...fanout.many].reduce((s, r) => s + r.cut_off, 0);
     const all = [...fanout.one, ...fanout.many];
     // Files the watch published no event for, and subscribers that got fewer events than were published.
-    const unpublished = all.reduce((s, r) => s + Math.max(0, r.files - r.published - r.published_late), 0);
+    const unpublished = all.reduce((s, r) => s + (r.files - r.files_told), 0);
     const short = all.reduce((s, r) => s + r.per_sub_events.filter((x) => x < r.published).length, 0);
     rows.push([`fanout through ${fanout.watch === 'read' ? 'GET /files/read (one level)' : 'GET /files/changes (recursive)'}, ${FILES} files a round`, '', '', '']);
-    rows.push([`events/s per subscriber, ${SUBSCRIBERS} subscribers (slowest)`, `${fmt(perMany)} (${fmt(minMany)})`, `${fmt(one)} (1 subscriber)`, `${(perMany / one).toFixed(2)}x`]);
-    rows.push([`events/s delivered in all, ${SUBSCRIBERS} subscribers`, fmt(totalMany), `${fmt(totalOne)} (1 subscriber)`, `${(totalMany / totalOne).toFixed(2)}x`]);
-    rows.push(['daemon CPU ms per 1,000 events delivered', fmt(cpuMany, 1), `${fmt(cpuOne, 1)} (1 subscriber)`, `${(cpuMany / cpuOne).toFixed(2)}x`]);
+    // Ratios: the median of each round's (its two cases ran back to back), as the machine's speed drifts.
+    const perRound = (f: (many: FanoutRound, one: FanoutRound) => number) => `${median(fanout.many.map((m, i) => f(m, fanout.one[i]!))).toFixed(2)}x`;
+    rows.push([`events/s per subscriber, ${SUBSCRIBERS} subscribers (slowest)`, `${fmt(perMany)} (${fmt(minMany)})`, `${fmt(one)} (1 subscriber)`, perRound((m, o) => median(m.per_sub_rate) / o.per_sub_rate[0]!)]);
+    rows.push([`events/s delivered in all, ${SUBSCRIBERS} subscribers`, fmt(totalMany), `${fmt(totalOne)} (1 subscriber)`, perRound((m, o) => m.total_rate / o.total_rate)]);
+    rows.push(['daemon CPU ms per 1,000 events delivered', fmt(cpuMany, 1), `${fmt(cpuOne, 1)} (1 subscriber)`, perRound((m, o) => m.cpu_ms_per_1000 / o.cpu_ms_per_1000)]);
     // What each delivery beyond the first subscriber's costs: the CPU the 9 more streams added, over their events.
     const marginal = median(fanout.many.map((r, i) => {
       const o = fanout.one[i]!;
@@ -592,8 +614,10 @@ function table(fanout: FanoutResult | undefined, latency: LatencyResult | undefi
     rows.push(['daemon CPU ms per 1,000 more deliveries (10 vs 1, per round)', fmt(marginal, 1), '', '']);
     const busy = (rs: FanoutRound[]) => median(rs.map((r) => r.cpu_ms / r.window_ms));
     rows.push(['daemon CPU busy during the run (CPU ms / wall ms)', `${fmt(busy(fanout.many) * 100)}%`, `${fmt(busy(fanout.one) * 100)}% (1 subscriber)`, '']);
+    const benchBusy = (rs: FanoutRound[]) => median(rs.map((r) => r.bench_cpu_ms / r.window_ms));
+    rows.push(['the bench process busy (writer and subscribers)', `${fmt(benchBusy(fanout.many) * 100)}%`, `${fmt(benchBusy(fanout.one) * 100)}% (1 subscriber)`, '']);
     rows.push(['streams cut off (events.cut_off) / short of what was published', `${cut} / ${short}`, '', '']);
-    rows.push(['files written that no event was published for (the watch)', `${unpublished} of ${fmt(all.length * FILES)}`, '', '']);
+    rows.push(['files written that no subscriber had an event for', `${unpublished} of ${fmt(all.length * FILES)}`, '', '']);
   }
   if (latency) {
     for (const c of latency.cases) {
