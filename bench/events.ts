@@ -308,7 +308,8 @@ async function fanoutRound(d: Daemon, tree: string, n: number, how: FanoutWatch)
     const seen = subs.map(() => new Set<string>());
     subs.forEach((s, i) => {
       s.reset();
-      s.onRecord = (r) => typeof r.data.path === 'string' && seen[i]!.add(r.data.path);
+      // Only the files this round writes (not a late event of the probe).
+      s.onRecord = (r) => typeof r.data.path === 'string' && r.data.path.startsWith(`${dir}/f`) && seen[i]!.add(r.data.path);
     });
     const cut0 = await cutOff(d);
     const published0 = ((await d.client.call<{ events: { published: number } }>('GET', '/optimization/stats')).events.published);
