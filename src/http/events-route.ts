@@ -7,6 +7,14 @@ import type { RouteDefinition } from '../plugin.js';
 import { matches, type EventBus, type EventFilter, type HearthEvent } from '../services/events.js';
 import { openEventStream } from './sse.js';
 
+/** Each event as JSON, made once however many streams send it. */
+const serialized = new WeakMap<HearthEvent, string>();
+function json(event: HearthEvent): string {
+  let text = serialized.get(event);
+  if (text === undefined) serialized.set(event, (text = JSON.stringify(event)));
+  return text;
+}
+
 /** Made after the plugins' setup, so that the scopes they added are in the schema. */
 export function eventsRoute(bus: EventBus): RouteDefinition {
   const scopes = [...bus.scopes];
@@ -47,13 +55,13 @@ export function eventsRoute(bus: EventBus): RouteDefinition {
       const missed = since ? bus.since(since) : [];
       const stream = openEventStream(koa, { onCutOff: () => bus.noteCutOff() });
       for (const o of opened) stream.onEnd(() => o.close());
-      stream.onEnd(bus.subscribe(filter, (event) => stream.send(event.id, event.type, event), stream.end));
+      stream.onEnd(bus.subscribe(filter, (event) => stream.sendJson(event.id, event.type, json(event)), stream.end));
       stream.comment('connected');
       if (missed === null) {
         const clock = bus.clock;
         stream.send(clock, 'reset', { id: clock, clock, type: 'reset', time: new Date().toISOString(), is_fresh_instance: true });
       } else {
-        for (const event of missed) if (matches(filter, event)) stream.send(event.id, event.type, event);
+        for (const event of missed) if (matches(filter, event)) stream.sendJson(event.id, event.type, json(event));
       }
     },
   };

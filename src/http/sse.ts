@@ -10,6 +10,8 @@ export const MAX_BUFFERED = 1024 * 1024;
 export interface EventStream {
   /** Writes one event as `id`, `event` and JSON `data` lines. */
   send(id: string, type: string, data: unknown): void;
+  /** The same with `data` already as JSON (one event to many streams is serialized once). */
+  sendJson(id: string, type: string, json: string): void;
   /** Writes a comment line (`: text`), which clients ignore. */
   comment(text: string): void;
   /** Ends the stream; later writes are dropped. */
@@ -53,6 +55,7 @@ export function openEventStream(koa: Context, options: { onCutOff?: () => void }
   koa.body = stream;
   return {
     send: (id, type, data) => write(`id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`),
+    sendJson: (id, type, json) => write(`id: ${id}\nevent: ${type}\ndata: ${json}\n\n`),
     comment: (text) => write(`: ${text}\n\n`),
     end,
     onEnd(fn) {
