@@ -1,6 +1,6 @@
 // The `hearth` command as a user meets it: what each command loads (help and client commands load no plugin
 // code, no schema compiler, no server library), its usage errors, and what it prints and exits with.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
@@ -135,6 +135,26 @@ t.test('API errors print each detail, and a missing file makes files hash exit 1
   t.equal(hash.code, 1, 'exit 1 when a path could not be hashed');
   t.match(hash.stdout, /^[0-9a-f]{64}  [0-9a-f]{40}  .*w\.txt\n$/, 'the good one is printed');
   t.match(hash.stderr, `${missing}: NOT_FOUND`);
+});
+
+t.test('files changes: the first call gives a clock, the next what changed after it', async (t) => {
+  const { base, work } = await daemon();
+  const dir = join(work, 'watched');
+  mkdirSync(dir);
+  const first = await runCli([...base, 'files', 'changes', dir]);
+  t.equal(first.code, 0, first.stderr);
+  t.equal(first.stdout, '', 'no changes on a fresh start');
+  t.match(first.stderr, /a fresh start/);
+  const clock = /^clock (c:[0-9a-z]+:[0-9]+)$/m.exec(first.stderr)?.[1];
+  t.ok(clock, 'the clock is on stderr');
+  writeFileSync(join(dir, 'new.txt'), 'n\n');
+  const written = await runCli([...base, 'files', 'write', join(dir, 'via-hearth.txt'), '--content', 'x']);
+  t.equal(written.code, 0, written.stderr);
+  const next = await runCli([...base, 'files', 'changes', dir, '--since', clock!]);
+  t.equal(next.code, 0, next.stderr);
+  t.equal(next.stdout, `added ${join(dir, 'new.txt')}\nadded ${join(dir, 'via-hearth.txt')}\n`, 'each change once; the write\'s temp file is none');
+  const json = await runCli([...base, 'files', 'changes', dir, '--since', clock!, '--json']);
+  t.match(JSON.parse(json.stdout), { is_fresh_instance: false, changes: [{ type: 'added' }, { type: 'added' }] });
 });
 
 t.test('batch run: --file lines are JSON values, failed items exit 1 with a count, too many items is the max_items error', async (t) => {

@@ -2,12 +2,13 @@
 // recursive watch of it (tree-watch.ts); at most `maxRoots` are watched at once, the least recently
 // queried is closed. A query that cannot be answered completely says so (is_fresh_instance, reason) and
 // gives the clock to start from, so the client scans once and asks again from there (Watchman's contract).
-import { sep } from 'node:path';
+import { basename, sep } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HearthError } from '../../src/errors.js';
 import type { PluginContext } from '../../src/plugin.js';
 import { ignoreMatcher } from '../../src/services/watcher.js';
 import { TreeWatch, type ChangeType } from './tree-watch.js';
+import { isWriteTemp } from './write.js';
 
 export interface ChangesAnswer {
   clock: string;
@@ -88,7 +89,8 @@ export class ChangeRoots {
         root: dir,
         startSeq: this.#ctx.events.sequence(this.#ctx.events.clock)!,
         maxChanges: this.#maxChanges,
-        ignored: this.#ignored,
+        // hearth's own temp files of atomic writes are no change of the tree: the rename that ends a write is.
+        ignored: (path) => this.#ignored(path) || isWriteTemp(basename(path)),
         watchDirs: (onEvent) => this.#ctx.watcher.watchDirs(onEvent),
         publish: (type, path) => this.#ctx.events.sequence(this.#ctx.events.publish(`file.${type}`, { path }).id)!,
       });

@@ -1,4 +1,4 @@
-// `hearth files read|write|hash|stat`.
+// `hearth files read|write|hash|changes|stat`.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineCommands } from '../../src/cli/spec.js';
@@ -48,6 +48,26 @@ export default defineCommands([
         else process.stdout.write(`${h.sha256}  ${h.git_oid}  ${h.path}\n`);
       }
       return answer.some((h) => h.error) ? 1 : 0;
+    },
+  },
+  {
+    name: 'files changes',
+    summary: 'what changed under a directory since a clock (the first call starts its watch and gives the clock to start from)',
+    args: [{ name: 'dir', required: true }],
+    options: {
+      since: { type: 'string', value: 'clock', description: 'the clock of an earlier answer' },
+      json: { type: 'boolean', description: 'the whole answer' },
+    },
+    async run({ args, options, client }) {
+      const query = `root=${encodeURIComponent(abs(args[0]))}${typeof options.since === 'string' ? `&since=${encodeURIComponent(options.since)}` : ''}`;
+      const answer = await client().use((c) =>
+        c.call<{ clock: string; is_fresh_instance: boolean; reason?: string; changes: Array<{ path: string; type: string }> }>('GET', `/files/changes?${query}`),
+      );
+      if (options.json) return void process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      // The changes on stdout (`<type> <path>`), what to pass as --since next time on stderr.
+      for (const change of answer.changes) process.stdout.write(`${change.type} ${change.path}\n`);
+      if (answer.is_fresh_instance) process.stderr.write(`hearth: a fresh start${answer.reason ? ` (${answer.reason})` : ''}: scan the directory yourself\n`);
+      process.stderr.write(`clock ${answer.clock}\n`);
     },
   },
   {

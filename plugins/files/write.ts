@@ -19,6 +19,8 @@ export const journalDir = (stateDir: string): string => join(stateDir, 'files-jo
 /** The temp file of a write of `path` by process `pid`: `.<name>.hearth-<pid>-<8 hex>.tmp` beside it. */
 export const tempPathFor = (path: string, pid: number, hex: string): string => join(dirname(path), `.${basename(path)}.hearth-${pid}-${hex}.tmp`);
 const TEMP_NAME = /^\..+\.hearth-([1-9][0-9]*)-[0-9a-f]{8}\.tmp$/s;
+/** Whether a file name is one of those temp files (which come and go within a write: never a change to report). */
+export const isWriteTemp = (name: string): boolean => TEMP_NAME.test(name);
 /** A journal segment: the writer's pid, an id of that process's run, a sequence number. */
 const SEGMENT_NAME = /^([1-9][0-9]*)-[0-9a-f]{8}-[0-9]+\.log$/;
 /** Writes recorded in one segment before the next is started. */
