@@ -174,3 +174,23 @@ t.test('a repository with a subscriber is not released by the idle limit', async
   await new Promise((r) => setTimeout(r, 2500));
   t.equal(await repos(), 0, 'released once the subscriber left and the idle time passed');
 });
+
+t.test('a subscribed repository pushed out by max_watched_repos is told as git.repo.released', async (t) => {
+  isolateGit();
+  const root = realpathSync(tempDir('hearth-git-events-max-'));
+  const d = await bootDaemon({ config: { plugins: { git: { roots: [root], max_watched_repos: 1 } } } });
+  t.teardown(() => d.close());
+  const held = makeRepo(root, 'held');
+  const other = makeRepo(root, 'other');
+  for (const r of [held, other]) {
+    write(r, 'x.txt', 'x\n');
+    commitAll(r);
+  }
+  const s = await subscribe(`repo=${encodeURIComponent(held)}`, d.socket);
+  await d.client.call('GET', `/git/summary?repo=${encodeURIComponent(held)}`);
+  await d.client.call('GET', `/git/summary?repo=${encodeURIComponent(other)}`);
+  await s.until('git.repo.released', (r) => r.some((x) => x.event === 'git.repo.released'), LIVENESS_MS);
+  const released = s.events().find((e) => e.type === 'git.repo.released');
+  t.equal(released.repo, held);
+  t.match(released.reason, /max_watched_repos \(1\)/);
+});

@@ -21,8 +21,11 @@ export interface ManagerOptions extends RepoServices {
   idleMs: number;
   /** Starts the worker pool's threads ahead of the first scan. */
   warmPool?: () => void;
-  /** Told when a worktree's warm state is released (evicted, idle, closed). */
-  onRelease?: (worktree: string) => void;
+  /**
+   * Told when a worktree's warm state is released (evicted, idle, closed); `held` when something pinned it
+   * and it went anyway (the `max_watched_repos` bound, or the close).
+   */
+  onRelease?: (worktree: string, held: boolean) => void;
 }
 
 /** setTimeout's limit (less the 1 ms lru-cache adds): a longer idle time would fire at once. */
@@ -57,7 +60,7 @@ export class RepoManager {
       updateAgeOnGet: true,
       ttlAutopurge: true,
       dispose: (state) => {
-        options.onRelease?.(state.paths.worktree);
+        options.onRelease?.(state.paths.worktree, this.#pins.has(state.paths.worktree));
         const closing = state.close().finally(() => this.#closing.delete(closing));
         this.#closing.add(closing);
       },
