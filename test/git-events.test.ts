@@ -58,6 +58,10 @@ t.test('edits, git add, git commit and git checkout made outside hearth are told
   write(repo, 'a.txt', 'one, edited\n');
   let e = await settlesOn(t, s, repo, 'an edit');
   t.equal(e?.unstaged, 1);
+  const told = s.events().length;
+  write(repo, 'a.txt', 'one, edited twice\n');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(s.events().length, told, 'an edit that leaves the summary as it was is not told');
 
   git(repo, 'add', 'a.txt');
   e = await settlesOn(t, s, repo, 'git add');
@@ -125,7 +129,9 @@ t.test('a subscriber without a repository filter hears every warm repository; no
   t.equal(after.computed, before.computed, 'and no summary is computed for events');
 
   const s = await subscribe('type=git.status.changed');
-  write(one, 'x.txt', 'changed again\n');
+  // Changes of the summary (a new untracked file; in two, x.txt modified): an edit that leaves the counts as
+  // they were is no change to tell.
+  write(one, 'new.txt', 'new\n');
   write(two, 'x.txt', 'changed too\n');
   await settlesOn(t, s, one, 'repository one');
   await settlesOn(t, s, two, 'repository two');

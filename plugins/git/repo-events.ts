@@ -67,10 +67,15 @@ export class RepoEvents {
     if (!repo.last && !repo.running && !repo.timer) void this.#run(worktree, repo, false);
   }
 
-  /** A summary computed for a request: the newest known state, to compare the next change against. */
+  /**
+   * A summary computed for a request: the newest known state, to compare the next change against (so a
+   * subscriber's first event is a real change). Kept until a change comes that nobody wants told.
+   */
   seen(worktree: string, summary: Summary): void {
+    if (this.#closed) return;
     const repo = this.#repos.get(worktree);
-    if (repo && !repo.running && !repo.timer) repo.last = summary;
+    if (!repo) this.#repos.set(worktree, { last: summary, timer: null, running: false, again: false, lastRun: 0 });
+    else if (!repo.running && !repo.timer) repo.last = summary;
   }
 
   /** The repository was released: its watches are gone, nothing more comes from it. */
@@ -93,7 +98,8 @@ export class RepoEvents {
 
   async #run(worktree: string, repo: Tracked, tell: boolean): Promise<void> {
     if (tell && !this.#wanted(worktree)) {
-      // The last subscriber went away: forget what was known, which would go stale unwatched.
+      // Nobody to tell (any more): forget what was known, which would go stale unwatched.
+      this.counts.skipped_unwanted++;
       this.#repos.delete(worktree);
       return;
     }
