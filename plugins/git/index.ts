@@ -6,14 +6,14 @@ import { HearthError } from '../../src/errors.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { Roots } from '../../src/roots.js';
 import { asGitFailure } from './failure.js';
-import type { SubmoduleIgnore } from './git-config.js';
 import { summaryText } from './in-progress.js';
 import { RepoManager } from './manager.js';
 import { RepoEvents } from './repo-events.js';
 import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
 import { scoreFromPercent } from './renames.js';
+import { branchName, branchesResponse, logResponse, repo, repoQuery, statusModes, statusProps, statusResponse, summaryResponse, type StatusRequest } from './schemas.js';
 import type { RepoPaths } from './repo.js';
-import type { IgnoredMode, RepoStatus, StatusOptions, UntrackedMode } from './status.js';
+import type { RepoStatus, StatusOptions } from './status.js';
 import type { ScanResult, ScanTask } from './worktree-compare.js';
 
 export interface GitOptions {
@@ -23,159 +23,6 @@ export interface GitOptions {
   lock_wait_ms: number;
 }
 
-const repo = { type: 'string', minLength: 1, maxLength: 4096, description: 'Any path inside the worktree' };
-const branchName = { type: 'string', minLength: 1, maxLength: 255 };
-const statusProps = {
-  repo,
-  untracked: {
-    type: 'string',
-    enum: ['normal', 'all', 'no', 'config'],
-    description:
-      'Untracked files as git\'s -u<mode>: `all` lists every file (the default here), `normal` lists a directory without tracked files as `dir/`, `no` none; ' +
-      '`config` is what `git status` does without -u: status.showUntrackedFiles of the repository\'s git config, else `normal`. Not together with include_untracked.',
-  },
-  ignored: {
-    type: 'string',
-    enum: ['no', 'traditional', 'matching'],
-    description:
-      'Ignored files as git\'s --ignored=<mode>: `no` (the default), `traditional` (with untracked `normal`, a directory holding only ignored files as `dir/`; ' +
-      'with `all`, every file), `matching` (what the patterns match: ignored directories as `dir/`; refused with untracked `no`). Not together with include_ignored.',
-  },
-  include_untracked: { type: 'boolean', description: 'The original design\'s switch (default true): true is untracked `all`, false is `no`. Not together with untracked.' },
-  include_ignored: { type: 'boolean', description: 'The original design\'s switch (default false): true is ignored `traditional`, false is `no`. Not together with ignored.' },
-  renames: {
-    type: ['boolean', 'string'],
-    // 'true' and 'false' as strings too: a query's value is a string, and with a string type allowed no coercion happens.
-    enum: [true, false, 'config', 'true', 'false'],
-    default: false,
-    description: 'Renames between HEAD and the index (x R, with orig_path and score): true, false, or "config" for what status.renames / diff.renames say (git\'s default: on)',
-  },
-  find_renames: { type: 'number', minimum: 0, maximum: 100, description: 'The rename threshold in percent (git\'s -M<n>; default 50); turns renames on' },
-  format: {
-    type: 'string',
-    enum: ['v1', 'v2'],
-    default: 'v1',
-    description: 'v2: each entry also has mode_head, mode_index, mode_worktree (octal), oid_head, oid_index and submodule (N... or S<c><m><u>); unmerged entries have stages (1, 2, 3) and mode_worktree',
-  },
-  tracking: { type: 'boolean', default: false, description: 'Include upstream: {name, gone, ahead, behind} (null when the branch has none), as git status --branch prints it' },
-  ignore_submodules: { type: 'string', enum: ['none', 'untracked', 'dirty', 'all'], description: 'git\'s --ignore-submodules=<when>' },
-};
-
-interface StatusRequest {
-  repo: string;
-  untracked?: UntrackedMode;
-  ignored?: IgnoredMode;
-  include_untracked?: boolean;
-  include_ignored?: boolean;
-  renames: boolean | 'config' | 'true' | 'false';
-  find_renames?: number;
-  format: 'v1' | 'v2';
-  tracking: boolean;
-  ignore_submodules?: SubmoduleIgnore;
-}
-
-/** The modes a status request asks for: a mode and its original-design switch together are refused. */
-function statusModes(input: StatusRequest): StatusOptions {
-  const both = (['untracked', 'ignored'] as const).filter((name) => input[name] !== undefined && input[`include_${name}`] !== undefined);
-  if (both.length > 0) {
-    throw new HearthError('VALIDATION_FAILED', `give either ${both.map((n) => `${n} or include_${n}`).join(', and either ')}, not both`, {
-      details: both.map((n) => ({ path: `include_${n}`, message: `must not be given together with ${n}` })),
-    });
-  }
-  return { untracked: input.untracked ?? input.include_untracked ?? 'all', ignored: input.ignored ?? input.include_ignored ?? 'no' };
-}
-
-const repoQuery = { type: 'object', required: ['repo'], additionalProperties: false, properties: { repo } };
-
-/** GET /git/summary's answer (the Summary of operations.ts, with the repository). */
-const count = { type: 'integer', minimum: 0 };
-const nullableString = { type: ['string', 'null'] };
-const summaryResponse = {
-  type: 'object',
-  required: ['repo', 'branch', 'head', 'upstream', 'ahead', 'behind', 'staged', 'unstaged', 'untracked', 'conflicted', 'stashes', 'clean', 'action', 'action_step', 'action_total', 'tag'],
-  properties: {
-    repo: { type: 'string', description: 'the worktree (real path)' },
-    branch: { ...nullableString, description: 'null when HEAD is detached' },
-    head: { ...nullableString, description: "HEAD's commit, null in a repository without commits" },
-    upstream: nullableString,
-    ahead: count,
-    behind: count,
-    staged: count,
-    unstaged: count,
-    untracked: count,
-    conflicted: count,
-    stashes: count,
-    clean: { type: 'boolean' },
-    action: { enum: ['REBASE', 'AM', 'AM/REBASE', 'MERGING', 'CHERRY-PICKING', 'REVERTING', 'BISECTING', null], description: 'the operation in progress, as git-prompt.sh names it' },
-    action_step: { type: ['integer', 'null'] },
-    action_total: { type: ['integer', 'null'] },
-    tag: { ...nullableString, description: 'the tag git describe --tags --exact-match gives for HEAD' },
-  },
-};
-
-/** GET /git/branches' answer. */
-const branchesResponse = {
-  type: 'object',
-  required: ['current', 'branches'],
-  properties: {
-    current: { type: ['string', 'null'], description: 'the branch checked out, null when HEAD is detached' },
-    branches: { type: 'array', items: { type: 'object', required: ['name', 'oid'], properties: { name: { type: 'string' }, oid: { type: 'string' } } } },
-  },
-};
-
-/** GET /git/log's answer, newest first. */
-const logResponse = {
-  type: 'array',
-  items: {
-    type: 'object',
-    required: ['oid', 'message', 'author'],
-    properties: {
-      oid: { type: 'string' },
-      message: { type: 'string' },
-      author: {
-        type: 'object',
-        required: ['name', 'email', 'timestamp'],
-        properties: { name: { type: 'string' }, email: { type: 'string' }, timestamp: { type: 'integer', description: 'seconds since the epoch' } },
-      },
-    },
-  },
-};
-
-const statusResponse = {
-  type: 'object',
-  properties: {
-    repo: { type: 'string' },
-    branch: { type: ['string', 'null'] },
-    head: { type: ['string', 'null'] },
-    clean: { type: 'boolean' },
-    entries: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          path: { type: 'string' },
-          x: { type: 'string' },
-          y: { type: 'string' },
-          orig_path: { type: 'string', description: 'renames: the path in HEAD' },
-          score: { type: 'integer', description: 'renames: the similarity in percent, as git prints it after R' },
-          mode_head: { type: 'string' },
-          mode_index: { type: 'string' },
-          mode_worktree: { type: 'string' },
-          oid_head: { type: 'string' },
-          oid_index: { type: 'string' },
-          submodule: { type: 'string' },
-          stages: { type: 'array', items: { type: 'object', properties: { mode: { type: 'string' }, oid: { type: 'string' } } } },
-        },
-      },
-    },
-    upstream: {
-      type: ['object', 'null'],
-      description: 'With tracking: the upstream branch; gone when its ref does not exist (then ahead and behind are null)',
-      properties: { name: { type: 'string' }, gone: { type: 'boolean' }, ahead: { type: ['integer', 'null'] }, behind: { type: ['integer', 'null'] } },
-    },
-    cached: { type: 'boolean' },
-  },
-};
 
 export default definePlugin<GitOptions>({
   name: 'git',
