@@ -23,9 +23,10 @@ export class DaemonNotRunningError extends ApiError {
   /** The socket error: ENOENT or ECONNREFUSED when no connection was made, so nothing was sent. */
   readonly errno: string | undefined;
   constructor(where: string, errno?: string) {
-    super(0, 'DAEMON_NOT_RUNNING', `hearth is not running (nothing answers at ${where}); start it with "hearth start"`);
+    const message = `hearth is not running (nothing answers at ${where}); start it with "hearth start"`;
+    super(0, 'DAEMON_NOT_RUNNING', message);
     // The message without the code prefix: it is what the CLI prints.
-    this.message = `hearth is not running (nothing answers at ${where}); start it with "hearth start"`;
+    this.message = message;
     this.name = 'DaemonNotRunningError';
     this.errno = errno;
   }
@@ -62,15 +63,20 @@ function parseEnvelope<T>(status: number, body: string): Envelope<T> {
   }
 }
 
-/** The ApiError of an error envelope (or of an answer that is none). */
-export function envelopeError(status: number, body: string): ApiError {
-  const parsed = parseEnvelope(status, body);
+/** The ApiError of an error envelope (or of an answer that is none): from its body, or from the envelope parsed already. */
+export function envelopeError(status: number, body: string | Envelope<unknown>): ApiError {
+  const parsed = typeof body === 'string' ? parseEnvelope(status, body) : body;
   const error = parsed.error ?? { code: 'BAD_RESPONSE', message: `status ${status}` };
   return new ApiError(status, error.code, error.message, error.details);
 }
 
 /** Errors that mean nothing listens where the client looked. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+/** A connection refused or dropped before any answer: nothing (or a daemon on its way out) is there. */
+function connectionError(err: NodeJS.ErrnoException, answered: boolean, where: string): Error {
+  return !answered && NOT_RUNNING.has(err.code ?? '') ? new DaemonNotRunningError(where, err.code) : err;
+}
 
 export class Client {
   readonly where: string;
@@ -129,9 +135,7 @@ export class Client {
         res.on('error', reject);
         res.on('end', () => reject(envelopeError(status, Buffer.concat(chunks).toString('utf8'))));
       });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        reject(!answered && NOT_RUNNING.has(err.code ?? '') ? new DaemonNotRunningError(this.where, err.code) : err);
-      });
+      req.on('error', (err: NodeJS.ErrnoException) => reject(connectionError(err, answered, this.where)));
       req.end();
     });
   }
@@ -158,8 +162,7 @@ export class Client {
       req.setTimeout(this.#timeoutMs, () => req.destroy(new Error(`no answer from ${this.where} within ${this.#timeoutMs} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (!answered && req.reusedSocket && err.code === 'ECONNRESET') return reject(Object.assign(err, { reused: true }));
-        // A connection refused or dropped before any answer: nothing (or a daemon on its way out) is there.
-        reject(!answered && NOT_RUNNING.has(err.code ?? '') ? new DaemonNotRunningError(this.where, err.code) : err);
+        reject(connectionError(err, answered, this.where));
       });
       req.end(payload);
     });
@@ -170,7 +173,7 @@ export class Client {
     const res = await this.raw(method, path, body);
     const parsed = parseEnvelope<T>(res.status, res.body);
     if (parsed.success) return parsed.data as T;
-    throw envelopeError(res.status, res.body);
+    throw envelopeError(res.status, parsed);
   }
 
   async close(): Promise<void> {

@@ -79,14 +79,14 @@ export interface PluginContext<Options = unknown> {
   /** This plugin's namespace of the two-level cache (memory LRU in front of SQLite). */
   readonly cache: CacheNamespace;
   /** Watches directories (one level each) and reports changes; see src/services/watcher.ts. */
-  readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange' | 'watchDirs'>;
+  readonly watcher: Pick<WatcherService, 'watchDir' | 'onChange' | 'watchDirs' | 'ignored'>;
   /** Circuit breakers by name (shared by all plugins; name them `<plugin>:<thing>`). */
   readonly breakers: Pick<Breakers, 'run' | 'state'>;
   /**
-   * The event bus behind GET /events: publish, subscribe, the clock, whether an event would reach anyone
+   * The event bus behind GET /events: publish, subscribe, the clock (and its counter, `seq`), whether an event would reach anyone
    * (`wanted`, for events that cost something to compute), and scopes (query parameters of GET /events).
    */
-  readonly events: Pick<EventBus, 'publish' | 'subscribe' | 'wanted' | 'addScope' | 'clock' | 'sequence'>;
+  readonly events: Pick<EventBus, 'publish' | 'subscribe' | 'wanted' | 'addScope' | 'clock' | 'seq' | 'sequence'>;
   /**
    * Runs one of this plugin's `tasks` on the shared worker pool: the task module's default export gets
    * `input` (structured-cloned) in a worker thread. Rejects with QUEUE_FULL when the pool queue is full,

@@ -158,16 +158,24 @@ t.test('GET /events?repo= refuses what is not a repository under the roots', asy
   t.ok(inside);
 });
 
-t.test('a repository with a subscriber is not released by the idle limit', async (t) => {
+/** A daemon of its own with these git options, and committed repositories of these names under its root. */
+async function daemonWithRepos(t: Tap.Test, git: object, names: [string, string]) {
   isolateGit();
-  const root = realpathSync(tempDir('hearth-git-events-idle-'));
-  const d = await bootDaemon({ config: { plugins: { git: { roots: [root], idle_release_seconds: 1 } } } });
+  const root = realpathSync(tempDir('hearth-git-events-own-'));
+  const d = await bootDaemon({ config: { plugins: { git: { roots: [root], ...git } } } });
   t.teardown(() => d.close());
-  const held = makeRepo(root, 'held');
-  const idle = makeRepo(root, 'idle');
-  for (const r of [held, idle]) {
+  const repos = names.map((name) => {
+    const r = makeRepo(root, name);
     write(r, 'x.txt', 'x\n');
     commitAll(r);
+    return r;
+  }) as [string, string];
+  return { d, repos };
+}
+
+t.test('a repository with a subscriber is not released by the idle limit', async (t) => {
+  const { d, repos: [held, idle] } = await daemonWithRepos(t, { idle_release_seconds: 1 }, ['held', 'idle']);
+  for (const r of [held, idle]) {
     await d.client.call('GET', `/git/summary?repo=${encodeURIComponent(r)}`);
   }
   const s = await subscribe(`repo=${encodeURIComponent(held)}`, d.socket);
@@ -182,16 +190,7 @@ t.test('a repository with a subscriber is not released by the idle limit', async
 });
 
 t.test('a subscribed repository pushed out by max_watched_repos is told as git.repo.released', async (t) => {
-  isolateGit();
-  const root = realpathSync(tempDir('hearth-git-events-max-'));
-  const d = await bootDaemon({ config: { plugins: { git: { roots: [root], max_watched_repos: 1 } } } });
-  t.teardown(() => d.close());
-  const held = makeRepo(root, 'held');
-  const other = makeRepo(root, 'other');
-  for (const r of [held, other]) {
-    write(r, 'x.txt', 'x\n');
-    commitAll(r);
-  }
+  const { d, repos: [held, other] } = await daemonWithRepos(t, { max_watched_repos: 1 }, ['held', 'other']);
   const s = await subscribe(`repo=${encodeURIComponent(held)}`, d.socket);
   await d.client.call('GET', `/git/summary?repo=${encodeURIComponent(held)}`);
   await d.client.call('GET', `/git/summary?repo=${encodeURIComponent(other)}`);

@@ -6,7 +6,6 @@ import { basename, sep } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HearthError } from '../../src/errors.js';
 import type { PluginContext } from '../../src/plugin.js';
-import { ignoreMatcher } from '../../src/services/watcher.js';
 import { TreeWatch, type ChangeType } from './tree-watch.js';
 import { isWriteTemp } from './write.js';
 
@@ -51,7 +50,6 @@ const EVICTED_KEPT = 256;
 export class ChangeRoots {
   readonly #ctx: PluginContext<unknown>;
   readonly #maxChanges: number;
-  readonly #ignored: (path: string) => boolean;
   readonly #watches: LRUCache<string, TreeWatch>;
   readonly #evicted = new LRUCache<string, true>({ max: EVICTED_KEPT });
   #evictions = 0;
@@ -60,7 +58,6 @@ export class ChangeRoots {
   constructor(ctx: PluginContext<unknown>, options: { maxRoots: number; maxChanges: number }) {
     this.#ctx = ctx;
     this.#maxChanges = options.maxChanges;
-    this.#ignored = ignoreMatcher([...ctx.core.watcher.ignore, '**/.git/objects/**']);
     this.#watches = new LRUCache<string, TreeWatch>({
       max: options.maxRoots,
       dispose: (watch, root, why) => {
@@ -77,7 +74,7 @@ export class ChangeRoots {
   /** `dir` is a real directory inside the roots; `since` matches the clock pattern (or is absent). */
   async query(dir: string, since: string | undefined): Promise<ChangesAnswer> {
     // Nothing under an ignored directory is ever reported: an answer would say "no changes" and be wrong.
-    if (this.#ignored(dir)) throw new HearthError('VALIDATION_FAILED', `${JSON.stringify(dir)} is ignored by watcher.ignore`, { details: [{ path: '/root', message: 'is ignored by watcher.ignore' }] });
+    if (this.#ctx.watcher.ignored(dir)) throw new HearthError('VALIDATION_FAILED', `${JSON.stringify(dir)} is ignored by watcher.ignore`, { details: [{ path: '/root', message: 'is ignored by watcher.ignore' }] });
     let watch = this.#find(dir);
     let fresh: string | null = null;
     if (!watch) {
@@ -87,12 +84,15 @@ export class ChangeRoots {
       for (const root of [...this.#watches.keys()]) if (root.startsWith(dir + sep)) this.#watches.delete(root);
       watch = new TreeWatch({
         root: dir,
-        startSeq: this.#ctx.events.sequence(this.#ctx.events.clock)!,
+        startSeq: this.#ctx.events.seq,
         maxChanges: this.#maxChanges,
         // hearth's own temp files of atomic writes are no change of the tree: the rename that ends a write is.
-        ignored: (path) => this.#ignored(path) || isWriteTemp(basename(path)),
+        ignored: (path) => this.#ctx.watcher.ignored(path) || isWriteTemp(basename(path)),
         watchDirs: (onEvent) => this.#ctx.watcher.watchDirs(onEvent),
-        publish: (type, path) => this.#ctx.events.sequence(this.#ctx.events.publish(`file.${type}`, { path }).id)!,
+        publish: (type, path) => {
+          this.#ctx.events.publish(`file.${type}`, { path });
+          return this.#ctx.events.seq;
+        },
       });
       this.#watches.set(dir, watch);
     }
@@ -102,6 +102,7 @@ export class ChangeRoots {
     const settled = await watch.settle();
     await watch.idle();
     const clock = this.#ctx.events.clock;
+    const now = this.#ctx.events.seq;
     if (since === undefined) return { clock, is_fresh_instance: true, changes: [] };
     const from = this.#ctx.events.sequence(since);
     // The first reason that applies, the most telling first.
@@ -113,7 +114,7 @@ export class ChangeRoots {
             ? 'the watch of this root started after that clock'
             : from < watch.floor
               ? 'changes were dropped: more than max_changes since that clock'
-              : from > this.#ctx.events.sequence(clock)!
+              : from > now
                 ? 'the clock is ahead of this daemon'
                 : watch.failed
                   ? `${watch.failed}: the watch of this root is incomplete`

@@ -3,6 +3,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
+import { CLOCK_PATTERN } from '../../src/clock.js';
 import { HearthError } from '../../src/errors.js';
 import { definePlugin } from '../../src/plugin.js';
 import { ChangeRoots, changesResponse } from './changes.js';
@@ -248,7 +249,7 @@ export default definePlugin<FilesOptions, FilesApi>({
           additionalProperties: false,
           properties: {
             root: { type: 'string', minLength: 1, maxLength: 4096 },
-            since: { type: 'string', maxLength: 64, pattern: '^c:[0-9a-z]+:[0-9]+$' },
+            since: { type: 'string', maxLength: 64, pattern: CLOCK_PATTERN },
           },
         },
         response: changesResponse,

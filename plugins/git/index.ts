@@ -52,10 +52,10 @@ export default definePlugin<GitOptions>({
     ctx.onClose(() => repoEvents.close());
     const manager = new RepoManager({
       onChange: (worktree) => repoEvents.changed(worktree),
-      onRelease: (worktree, held) => {
+      onRelease: (worktree, heldEvicted) => {
         repoEvents.forget(worktree);
         // A subscriber's repository pushed out by max_watched_repos: its stream would go quiet, so it is told.
-        if (held && !closing) ctx.events.publish('git.repo.released', { repo: worktree, reason: `more than max_watched_repos (${options.max_watched_repos}) repositories were asked about` });
+        if (heldEvicted) ctx.events.publish('git.repo.released', { repo: worktree, reason: `more than max_watched_repos (${options.max_watched_repos}) repositories were asked about` });
       },
       roots: new Roots(options.roots ?? [homedir()]),
       maxRepos: options.max_watched_repos,
@@ -70,11 +70,7 @@ export default definePlugin<GitOptions>({
       stateDir: ctx.core.state_dir,
       onPersistError: (err) => ctx.log.warn({ err }, 'git: the warm state could not be persisted'),
     });
-    let closing = false;
-    ctx.onClose(() => {
-      closing = true;
-      return manager.close();
-    });
+    ctx.onClose(() => manager.close());
     void manager.prewarm();
     ctx.onReconfigure((next) => {
       options = next; // lock_wait_ms applies at once; roots and limits at the next start

@@ -22,10 +22,10 @@ export interface ManagerOptions extends RepoServices {
   /** Starts the worker pool's threads ahead of the first scan. */
   warmPool?: () => void;
   /**
-   * Told when a worktree's warm state is released (evicted, idle, closed); `held` when something pinned it
-   * and it went anyway (the `max_watched_repos` bound, or the close).
+   * Told when a worktree's warm state is released (evicted, idle, closed); `heldEvicted` when something
+   * pinned it and the `max_watched_repos` bound pushed it out anyway.
    */
-  onRelease?: (worktree: string, held: boolean) => void;
+  onRelease?: (worktree: string, heldEvicted: boolean) => void;
 }
 
 /** setTimeout's limit (less the 1 ms lru-cache adds): a longer idle time would fire at once. */
@@ -59,8 +59,8 @@ export class RepoManager {
       ttl: this.#idleMs,
       updateAgeOnGet: true,
       ttlAutopurge: true,
-      dispose: (state) => {
-        options.onRelease?.(state.paths.worktree, this.#pins.has(state.paths.worktree));
+      dispose: (state, worktree, reason) => {
+        options.onRelease?.(worktree, reason === 'evict' && this.#pins.has(worktree));
         const closing = state.close().finally(() => this.#closing.delete(closing));
         this.#closing.add(closing);
       },

@@ -2,6 +2,7 @@
 // reconnects by itself (Last-Event-ID) when the connection drops or the daemon restarts.
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { CLOCK } from '../clock.js';
 import type { HearthEvent } from '../client/index.js';
 import { EXIT } from './exit.js';
 import { UsageError, type CommandContext } from './spec.js';
@@ -43,7 +44,7 @@ export async function eventsCommand(ctx: CommandContext): Promise<number> {
   const repo = str(ctx.options.repo);
   const path = str(ctx.options.path);
   const since = str(ctx.options.since);
-  if (since !== undefined && !/^c:[0-9a-z]+:\d+$/.test(since)) throw new UsageError(`option --since must be a clock c:<instance>:<n>, not "${since}"`, 'events');
+  if (since !== undefined && !CLOCK.test(since)) throw new UsageError(`option --since must be a clock c:<instance>:<n>, not "${since}"`, 'events');
   const stop = interrupted();
   const client = ctx.client();
   try {

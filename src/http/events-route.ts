@@ -3,6 +3,7 @@
 // the events it missed from the bus's ring, then the live stream: the replay and the subscription happen
 // in one tick, so nothing is missed and nothing comes twice. A clock the bus cannot answer for gets a
 // first `reset` event (`is_fresh_instance: true`): the client re-queries what it shows.
+import { CLOCK_PATTERN } from '../clock.js';
 import type { RouteDefinition } from '../plugin.js';
 import { matches, type EventBus, type EventFilter, type HearthEvent } from '../services/events.js';
 import { openEventStream } from './sse.js';
@@ -32,7 +33,7 @@ export function eventsRoute(bus: EventBus): RouteDefinition {
         properties: {
           type: { type: 'string', pattern: '^[a-z_.]+(,[a-z_.]+)*$', description: 'comma-separated event types' },
           path: { type: 'string', minLength: 1, description: 'only events whose path starts with this' },
-          since: { type: 'string', pattern: '^c:[0-9a-z]+:[0-9]+$', description: 'a clock: replay the events after it first (Last-Event-ID, when sent, wins)' },
+          since: { type: 'string', pattern: CLOCK_PATTERN, description: 'a clock: replay the events after it first (Last-Event-ID, when sent, wins)' },
           ...Object.fromEntries(scopes.map(([name, scope]) => [name, scope.schema])),
         },
       },

@@ -6,6 +6,7 @@
 // last event it saw gets what it missed (Watchman's clocks, SSE's Last-Event-ID); a clock this bus cannot
 // answer for (another instance, older than the ring, ahead of it) is told to start over.
 import { randomBytes } from 'node:crypto';
+import { CLOCK } from '../clock.js';
 
 export interface HearthEvent {
   /** The clock, also the SSE `id`. */
@@ -50,7 +51,6 @@ export interface EventStats {
   cut_off: number;
 }
 
-const CLOCK = /^c:([0-9a-z]+):(\d+)$/;
 
 type Listener = (event: HearthEvent) => void;
 
@@ -74,6 +74,11 @@ export class EventBus {
     this.#ring = new Array<HearthEvent>(Math.max(1, options.ringSize ?? 10_000));
   }
 
+  /** The counter of the clock now: events published so far. */
+  get seq(): number {
+    return this.#seq;
+  }
+
   /** The clock now: that of the last event published (n = 0 before the first). */
   get clock(): string {
     return `c:${this.instance}:${this.#seq}`;
@@ -81,8 +86,9 @@ export class EventBus {
 
   /** The counter of a clock of this instance, or null for a clock of another (or no clock). */
   sequence(clock: string | undefined | null): number | null {
-    const m = clock ? CLOCK.exec(clock) : null;
-    return m && m[1] === this.instance ? Number(m[2]) : null;
+    if (!clock || !CLOCK.test(clock)) return null;
+    const [, instance, n] = clock.split(':');
+    return instance === this.instance ? Number(n) : null;
   }
 
   publish(type: string, data: Record<string, unknown> = {}): HearthEvent {

@@ -37,7 +37,8 @@ export function ignoreMatcher(patterns: string[]): (path: string) => boolean {
 
 export class WatcherService {
   #options: WatcherOptions;
-  #ignored: (path: string) => boolean;
+  /** Whether a path is never reported: `watcher.ignore`, and `.git/objects` always. */
+  readonly ignored: (path: string) => boolean;
   /**
    * watchDir's directories: a plain LRU fits, since nobody holds one (a file read asks again next time).
    * Dropping or replacing one closes its watch.
@@ -56,7 +57,7 @@ export class WatcherService {
   constructor(options: WatcherOptions) {
     this.#options = options;
     this.#dirs = new LRUCache<string, FSWatcher>({ max: options.maxDirs ?? 256, dispose: (watcher) => void watcher.close() });
-    this.#ignored = ignoreMatcher([...options.ignore, '**/.git/objects/**']);
+    this.ignored = ignoreMatcher([...options.ignore, '**/.git/objects/**']);
   }
 
   onChange(fn: ChangeListener): () => void {
@@ -84,7 +85,7 @@ export class WatcherService {
 
   /** Watches the entries of `dir` (one level). Asking again refreshes its place among the most recent. */
   watchDir(dir: string): void {
-    if (this.#closed || this.#ignored(dir) || this.#dirs.get(dir)) return;
+    if (this.#closed || this.ignored(dir) || this.#dirs.get(dir)) return;
     this.#dirs.set(dir, this.#start(dir));
   }
 
@@ -94,7 +95,7 @@ export class WatcherService {
       ignoreInitial: true,
       usePolling: this.#polling,
       interval: 500,
-      ignored: (path: string) => this.#ignored(path),
+      ignored: (path: string) => this.ignored(path),
     });
     watcher.on('all', (event: string, path: string) => {
       const kind = EVENT[event];
