@@ -153,6 +153,7 @@ function makeRow(/** @type {Array<[string, string?]>} */ cols) {
 // ---------------------------------------------------------------- the daemon's API
 
 class Unauthorized extends Error {}
+class Unreachable extends Error {}
 
 /**
  * @param {string} method @param {string} path @param {unknown} [body]
@@ -163,7 +164,13 @@ async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (method !== 'GET' && session) headers[session.header] = session.csrf;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  /** @type {Response} */
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new Unreachable(String(err));
+  }
   if (res.status === 401) {
     showLogin('Your session ended. Run `hearth ui` again to log in.');
     throw new Unauthorized('401');
@@ -225,7 +232,8 @@ class Poller {
     try {
       await this.fn();
     } catch (err) {
-      if (!(err instanceof Unauthorized)) console.warn('poll failed:', err instanceof Error ? err.message : err);
+      if (err instanceof Unreachable) setStatus('unreachable'); // the daemon is gone (or restarting)
+      else if (!(err instanceof Unauthorized)) console.warn('poll failed:', err instanceof Error ? err.message : err);
     } finally {
       this.busy = false;
     }
@@ -254,6 +262,9 @@ let prevSeen = new Set();
 let lastTs = 0; // ms, timestamp of the previous stats answer; 0 = no baseline (start, or after a pause)
 /** @type {Map<string, number>} */
 const currentRps = new Map();
+/** Requests per route in the latest answer's window. */
+/** @type {Map<string, number>} */
+const windowCount = new Map();
 let latencyChoice = /** @type {string | null} */ (null); // null: follow the busiest route
 
 /** @param {(number|null)[]} arr @param {number|null} v */
@@ -279,11 +290,11 @@ function routeSeries(/** @type {string} */ route) {
   return h;
 }
 
-/** Routes ordered by their rate over the last minute. */
+/** Routes ordered by their rate over the last minute (then by the requests of the latest window). */
 function routesByRate() {
   const score = (/** @type {(number|null)[]} */ a) => a.slice(-60).reduce((/** @type {number} */ s, v) => s + (v ?? 0), 0);
   return [...routeHist.entries()]
-    .map(([route, h]) => ({ route, score: score(h.rps) }))
+    .map(([route, h]) => ({ route, score: score(h.rps) + (windowCount.get(route) ?? 0) / 1e6 }))
     .sort((a, b) => b.score - a.score || a.route.localeCompare(b.route))
     .map((r) => r.route);
 }
@@ -367,7 +378,7 @@ let rpsTop = /** @type {string[]} */ ([]);
 let topAt = 0;
 function topRoutes() {
   const want = Math.min(TOP_ROUTES, routeHist.size);
-  if (rpsTop.length < want || Date.now() - topAt > 10_000) {
+  if (rpsTop.length < want || xs.length <= 10 || Date.now() - topAt > 10_000) {
     const next = routesByRate().slice(0, TOP_ROUTES);
     if (next.length !== rpsTop.length || next.some((r) => !rpsTop.includes(r))) rpsTop = next;
     topAt = Date.now();
@@ -459,10 +470,12 @@ async function pollStats() {
   const seen = new Set();
   let all = 0;
   currentRps.clear();
+  windowCount.clear();
   for (const [name, m] of Object.entries(metrics)) {
     if (!name.startsWith('http.')) continue;
     const route = name.slice(5).trim();
     seen.add(route);
+    windowCount.set(route, num(m.count) ?? 0);
     const h = routeSeries(route);
     let r = null;
     const total = num(m.total);
@@ -628,10 +641,7 @@ async function pollHealth() {
   setField('version', data.version);
   $('[data-field="version"]').title = data.build ? `build ${data.build}` : '';
   setField('uptime', duration(data.uptime_seconds));
-  setField('status', data.status);
-  const badge = $('[data-field="status"]');
-  badge.classList.toggle('ok', data.status === 'ok');
-  badge.classList.toggle('warn', data.status !== 'ok');
+  setStatus(data.status);
   const reasons = $('#reasons');
   const list = /** @type {string[]} */ (data.reasons ?? []);
   if ([...reasons.children].map((li) => li.textContent).join('\n') !== list.join('\n')) {
@@ -642,6 +652,14 @@ async function pollHealth() {
   setField('watcher.mode', w.mode);
   setField('watcher.watched_paths', int(w.watched_paths));
   setField('watcher.watch_limit', w.watch_limit === null || w.watch_limit === undefined ? 'none' : int(w.watch_limit));
+}
+
+function setStatus(/** @type {string} */ status) {
+  setField('status', status);
+  const badge = $('[data-field="status"]');
+  badge.classList.toggle('ok', status === 'ok');
+  badge.classList.toggle('warn', status === 'degraded');
+  badge.classList.toggle('bad', status !== 'ok' && status !== 'degraded');
 }
 
 async function pollPlugins() {
