@@ -17,6 +17,7 @@ import { WatcherService } from './services/watcher.js';
 import { Breakers } from './services/breakers.js';
 import { eventsRoute } from './http/events-route.js';
 import { createLogger, type Logger } from './services/logger.js';
+import { BrowserSessions } from './http/sessions.js';
 import { Metrics } from './services/metrics.js';
 import { PoolService } from './services/pool.js';
 import { withTimeout } from './timeout.js';
@@ -50,6 +51,12 @@ function appSettings(config: Readonly<HearthConfig>, port: number): AppSettings 
     guard: { allowedHosts: new Set(config.server.allowed_hosts.map((h) => h.toLowerCase())), port },
     bodyLimitBytes: config.server.body_limit_bytes,
   };
+}
+
+/** The host a browser on this machine reaches the TCP listener by: a wildcard address is reached on loopback. */
+function browserHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 // Keys a running daemon cannot change without restarting.
@@ -105,6 +112,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   try {
     const token = loadOrCreateToken(config.state_dir);
     const metrics = new Metrics();
+    started.push({ name: 'metrics', close: () => metrics.close() });
     const cache = await CacheService.open({
       ...config.cache,
       stateDir: config.state_dir,
@@ -126,6 +134,10 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     started.push({ name: 'pool', close: () => pool.close() });
     metrics.provide('pool', () => pool.stats());
     const routes = new RouteTable();
+    // In memory only: sessions end with the daemon.
+    const sessions = new BrowserSessions();
+    started.push({ name: 'sessions', close: () => sessions.clear() });
+    metrics.provide('sessions', () => sessions.counts());
     const host = new PluginHost(plugins, {
       core: config,
       log,
@@ -140,6 +152,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
       watcher,
       breakers,
       events: bus,
+      sessions,
       addRoute: (owner, route) => routes.add(owner, route),
       runTask: (module, input, runOptions) => pool.run(module, input, runOptions),
       pool,
@@ -172,7 +185,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
 
     let settings = appSettings(config, config.server.port);
     let lastRequest = Date.now();
-    const app = createApp({ routes, token, log, metrics, settings: () => settings, onRequest: () => (lastRequest = Date.now()) });
+    const app = createApp({ routes, token, sessions, log, metrics, settings: () => settings, onRequest: () => (lastRequest = Date.now()) });
     // We hold the lock, so a socket file here is a leftover of a daemon that died.
     rmSync(config.server.socket, { force: true });
     const listening = await listenBoth(app, config.server.socket, config.server.host, config.server.port);
@@ -180,6 +193,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     // Event streams never finish by themselves: they end before the listeners wait for requests in flight.
     started.push({ name: 'event streams', close: () => bus.close() });
     settings = appSettings(config, listening.port);
+    sessions.listening(`http://${browserHost(listening.host)}:${listening.port}`, listening.port);
     writeRuntimeInfo(config.state_dir, {
       pid: process.pid,
       version,

@@ -8,6 +8,9 @@ export const ERRORS = {
   UNAUTHORIZED: { status: 401, message: 'A valid bearer token is required' },
   HOST_NOT_ALLOWED: { status: 403, message: 'The Host header is not allowed' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Cross-origin requests are not allowed' },
+  SESSION_NOT_ALLOWED: { status: 403, message: 'A dashboard session may not call this route' },
+  CSRF_FAILED: { status: 403, message: 'The CSRF header of the session is missing or wrong' },
+  LOGIN_LINK_INVALID: { status: 403, message: 'The login link was used or has expired' },
   PATH_OUTSIDE_ROOTS: { status: 403, message: 'The path is outside the configured roots' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   NOT_A_REPOSITORY: { status: 404, message: 'The path is not inside a git repository' },
@@ -19,6 +22,7 @@ export const ERRORS = {
   INTERNAL: { status: 500, message: 'Internal error' },
   GIT_FAILED: { status: 502, message: 'The repository could not be read or written' },
   CIRCUIT_OPEN: { status: 503, message: 'The circuit breaker is open' },
+  UNAVAILABLE: { status: 503, message: 'Not available now' },
   TIMEOUT: { status: 504, message: 'The operation timed out' },
   NO_SPACE: { status: 507, message: 'No space left on the device' },
 } as const satisfies Record<string, { status: number; message: string }>;

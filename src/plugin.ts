@@ -5,6 +5,7 @@ import type { Logger } from './services/logger.js';
 import type { StatsSection } from './services/metrics.js';
 import type { CacheNamespace } from './services/cache.js';
 import type { EventBus } from './services/events.js';
+import type { BrowserSessions } from './http/sessions.js';
 import type { WatcherService } from './services/watcher.js';
 import type { Breakers } from './services/breakers.js';
 import type { PoolService, RunOptions } from './services/pool.js';
@@ -59,7 +60,8 @@ export interface PluginMetrics {
 
 /** The daemon's metrics as a whole and their retention: what the plugin serving them (the built-in stats) reads. */
 export interface MetricsReport {
-  snapshot(): Record<string, unknown>;
+  /** Timings per operation: over the retention, or over the last `windowSeconds`. */
+  snapshot(windowSeconds?: number): Record<string, unknown>;
   sections(): Promise<Record<string, unknown>>;
   prometheus(): Promise<string>;
   readonly prometheusContentType: string;
@@ -87,6 +89,11 @@ export interface PluginContext<Options = unknown> {
    * (`wanted`, for events that cost something to compute), and scopes (query parameters of GET /events).
    */
   readonly events: Pick<EventBus, 'publish' | 'subscribe' | 'wanted' | 'addScope' | 'clock' | 'seq' | 'sequence'>;
+  /**
+   * Browser sessions (a page the daemon serves, authorised by a cookie rather than the token): one-time
+   * login URLs, redeeming them, which routes a session may call (`grant`), the session of a request.
+   */
+  readonly sessions: Pick<BrowserSessions, 'grant' | 'issueLogin' | 'redeem' | 'find' | 'end' | 'clearCookie'>;
   /**
    * Runs one of this plugin's `tasks` on the shared worker pool: the task module's default export gets
    * `input` (structured-cloned) in a worker thread. Rejects with QUEUE_FULL when the pool queue is full,

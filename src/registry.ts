@@ -168,6 +168,7 @@ export interface HostServices {
   watcher: PluginContext['watcher'];
   breakers: PluginContext['breakers'];
   events: PluginContext['events'];
+  sessions: PluginContext['sessions'];
   addRoute(plugin: string, route: RouteDefinition): void;
   /** Runs a task module on the shared worker pool. */
   runTask(module: URL, input: unknown, options?: RunOptions): Promise<unknown>;
@@ -202,6 +203,7 @@ export class PluginHost {
       watcher: this.#services.watcher,
       breakers: this.#services.breakers,
       events: this.#services.events,
+      sessions: this.#services.sessions,
       route: (route) => this.#services.addRoute(name, route),
       runTask: <T>(task: string, input: unknown, options?: RunOptions): Promise<T> => {
         const module = item.plugin.tasks?.[task];

@@ -58,7 +58,7 @@ t.test('defaults come from config/default.json', async (t) => {
   t.same(c.watcher.ignore, ['**/node_modules/**', '**/.git/objects/**']);
   t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000, worker_nice: 10 });
   t.same(c.circuit_breaker, { failure_threshold: 3, reset_timeout_seconds: 30 });
-  t.same(c.plugins, { stats: {}, files: {}, git: {}, batch: {} });
+  t.same(c.plugins, { stats: {}, files: {}, git: {}, batch: {}, dashboard: {} });
   // Every value of default.json arrives unchanged.
   for (const [section, values] of Object.entries(defaultJson)) {
     t.same((c as any)[section], { ...(c as any)[section], ...values }, `section ${section} holds default.json's values`);

@@ -11,7 +11,7 @@ import { RepoManager } from './manager.js';
 import { RepoEvents } from './repo-events.js';
 import { aheadBehind, checkoutBranch, createBranch, deleteBranch, listBranches, readLog, summarize, upstreamOf, waitForIndexLock } from './operations.js';
 import { scoreFromPercent } from './renames.js';
-import { branchName, branchesResponse, logResponse, repo, repoQuery, statusModes, statusProps, statusResponse, summaryResponse, type StatusRequest } from './schemas.js';
+import { branchName, branchesResponse, logResponse, repo, repoQuery, statusModes, reposResponse, statusProps, statusResponse, summaryResponse, type StatusRequest } from './schemas.js';
 import type { RepoPaths } from './repo.js';
 import type { RepoStatus, StatusOptions } from './status.js';
 import type { ScanResult, ScanTask } from './worktree-compare.js';
@@ -155,6 +155,36 @@ export default definePlugin<GitOptions>({
       summary: 'The same as POST /git/status, from the query',
       schema: { query: { type: 'object', required: ['repo'], additionalProperties: false, properties: statusProps }, response: statusResponse },
       handler: ({ query }) => status(query as StatusRequest),
+    });
+
+    ctx.route({
+      method: 'GET',
+      path: '/git/repos',
+      summary: 'The repositories kept warm: branch, HEAD, last status time, watches, and the counts of the newest summary known',
+      schema: { response: reposResponse },
+      text: (list: Array<{ repo: string; branch: string | null; warm: boolean }>) => list.map((r) => `${r.repo} ${r.branch ?? '(detached)'} ${r.warm ? 'warm' : 'cold'}`).join('\n') + (list.length ? '\n' : ''),
+      handler: () =>
+        manager.list().map(({ state, held, releaseInMs }) => {
+          const worktree = state.paths.worktree;
+          const known = repoEvents.last(worktree);
+          return {
+            repo: worktree,
+            branch: state.head.branch,
+            head: state.head.oid,
+            warm: state.built,
+            held,
+            last_status_at: state.lastStatusAt === null ? null : new Date(state.lastStatusAt).toISOString(),
+            release_in_seconds: releaseInMs === null ? null : Math.round(releaseInMs / 100) / 10,
+            watched_dirs: state.watchedDirs,
+            tracked_files: state.trackedFiles,
+            degraded: state.degraded,
+            staged: known?.staged ?? null,
+            unstaged: known?.unstaged ?? null,
+            untracked: known?.untracked ?? null,
+            conflicted: known?.conflicted ?? null,
+            clean: known?.clean ?? null,
+          };
+        }),
     });
 
     ctx.route({

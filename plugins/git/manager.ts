@@ -150,6 +150,17 @@ export class RepoManager {
     };
   }
 
+  /**
+   * The warm states, most recently asked about first, with whether something holds each and how long until
+   * it is released for being idle (null while held). Listing them renews nothing.
+   */
+  list(): Array<{ state: RepoState; held: boolean; releaseInMs: number | null }> {
+    return [...this.#states.entries()].map(([worktree, state]) => {
+      const held = this.#pins.has(worktree);
+      return { state, held, releaseInMs: held ? null : Math.max(0, this.#states.getRemainingTTL(worktree)) };
+    });
+  }
+
   status(paths: RepoPaths, options: StatusOptions): Promise<RepoStatus> {
     return this.state(paths).status(options);
   }

@@ -79,6 +79,11 @@ export class RepoEvents {
   }
 
   /** The repository was released: its watches are gone, nothing more comes from it. */
+  /** The newest summary known of a worktree (told, computed, or answered to a request), or null. */
+  last(worktree: string): Summary | null {
+    return this.#repos.get(worktree)?.last ?? null;
+  }
+
   forget(worktree: string): void {
     const repo = this.#repos.get(worktree);
     if (repo?.timer) clearTimeout(repo.timer);

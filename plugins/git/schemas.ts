@@ -95,6 +95,33 @@ export const summaryResponse = {
 };
 
 /** GET /git/branches' answer. */
+const knownCount = { type: ['integer', 'null'], description: 'from the newest summary known (null when none is)' };
+export const reposResponse = {
+  type: 'array',
+  description: 'The warm repositories, most recently asked about first',
+  items: {
+    type: 'object',
+    required: ['repo', 'branch', 'head', 'warm', 'held', 'last_status_at', 'release_in_seconds', 'watched_dirs', 'tracked_files', 'degraded'],
+    properties: {
+      repo: { type: 'string' },
+      branch: { type: ['string', 'null'] },
+      head: { type: ['string', 'null'] },
+      warm: { type: 'boolean', description: 'its state is built: the next status is answered from the watches' },
+      held: { type: 'boolean', description: 'an event subscriber keeps it warm' },
+      last_status_at: { type: ['string', 'null'], format: 'date-time' },
+      release_in_seconds: { type: ['number', 'null'], description: 'when it is released unless asked about again (null while held)' },
+      watched_dirs: { type: 'integer' },
+      tracked_files: { type: 'integer' },
+      degraded: { type: ['string', 'null'] },
+      staged: knownCount,
+      unstaged: knownCount,
+      untracked: knownCount,
+      conflicted: knownCount,
+      clean: { type: ['boolean', 'null'] },
+    },
+  },
+};
+
 export const branchesResponse = {
   type: 'object',
   required: ['current', 'branches'],

@@ -240,6 +240,14 @@ export class RepoState {
     return this.#built;
   }
 
+  /** HEAD as of the last update. */
+  get head(): Head {
+    return this.#head;
+  }
+
+  /** When a status was last answered (Date.now()), null before the first. */
+  lastStatusAt: number | null = null;
+
   /** Directories watched for this worktree. */
   get watchedDirs(): number {
     return this.#watch.size;
@@ -306,7 +314,9 @@ export class RepoState {
         throw err;
       }
       this.#schedulePersist();
-      return { head: this.#head, entries: await this.#entries(options) };
+      const entries = await this.#entries(options);
+      this.lastStatusAt = Date.now();
+      return { head: this.#head, entries };
     });
   }
 

@@ -32,7 +32,7 @@ const timingSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    ...Object.fromEntries(['count', 'min', 'max', 'avg', 'latest', 'p50', 'p95', 'p99'].map((k) => [k, { type: 'number' }])),
+    ...Object.fromEntries(['count', 'total', 'min', 'max', 'avg', 'latest', 'p50', 'p95', 'p99'].map((k) => [k, { type: 'number' }])),
     unit: { const: 'seconds' },
   },
 };
@@ -48,15 +48,22 @@ export default definePlugin<StatsOptions>({
       path: '/optimization/stats',
       summary: 'Timings per operation (seconds) and the stats sections of the core services',
       schema: {
+        query: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            window: { type: 'integer', minimum: 1, maximum: 3600, description: 'timings over the samples of the last this many seconds (a live view)' },
+          },
+        },
         response: {
           type: 'object',
           required: ['metrics', 'timestamp'],
           properties: { metrics: { type: 'object', additionalProperties: timingSchema }, timestamp: { type: 'string', format: 'date-time' } },
         },
       },
-      handler: async (): Promise<StatsAnswer> => ({
+      handler: async ({ query }: { query: { window?: number } }): Promise<StatsAnswer> => ({
         ...(await ctx.stats.sections()),
-        metrics: ctx.stats.snapshot() as StatsAnswer['metrics'],
+        metrics: ctx.stats.snapshot(query.window) as StatsAnswer['metrics'],
         timestamp: isoNow(),
       }),
     });

@@ -227,6 +227,48 @@ export interface GitLogArgs {
   limit?: number;
 }
 
+/**
+ * The warm repositories, most recently asked about first
+ */
+export type GitReposResponse = {
+  repo: string;
+  branch: string | null;
+  head: string | null;
+  /**
+   * its state is built: the next status is answered from the watches
+   */
+  warm: boolean;
+  /**
+   * an event subscriber keeps it warm
+   */
+  held: boolean;
+  last_status_at: string | null;
+  /**
+   * when it is released unless asked about again (null while held)
+   */
+  release_in_seconds: number | null;
+  watched_dirs: number;
+  tracked_files: number;
+  degraded: string | null;
+  /**
+   * from the newest summary known (null when none is)
+   */
+  staged?: number | null;
+  /**
+   * from the newest summary known (null when none is)
+   */
+  unstaged?: number | null;
+  /**
+   * from the newest summary known (null when none is)
+   */
+  untracked?: number | null;
+  /**
+   * from the newest summary known (null when none is)
+   */
+  conflicted?: number | null;
+  clean?: boolean | null;
+}[];
+
 export interface GitStatusResponse {
   repo?: string;
   branch?: string | null;
@@ -442,6 +484,7 @@ export interface HealthResponse {
   watcher: {
     mode?: string;
     watched_paths?: number;
+    watch_limit?: number | null;
   };
   reasons: string[];
 }
@@ -452,6 +495,7 @@ export interface OptimizationStatsResponse {
       | {
           name?: string;
           count?: number;
+          total?: number;
           min?: number;
           max?: number;
           avg?: number;
@@ -464,6 +508,35 @@ export interface OptimizationStatsResponse {
       | undefined;
   };
   timestamp: string;
+}
+
+export interface OptimizationStatsArgs {
+  /**
+   * timings over the samples of the last this many seconds (a live view)
+   */
+  window?: number;
+}
+
+export interface UiLoginArgs {
+  once?: string;
+}
+
+export interface PostUiLoginUrlResponse {
+  url: string;
+  expires_at: string;
+}
+
+export interface PostUiLoginUrlArgs {}
+
+export interface PostUiLogoutResponse {
+  ended: boolean;
+}
+
+export interface PostUiLogoutArgs {}
+
+export interface UiSessionResponse {
+  csrf: string;
+  csrf_header: string;
 }
 
 /** How each typed method is sent: its route, whether its argument is the query or the body, how the answer is read. */
@@ -488,6 +561,7 @@ export const ROUTES = {
   postGitBranches: { method: 'POST', path: '/git/branches', args: 'body', answer: 'json' },
   postGitCheckout: { method: 'POST', path: '/git/checkout', args: 'body', answer: 'json' },
   gitLog: { method: 'GET', path: '/git/log', args: 'query', answer: 'json' },
+  gitRepos: { method: 'GET', path: '/git/repos', args: 'query', answer: 'json' },
   gitStatus: { method: 'GET', path: '/git/status', args: 'query', answer: 'json' },
   postGitStatus: { method: 'POST', path: '/git/status', args: 'body', answer: 'json' },
   gitSummary: { method: 'GET', path: '/git/summary', args: 'query', answer: 'json' },
@@ -496,6 +570,15 @@ export const ROUTES = {
   openapiJson: { method: 'GET', path: '/openapi.json', args: 'query', answer: 'document' },
   optimizationStats: { method: 'GET', path: '/optimization/stats', args: 'query', answer: 'json' },
   plugins: { method: 'GET', path: '/plugins', args: 'query', answer: 'json' },
+  ui: { method: 'GET', path: '/ui', args: 'query', answer: 'text' },
+  uiAppCss: { method: 'GET', path: '/ui/app.css', args: 'query', answer: 'text' },
+  uiAppJs: { method: 'GET', path: '/ui/app.js', args: 'query', answer: 'text' },
+  uiLogin: { method: 'GET', path: '/ui/login', args: 'query', answer: 'text' },
+  postUiLoginUrl: { method: 'POST', path: '/ui/login-url', args: 'body', answer: 'json' },
+  postUiLogout: { method: 'POST', path: '/ui/logout', args: 'body', answer: 'json' },
+  uiSession: { method: 'GET', path: '/ui/session', args: 'query', answer: 'json' },
+  uiUPlotIifeMinJs: { method: 'GET', path: '/ui/uPlot.iife.min.js', args: 'query', answer: 'text' },
+  uiUPlotMinCss: { method: 'GET', path: '/ui/uPlot.min.css', args: 'query', answer: 'text' },
 } as const;
 
 /** The typed methods, one per route. */
@@ -540,6 +623,8 @@ export interface RouteMethods {
   postGitCheckout(args: PostGitCheckoutArgs): Promise<unknown>;
   /** GET /git/log: The latest commits reachable from HEAD, newest first */
   gitLog(args: GitLogArgs): Promise<GitLogResponse>;
+  /** GET /git/repos: The repositories kept warm: branch, HEAD, last status time, watches, and the counts of the newest summary known */
+  gitRepos(): Promise<GitReposResponse>;
   /** GET /git/status: The same as POST /git/status, from the query */
   gitStatus(args: GitStatusArgs): Promise<GitStatusResponse>;
   /** POST /git/status: The status of a repository, entry for entry as `git status --porcelain -uall` gives it (by default with --no-renames; -u<untracked> --ignored=<ignored>) */
@@ -553,7 +638,25 @@ export interface RouteMethods {
   /** GET /openapi.json: This API, described by the schemas that validate it */
   openapiJson(): Promise<Record<string, unknown>>;
   /** GET /optimization/stats: Timings per operation (seconds) and the stats sections of the core services */
-  optimizationStats(): Promise<OptimizationStatsResponse>;
+  optimizationStats(args?: OptimizationStatsArgs): Promise<OptimizationStatsResponse>;
   /** GET /plugins: The loaded plugins, in setup order */
   plugins(): Promise<unknown>;
+  /** GET /ui: The dashboard (log in with `hearth ui`) */
+  ui(): Promise<string>;
+  /** GET /ui/app.css: A file of the dashboard */
+  uiAppCss(): Promise<string>;
+  /** GET /ui/app.js: A file of the dashboard */
+  uiAppJs(): Promise<string>;
+  /** GET /ui/login: Exchanges a one-time login secret for a session cookie and redirects to /ui */
+  uiLogin(args?: UiLoginArgs): Promise<string>;
+  /** POST /ui/login-url: A one-time dashboard login URL, valid once for 60 s (what `hearth ui` opens); never for a session */
+  postUiLoginUrl(args?: PostUiLoginUrlArgs): Promise<PostUiLoginUrlResponse>;
+  /** POST /ui/logout: Ends the dashboard session of this browser */
+  postUiLogout(args?: PostUiLogoutArgs): Promise<PostUiLogoutResponse>;
+  /** GET /ui/session: The dashboard session's CSRF value (401 without a session) */
+  uiSession(): Promise<UiSessionResponse>;
+  /** GET /ui/uPlot.iife.min.js: A file of the dashboard */
+  uiUPlotIifeMinJs(): Promise<string>;
+  /** GET /ui/uPlot.min.css: A file of the dashboard */
+  uiUPlotMinCss(): Promise<string>;
 }

@@ -1,4 +1,4 @@
-// The Koa app: envelope and errors, host/origin/token guards, routes, 404/405, timing.
+// The Koa app: envelope and errors, host/origin/token (or session) guards, routes, 404/405, timing.
 //
 // This middleware is the whole stack of every request, so it is kept to what a request needs: the route is
 // matched once (a map lookup for fixed paths), before the guards, so that a refused request is still
@@ -10,7 +10,8 @@ import { HearthError, isHearthError } from '../errors.js';
 import type { Logger } from '../services/logger.js';
 import type { Metrics } from '../services/metrics.js';
 import { writeData, writeError } from './envelope.js';
-import { checkHost, checkOrigin, checkToken, tokenMatcher, type GuardSettings } from './guard.js';
+import { checkHost, checkOrigin, tokenMatcher, unauthorized, type GuardSettings } from './guard.js';
+import type { BrowserSessions } from './sessions.js';
 import type { Match, RouteTable } from './routes.js';
 
 /** Marks requests that came through the unix socket (guarded by its file mode, not by the token). */
@@ -27,6 +28,8 @@ export interface AppSettings {
 export interface AppOptions {
   routes: RouteTable;
   token: string;
+  /** What authorises a browser's request without the token (a dashboard session's cookie). */
+  sessions: BrowserSessions;
   log: Logger;
   metrics: Metrics;
   /** Read on every request, so a reload takes effect at once. */
@@ -44,7 +47,7 @@ function notRouted(method: string, path: string, match: Match | undefined): Hear
 }
 
 export function createApp(options: AppOptions): Koa {
-  const { routes, log, metrics } = options;
+  const { routes, sessions, log, metrics } = options;
   const app = new Koa();
   const tokenMatches = tokenMatcher(options.token);
   const dispatcher = routes.dispatcher(() => options.settings().bodyLimitBytes);
@@ -65,7 +68,11 @@ export function createApp(options: AppOptions): Koa {
       const viaSocket = (ctx.req as IncomingMessage & { [VIA_SOCKET]?: boolean })[VIA_SOCKET] === true;
       if (!viaSocket) checkHost(headers, settings.guard);
       checkOrigin(headers, settings.guard);
-      if (!viaSocket && match?.isPublic !== true) checkToken(headers, tokenMatches);
+      if (!viaSocket && match?.isPublic !== true && !tokenMatches(headers.authorization)) {
+        // Without the token, only a session may authorise it (and only for what sessions are granted).
+        ctx.state.session = sessions.authorize(headers, method, match?.kind === 'route' ? match.pattern : undefined);
+        if (!ctx.state.session) throw unauthorized();
+      }
       if (match?.kind !== 'route') throw notRouted(method, path, match);
       await match.run(ctx, match.params);
       if (ctx.state.hasData) writeData(ctx, ctx.state.data, requestId, start);

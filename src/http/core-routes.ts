@@ -11,7 +11,7 @@ export interface CoreSources {
   build: string;
   startedAt: number;
   plugins: PluginHost;
-  watcher: () => { mode: string; watched_paths: number };
+  watcher: () => { mode: string; watched_paths: number; watch_limit: number | null };
   reasons: () => string[];
   /** Clears one namespace, or all when none is given; answers how many entries went. */
   clearCache: (namespace?: string) => Promise<number>;
@@ -26,7 +26,7 @@ const healthResponse = {
     build: { type: 'string' },
     uptime_seconds: { type: 'number' },
     plugins: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, state: { type: 'string' } } } },
-    watcher: { type: 'object', properties: { mode: { type: 'string' }, watched_paths: { type: 'integer' } } },
+    watcher: { type: 'object', properties: { mode: { type: 'string' }, watched_paths: { type: 'integer' }, watch_limit: { type: ['integer', 'null'] } } },
     reasons: { type: 'array', items: { type: 'string' } },
   },
 };

@@ -1,5 +1,6 @@
 // Browser attacks on a local daemon: DNS rebinding (a foreign Host), cross-origin requests (an Origin or
-// Sec-Fetch-Site that is not our own), and requests without the token on TCP.
+// Sec-Fetch-Site that is not our own), and requests without the token on TCP (or a browser session, see
+// sessions.ts).
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HearthError } from '../errors.js';
@@ -76,10 +77,8 @@ export function tokenMatcher(token: string): (header: string | undefined) => boo
   };
 }
 
-export function checkToken(headers: IncomingHttpHeaders, matches: (header: string | undefined) => boolean): void {
-  if (!matches(headers.authorization)) {
-    throw new HearthError('UNAUTHORIZED', 'A valid "Authorization: Bearer <token>" header is required on TCP', {
-      headers: { 'WWW-Authenticate': 'Bearer realm="hearth"' },
-    });
-  }
+export function unauthorized(): HearthError {
+  return new HearthError('UNAUTHORIZED', 'A valid "Authorization: Bearer <token>" header is required on TCP', {
+    headers: { 'WWW-Authenticate': 'Bearer realm="hearth"' },
+  });
 }

@@ -1,14 +1,19 @@
 // Timings per operation (count, min, max, avg, latest, p50, p95, p99 in seconds) with retention by age and
 // count, the Prometheus registry behind GET /metrics, and the sections services add to /optimization/stats.
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { Registry, collectDefaultMetrics } from 'prom-client';
-import { round } from '../measure.js';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { nearestRank, round } from '../measure.js';
 import { FastHistogram, type HistogramChild } from './prom-histogram.js';
 import { Series } from './timing-series.js';
+import { OnDemandDelay, processSection, type DelayStats } from './process-stats.js';
 
 export interface TimingStats {
   name: string;
+  /** Samples in the window (retention, or the `window` asked for). */
   count: number;
+  /** Samples recorded since the daemon started, whatever the window: rates are differences of it. */
+  total: number;
   min: number;
   max: number;
   avg: number;
@@ -75,6 +80,7 @@ export class TimingStore {
     const stats: TimingStats = Object.freeze({
       name,
       count: series.length,
+      total: series.total,
       min: round(series.min, 6),
       max: round(series.max, 6),
       avg: round(series.sum / series.length, 6),
@@ -88,13 +94,42 @@ export class TimingStore {
     return stats;
   }
 
-  snapshot(): Record<string, TimingStats> {
+  /**
+   * Every operation's timings, over its retention; or, given `windowSeconds`, over the samples of that many
+   * last seconds only (operations with none in it are left out): what a live view plots.
+   */
+  snapshot(windowSeconds?: number): Record<string, TimingStats> {
     const out: Record<string, TimingStats> = {};
     for (const name of [...this.#series.keys()].sort()) {
-      const stats = this.get(name);
+      const stats = windowSeconds === undefined ? this.get(name) : this.#windowed(name, windowSeconds);
       if (stats) out[name] = stats;
     }
     return out;
+  }
+
+  #windowed(name: string, seconds: number): TimingStats | undefined {
+    // Past the retention nothing is kept, whatever the window (get() drops what is older).
+    if (!this.get(name)) return undefined;
+    const series = this.#series.get(name)!;
+    const sorted = series.sortedSince(this.#now() - seconds * 1000);
+    const n = sorted.length;
+    if (n === 0) return undefined;
+    let sum = 0;
+    for (const v of sorted) sum += v;
+    const [p50, p95, p99] = PERCENTILES.map((q) => sorted[nearestRank(q, n) - 1]!) as [number, number, number];
+    return {
+      name,
+      count: n,
+      total: series.total,
+      min: round(sorted[0]!, 6),
+      max: round(sorted[n - 1]!, 6),
+      avg: round(sum / n, 6),
+      latest: round(series.latest, 6),
+      p50: round(p50, 6),
+      p95: round(p95, 6),
+      p99: round(p99, 6),
+      unit: 'seconds',
+    };
   }
 
   clear(): void {
@@ -109,6 +144,45 @@ export interface RequestRecorder {
 
 export type StatsSection = () => unknown | Promise<unknown>;
 
+const PREFIX = 'hearth_';
+
+/**
+ * prom-client's default metrics, each from its own module (`collectDefaultMetrics.metricsList` names them),
+ * but its event-loop monitor, which would wake the loop 100 times a second for good: the
+ * `nodejs_eventloop_lag_*` gauges are fed by an on-demand monitor instead, running while /metrics is scraped.
+ */
+function collectProcessMetrics(registry: Registry, delay: OnDemandDelay): void {
+  const require = createRequire(import.meta.url);
+  for (const name of collectDefaultMetrics.metricsList) {
+    if (name === 'eventLoopLag') continue;
+    (require(`prom-client/lib/metrics/${name}`) as (r: Registry, c: object) => void)(registry, { prefix: PREFIX });
+  }
+  const gauges: Array<[keyof DelayStats, string]> = [
+    ['min', 'minimum'],
+    ['max', 'maximum'],
+    ['mean', 'mean'],
+    ['stddev', 'standard deviation'],
+    ['p50', '50th percentile'],
+    ['p90', '90th percentile'],
+    ['p99', '99th percentile'],
+  ];
+  const made: Array<[(typeof gauges)[number][0], Gauge]> = [];
+  for (const [key, what] of gauges) {
+    const gauge = new Gauge({
+      name: `${PREFIX}nodejs_eventloop_lag_${key}_seconds`,
+      help: `The ${what} of the event-loop delay since the previous scrape (seconds).`,
+      registers: [registry],
+      // The first one read sets them all (prom-client collects each metric as it writes it, in order).
+      ...(made.length === 0 ? { collect: () => setAll(delay.read()) } : {}),
+    });
+    made.push([key, gauge]);
+  }
+  const setAll = (stats: ReturnType<OnDemandDelay['read']>) => {
+    for (const [key, gauge] of made) if (stats) gauge.set(stats[key]);
+    else gauge.reset();
+  };
+}
+
 const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 
 export class Metrics {
@@ -120,10 +194,14 @@ export class Metrics {
   /** By method, then route pattern. */
   readonly #recorders = new Map<string, Map<string, RequestRecorder>>();
   readonly #sections = new Map<string, StatsSection>();
+  /** One monitor for the scraper and one for /optimization/stats: each read restarts what the reader sees. */
+  readonly #delays = [new OnDemandDelay(), new OnDemandDelay()] as const;
 
   constructor(retention: Retention = { retention_seconds: 3600, max_samples: 10000 }) {
     this.timings = new TimingStore(retention);
-    collectDefaultMetrics({ register: this.registry, prefix: 'hearth_' });
+    collectProcessMetrics(this.registry, this.#delays[0]);
+    const delay = this.#delays[1];
+    this.provide('process', () => processSection(delay));
     this.#requests = new FastHistogram({
       name: 'hearth_http_request_duration_seconds',
       help: 'Control API request duration by route and status',
@@ -200,8 +278,8 @@ export class Metrics {
     }
   }
 
-  snapshot(): Record<string, TimingStats> {
-    return this.timings.snapshot();
+  snapshot(windowSeconds?: number): Record<string, TimingStats> {
+    return this.timings.snapshot(windowSeconds);
   }
 
   setRetention(retention: Retention): void {
@@ -229,5 +307,10 @@ export class Metrics {
 
   get prometheusContentType(): string {
     return this.registry.contentType;
+  }
+
+  /** Stops the event-loop monitors (they stop by themselves a minute after the last read). */
+  close(): void {
+    for (const d of this.#delays) d.close();
   }
 }

@@ -86,6 +86,7 @@ export class Series {
   #sum = 0;
   #dropsSinceSum = 0;
   #version = 0;
+  #total = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -98,6 +99,11 @@ export class Series {
 
   get length(): number {
     return this.#length;
+  }
+
+  /** Samples pushed since the series began (the window forgets them; this never does). */
+  get total(): number {
+    return this.#total;
   }
 
   /** Changes whenever a sample comes or goes: what a reader may cache its answer by. */
@@ -119,6 +125,7 @@ export class Series {
     this.#sum += value;
     this.#length++;
     this.#version++;
+    this.#total++;
   }
 
   #dropOldest(): void {
@@ -230,10 +237,26 @@ export class Series {
     return buckets.map((b, i) => lists[distinct.indexOf(b)]![ks[i]! - 1]!);
   }
 
-  /** A ring of another capacity with the newest samples of this one that fit. */
+  /** The samples stamped at or after `since`, ascending by value (a copy). */
+  sortedSince(since: number): Float64Array {
+    // Stamps grow from the oldest sample to the newest: the first one in the window is found by bisection.
+    let lo = 0;
+    let hi = this.#length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.stampAt(mid) < since) lo = mid + 1;
+      else hi = mid;
+    }
+    const out = new Float64Array(this.#length - lo);
+    for (let i = lo; i < this.#length; i++) out[i - lo] = this.at(i);
+    return out.sort();
+  }
+
+  /** A ring of another capacity with the newest samples of this one that fit (and the same total). */
   resized(capacity: number): Series {
     const fresh = new Series(capacity);
     for (let i = Math.max(0, this.#length - capacity); i < this.#length; i++) fresh.push(this.at(i), this.stampAt(i));
+    fresh.#total = this.#total;
     return fresh;
   }
 }

@@ -3,6 +3,7 @@
 // cost hundreds of MB), at most `maxDirs` at once (the least recently asked for is dropped).
 // If the OS watch limit is hit (ENOSPC, EMFILE), it falls back to polling and says so in /health.
 // Freshness never rests on these events (they lag); they invalidate early and feed GET /events.
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { LRUCache } from 'lru-cache';
@@ -24,6 +25,22 @@ export interface WatcherOptions {
 export interface WatcherStatus {
   mode: 'off' | 'events' | 'polling';
   watched_paths: number;
+  /** The OS's limit of watches per user (Linux's fs.inotify.max_user_watches), null where there is none to read. */
+  watch_limit: number | null;
+}
+
+let osWatchLimit: number | null | undefined;
+/** Read once: the limit is a system setting, not something a daemon changes. */
+function watchLimit(): number | null {
+  if (osWatchLimit === undefined) {
+    try {
+      const n = Number.parseInt(readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8'), 10);
+      osWatchLimit = Number.isFinite(n) ? n : null;
+    } catch {
+      osWatchLimit = null;
+    }
+  }
+  return osWatchLimit;
 }
 
 
@@ -125,8 +142,7 @@ export class WatcherService {
   status(): WatcherStatus {
     let watched = this.#dirs.size;
     for (const set of this.#sets) watched += set.size;
-    if (watched === 0) return { mode: 'off', watched_paths: 0 };
-    return { mode: this.#polling ? 'polling' : 'events', watched_paths: watched };
+    return { mode: watched === 0 ? 'off' : this.#polling ? 'polling' : 'events', watched_paths: watched, watch_limit: watchLimit() };
   }
 
   reasons(): string[] {

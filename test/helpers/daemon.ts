@@ -62,7 +62,7 @@ export async function bootDaemon(options: BootOptions = {}): Promise<TestDaemon>
   // Core tests see only the plugins they name (and stats): the files and batch plugins are on by default
   // (files with the user's home as its root, batch with worker threads) and are tested on their own.
   const config = options.config as { plugins?: Record<string, unknown> } | undefined;
-  writeFileSync(flags.config, JSON.stringify({ ...config, plugins: { files: false, git: false, batch: false, ...config?.plugins } }));
+  writeFileSync(flags.config, JSON.stringify({ ...config, plugins: { files: false, git: false, batch: false, dashboard: false, ...config?.plugins } }));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
