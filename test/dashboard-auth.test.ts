@@ -7,6 +7,7 @@ import t from 'tap';
 import { BrowserSessions, LOGIN_TTL_MS } from '../src/http/sessions.js';
 import { faults, sleep } from './helpers/batch.js';
 import { bootDaemon, runCli, cleanEnv, tcpRequest, tempDir, type RawAnswer, type TestDaemon } from './helpers/daemon.js';
+import { openSse } from './helpers/sse.js';
 import { commitAll, git, isolateGit, makeRepo, write } from './helpers/git.js';
 
 isolateGit();
@@ -220,6 +221,9 @@ t.test('the page’s files need no session, carry a strict CSP, and are refused 
 
 t.test('logout ends the session', async (t) => {
   const s = await login();
+  const stream = await openSse({ port: d.port, headers: { host: `127.0.0.1:${d.port}`, cookie: s.cookie, 'sec-fetch-site': 'same-origin' } }, '/events');
+  t.teardown(() => stream.close());
+  t.equal(stream.status, 200, 'the session opened an event stream');
   t.equal((await asPage(s, '/ui/logout', { method: 'POST', csrf: null })).status, 403, 'logout needs the CSRF header too');
   const out = await asPage(s, '/ui/logout', { method: 'POST' });
   t.same(out.json.data, { ended: true });
@@ -227,6 +231,8 @@ t.test('logout ends the session', async (t) => {
   const after = await asPage(s, '/optimization/stats');
   t.equal(after.status, 401, 'the cookie authorises nothing any more');
   t.equal((await asPage(s, '/ui/session')).status, 401);
+  await stream.until('the stream ends with the session', () => stream.ended(), 2000);
+  t.ok(stream.ended());
 });
 
 t.test('sessions end with the daemon', async (t) => {
