@@ -1,7 +1,7 @@
 // The dashboard's doors over real HTTP: the one-time login URL, the session cookie, what a session may and
 // may not call, the origin and CSRF checks, logout, and sessions ending with the daemon. (The page itself,
 // in a real browser: dashboard-browser.test.ts.)
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { BrowserSessions, LOGIN_TTL_MS } from '../src/http/sessions.js';
@@ -39,6 +39,10 @@ const header = (res: RawAnswer, name: string): string => {
   const v = res.headers[name];
   return Array.isArray(v) ? v.join('\n') : (v ?? '');
 };
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !check(); await sleep(20)) if (Date.now() > end) throw new Error('timed out');
+}
 
 async function loginUrl(): Promise<string> {
   const answer = await d.client.call<{ url: string; expires_at: string }>('POST', '/ui/login-url');
@@ -87,6 +91,22 @@ t.test('hearth ui --print-url prints a one-time login URL of this daemon', async
     t.equal((await tcpRequest(d.url, `/ui/login${bad}`)).status, 403, `login${bad} is refused`);
   }
   t.equal((await tcpRequest(d.url, `/ui/login?once=${'A'.repeat(300)}`)).status, 400, 'an over-long secret is invalid input');
+});
+
+t.test('hearth ui opens the URL with xdg-open where there is one, else says to open it', async (t) => {
+  const bin = tempDir('hearth-ui-bin-');
+  const seen = join(bin, 'opened.txt');
+  writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\nprintf '%s' "$1" > '${seen}'\n`, { mode: 0o755 });
+  const args = ['ui', '--state-dir', d.stateDir, '--config', join(d.stateDir, 'config.json'), '--no-spawn'];
+  const opened = await runCli(args, cleanEnv({ PATH: `${bin}:${process.env.PATH}` }));
+  t.equal(opened.code, 0, opened.stderr);
+  await waitFor(() => existsSync(seen) && readFileSync(seen, 'utf8').length > 0);
+  t.equal(readFileSync(seen, 'utf8'), opened.stdout.trim(), 'xdg-open was given the URL it printed');
+  // The CLI runs by process.execPath: PATH can be a directory with nothing in it.
+  const none = await runCli(args, cleanEnv({ PATH: tempDir('hearth-ui-empty-') }));
+  t.equal(none.code, 0);
+  t.match(none.stderr, /open the URL above in a browser/, 'without one, it says what to do');
+  t.match(none.stdout, /^http:\/\/127\.0\.0\.1:\d+\/ui\/login\?once=/);
 });
 
 t.test('login secrets expire after 60 s, are kept hashed, and sessions are bounded', async (t) => {
