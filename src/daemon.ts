@@ -218,14 +218,22 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         await new Promise<void>((done) => log.flush(() => done()));
       })());
 
-    const idleTimer = setInterval(() => {
-      const idle = config.server.idle_shutdown_seconds;
-      if (idle > 0 && Date.now() - lastRequest >= idle * 1000) {
-        log.info({ idle_shutdown_seconds: idle }, 'idle limit reached');
-        void close().then(() => options.onIdleExit?.());
-      }
-    }, 1000);
-    idleTimer.unref();
+    // Checked each second only when there is an idle limit (a daemon with none keeps no timer for it).
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdleTimer = () => {
+      clearInterval(idleTimer);
+      idleTimer = undefined;
+      if (config.server.idle_shutdown_seconds <= 0) return;
+      idleTimer = setInterval(() => {
+        const idle = config.server.idle_shutdown_seconds;
+        if (Date.now() - lastRequest >= idle * 1000) {
+          log.info({ idle_shutdown_seconds: idle }, 'idle limit reached');
+          void close().then(() => options.onIdleExit?.());
+        }
+      }, 1000);
+      idleTimer.unref();
+    };
+    armIdleTimer();
     started.push({ name: 'idle timer', close: () => clearInterval(idleTimer) });
 
     const reload: Daemon['reload'] = async () => {
@@ -239,6 +247,7 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         log.level = next.config.log.level;
         settings = appSettings(next.config, listening.port);
         config = next.config;
+        armIdleTimer();
         if (restartNeeded.length > 0) log.warn({ keys: restartNeeded }, 'config reloaded; these changes take effect after a restart');
         else log.info('config reloaded');
         return { applied: true, restartNeeded };

@@ -60,7 +60,7 @@ writeFileSync(join(files, 'f.txt'), 'hello\n');
 const d: TestDaemon = await bootDaemon({
   config: {
     pool: { max_threads: 1 },
-    plugins: { git: { roots: [home] }, files: { roots: [home] }, batch: { roots: [home] }, 'event-flood': { module: flood } },
+    plugins: { git: { roots: [home] }, files: { roots: [home] }, batch: { roots: [home] }, dashboard: {}, 'event-flood': { module: flood } },
   },
 });
 t.teardown(() => d.close());
@@ -116,6 +116,15 @@ t.test('every route of the built-in plugins through its typed method', async (t)
   t.match(await client.batchJobsById({ id: job.job_id }), { status: 'completed' });
   t.ok(Array.isArray(await client.batchJobs()));
   t.match(await client.deleteBatchJobsById({ id: job.job_id }), { status: 'completed' });
+
+  t.match(await client.gitRepos(), [{ repo, branch: 'main', warm: true }]);
+  t.match(await client.ui(), /<html/);
+  for (const file of [client.uiAppJs(), client.uiAppCss(), client.uiUPlotIifeMinJs(), client.uiUPlotMinCss()]) t.ok((await file).length > 100);
+  const { url } = await client.postUiLoginUrl();
+  t.match(url, /\/ui\/login\?once=/);
+  await t.rejects(client.uiLogin({ once: 'not-a-secret' }), { status: 403 }, 'a secret that is not one');
+  await t.rejects(client.uiSession(), { status: 401, code: 'UNAUTHORIZED' }, 'no session on the socket');
+  t.same(await client.postUiLogout(), { ended: false });
 
   // The typed /events stream: one stream, no reconnection (subscribe() is the one that reconnects).
   const stream = client.events({ type: 'client.typed' });

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { tcpRequest, tempDir } from './helpers/daemon.js';
+import { bootDaemon, tcpRequest, tempDir } from './helpers/daemon.js';
 import {
   checkCleanedUp,
   healthOverSocket,
@@ -175,6 +175,17 @@ t.test('idle shutdown: requests keep the daemon up; without them it exits 0 by i
     'it logs why it exits',
   );
   checkCleanedUp(t, dir);
+});
+
+t.test('an idle limit set by a reload starts counting', async (t) => {
+  const d = await bootDaemon({ config: { server: { idle_shutdown_seconds: 0 } } });
+  t.teardown(() => d.close());
+  const config = join(d.stateDir, 'config.json');
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), server: { idle_shutdown_seconds: 1 } }));
+  t.match(await d.daemon.reload(), { applied: true, restartNeeded: [] });
+  // No request from here (each would renew the idle time): the daemon closes itself within a few seconds.
+  await sleep(3000);
+  await t.rejects(d.client.raw('GET', '/health'), 'the daemon closed itself once idle');
 });
 
 t.test('the command line: --version, an unknown command', async (t) => {
