@@ -209,3 +209,26 @@ t.test('metrics: the request histogram prints what prom-client\'s own Histogram 
   t.match(await metrics.prometheus(), /hearth_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} 1/, 'and counts again');
   t.throws(() => metrics.record('op', Number.NaN), /finite/, 'a NaN timing is refused');
 });
+
+t.test('a window: the figures of the last S seconds only; total counts every sample ever recorded', async (t) => {
+  let now = 0;
+  const store = new TimingStore({ retention_seconds: 60, max_samples: 300 }, () => now);
+  // 300 samples a second apart: 1 ms .. 300 ms. The ring (300 from 256) grows once on the way.
+  for (let i = 1; i <= 300; i++) {
+    store.record('op', i / 1000);
+    now += 1000;
+  }
+  // now = 300 s; samples stamped 0..299 s. Retention (60 s) keeps those stamped from 240 s.
+  const all = store.snapshot().op!;
+  t.equal(all.count, 60, 'the retention keeps the last 60 s');
+  t.equal(all.total, 300, 'total counts every sample since the start (across a resize, past the retention)');
+  const last10 = store.snapshot(10).op!;
+  // Stamps 290..299 s: values 0.291 .. 0.300.
+  t.match(last10, { count: 10, total: 300, min: 0.291, max: 0.3, latest: 0.3, p50: 0.295, p95: 0.3, p99: 0.3 });
+  t.equal(last10.avg, 0.2955);
+  t.same(store.snapshot(600).op, { ...all }, 'a window longer than the retention is the retention');
+  now += 20_000;
+  t.equal(store.snapshot(10).op, undefined, 'no sample in the window: left out');
+  store.record('op', 0.5);
+  t.match(store.snapshot(10).op, { count: 1, total: 301, p50: 0.5 });
+});
