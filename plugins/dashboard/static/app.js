@@ -371,7 +371,7 @@ const yAxis = (/** @type {(v: number) => string} */ fmt, extra = {}) => ({
 });
 const yRange = (/** @type {number} */ floor) => (/** @type {any} */ _u, /** @type {number} */ _min, /** @type {number} */ max) => [0, Math.max(floor, (max || 0) * 1.1)];
 const clock = (/** @type {number} */ t) => new Date(t * 1000).toLocaleTimeString('en-GB', { hour12: false });
-const short = (/** @type {number} */ v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v >= 10 ? v.toFixed(0) : v.toFixed(1));
+const short = (/** @type {number} */ v) => (Math.abs(v) >= 1000 ? `${+(v / 1000).toPrecision(3)}k` : String(+v.toPrecision(3)));
 
 /** The routes of the req/s plot: ranked again every 10 s at most, so that near-equal rates don't make it flicker. */
 let rpsTop = /** @type {string[]} */ ([]);
@@ -404,7 +404,7 @@ function drawPlots() {
   draw(
     plots.latency,
     'latency',
-    () => baseOpts([line('p50', 2, { value: valueFmt(ms) }), line('p95', 3, { value: valueFmt(ms) }), line('p99', 1, { value: valueFmt(ms) })], [yAxis(ms)], { y: { range: yRange(1) } }),
+    () => baseOpts([line('p50', 2, { value: valueFmt(ms) }), line('p95', 3, { value: valueFmt(ms) }), line('p99', 1, { value: valueFmt(ms) })], [yAxis(short)], { y: { range: yRange(1) } }),
     h ? [x, h.p50.slice(), h.p95.slice(), h.p99.slice()] : [x, x.map(() => null), x.map(() => null), x.map(() => null)],
   );
 
@@ -421,7 +421,7 @@ function drawPlots() {
     () =>
       baseOpts(
         [line('RSS MB', 4, { scale: 'mb', value: valueFmt((v) => v.toFixed(1)) }), line('loop p99 ms', 1, { scale: 'ms', value: valueFmt(ms) })],
-        [yAxis(short, { scale: 'mb' }), yAxis(ms, { scale: 'ms', side: 1, grid: { show: false } })],
+        [yAxis(short, { scale: 'mb' }), yAxis(short, { scale: 'ms', side: 1, grid: { show: false } })],
         { mb: { range: yRange(1) }, ms: { range: yRange(1) } },
       ),
     [x, procHist.rss.slice(), procHist.eld.slice()],
@@ -586,8 +586,8 @@ function renderCache(/** @type {any} */ c) {
 async function clearNamespace(/** @type {string} */ namespace, /** @type {HTMLButtonElement} */ button) {
   button.disabled = true;
   try {
-    const { status, error } = await api('POST', '/cache/clear', { namespace });
-    if (status !== 200) flash(`clear ${namespace}: ${error?.message ?? status}`);
+    const { status, data, error } = await api('POST', '/cache/clear', { namespace });
+    flash(status === 200 ? `${namespace}: ${int(data?.cleared)} entries cleared` : `clear ${namespace}: ${error?.message ?? status}`);
   } catch (err) {
     if (!(err instanceof Unauthorized)) flash(`clear ${namespace}: ${String(err)}`);
   } finally {
@@ -946,8 +946,8 @@ async function main() {
     document.body.dataset.ready = '1';
     return; // starts when visible
   }
-  await startAll(); // first full render: one run of every poll
-  if (running) document.body.dataset.ready = '1';
+  await startAll(); // first full render: one run of every poll (or back at the login after a 401)
+  document.body.dataset.ready = '1';
 }
 
 void main();
