@@ -273,6 +273,11 @@ function push(arr, v) {
   if (arr.length > HISTORY) arr.splice(0, arr.length - HISTORY);
 }
 
+/** A trailing mean over `n` points (a route polled every 2 s is 0, 1, 0, 1... req/s from one second to the next). */
+function smooth(/** @type {(number|null)[]} */ a, n = 5) {
+  return a.map((v, i) => (v === null ? null : mean(a.slice(Math.max(0, i - n + 1), i + 1))));
+}
+
 /** @param {(number|null)[]} values */
 function mean(values) {
   const v = /** @type {number[]} */ (values.filter((x) => x !== null));
@@ -394,7 +399,7 @@ function drawPlots() {
     plots.rps,
     top.join('\n'),
     () => baseOpts([...top.map((r, i) => line(r, i, { value: valueFmt(rate) })), line('all', 0, { stroke: '#111827', width: 2, dash: [4, 3], value: valueFmt(rate) })], [yAxis(short)], { y: { range: yRange(1) } }),
-    [x, ...top.map((r) => /** @type {any} */ (routeHist.get(r)).rps.slice()), allRps.slice()],
+    [x, ...top.map((r) => smooth(/** @type {any} */ (routeHist.get(r)).rps)), smooth(allRps)],
   );
 
   // latency of the chosen (or busiest) route
