@@ -752,8 +752,8 @@ function renderJobs() {
       const done = (num(j.processed_items) ?? 0) + (num(j.failed_items) ?? 0);
       setCell(row, 'id', String(j.job_id).slice(0, 8));
       row.cells[0].title = String(j.job_id);
-      setCell(row, 'operation', j.operation);
-      setCell(row, 'status', j.failed_items ? `${j.status} (${int(j.failed_items)} failed)` : j.status);
+      setCell(row, 'operation', j.failed_items ? `${j.operation} · ${int(j.failed_items)} failed` : j.operation);
+      setCell(row, 'status', j.status);
       const st = row.cells[2];
       st.className = `st-${String(j.status).replace(/[^a-z_]/g, '')}`;
       const bar = /** @type {HTMLProgressElement} */ (row.querySelector('progress'));
