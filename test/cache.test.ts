@@ -338,7 +338,10 @@ t.test('hit rate and per-namespace counts', async (t) => {
   t.equal(stats.hits, 3);
   t.equal(stats.misses, 1);
   t.equal(stats.hit_rate, 0.75);
-  t.same(stats.namespaces, { a: { hits: 3, misses: 0 }, b: { hits: 0, misses: 1 } });
+  t.same(stats.namespaces, {
+    a: { hits: 3, misses: 0, hit_rate: 1, size: 1, evictions: 0 },
+    b: { hits: 0, misses: 1, hit_rate: 0, size: 0, evictions: 0 },
+  });
   t.same(Object.keys(stats).sort(), [
     'evictions',
     'expired_count',
@@ -352,6 +355,33 @@ t.test('hit rate and per-namespace counts', async (t) => {
     'store',
     'ttl_seconds',
   ]);
+  await cache.close();
+});
+
+t.test('each namespace’s size and evictions follow its level-1 entries', async (t) => {
+  const cache = await open(tempDir('hearth-cache-'), { max_size: 3 });
+  const a = cache.namespace('a');
+  const b = cache.namespace('b');
+  const sizes = () => {
+    const n = cache.stats().namespaces;
+    return { a: n.a?.size, b: n.b?.size, evicted: [n.a?.evictions, n.b?.evictions], total: cache.stats().size };
+  };
+  await a.set('x', 1);
+  await a.set('x', 2); // a replacement, not a new entry
+  await a.set('y', 1);
+  await b.set('z', 1);
+  t.same(sizes(), { a: 2, b: 1, evicted: [0, 0], total: 3 });
+  await b.set('w', 1); // evicts a:x, the least recent
+  t.same(sizes(), { a: 1, b: 2, evicted: [1, 0], total: 3 });
+  await b.delete('w');
+  t.same(sizes(), { a: 1, b: 1, evicted: [1, 0], total: 2 });
+  await a.get('x'); // from level 2 back into level 1
+  t.same(sizes(), { a: 2, b: 1, evicted: [1, 0], total: 3 });
+  await a.set('short', 1, { ttlSeconds: 0.05 });
+  await new Promise((r) => setTimeout(r, 80));
+  t.same(sizes(), { a: 1, b: 1, evicted: [2, 0], total: 2 }, 'a:y was evicted for it, and it expired: both leave the count');
+  await cache.clear('a');
+  t.same(sizes(), { a: 0, b: 1, evicted: [2, 0], total: 1 });
   await cache.close();
 });
 

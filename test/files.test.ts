@@ -71,7 +71,7 @@ t.test('concurrent reads of a file share one read of it', async (t) => {
   t.ok(answers.every((a) => a.content === 'shared'));
   t.equal(answers.filter((a) => !a.cached).length, 1, 'one of them read the file');
   const stats = (await d.client.call<any>('GET', '/optimization/stats')).cache_stats.namespaces.files;
-  t.same(stats, { hits: 7, misses: 1 }, 'the others were answered from the cache');
+  t.match(stats, { hits: 7, misses: 1, size: 1 }, 'the others were answered from the cache');
 });
 
 t.test('a read in flight answers a read that began after a change only if the change left the file as it was', async (t) => {

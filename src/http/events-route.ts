@@ -6,6 +6,7 @@
 import { CLOCK_PATTERN } from '../clock.js';
 import type { RouteDefinition } from '../plugin.js';
 import { matches, type EventBus, type EventFilter, type HearthEvent } from '../services/events.js';
+import type { Session } from './sessions.js';
 import { openEventStream } from './sse.js';
 
 /** Each event as JSON, made once however many streams send it. */
@@ -55,6 +56,9 @@ export function eventsRoute(bus: EventBus): RouteDefinition {
       const since = koa.get('last-event-id') || (query.since as string | undefined);
       const missed = since ? bus.since(since) : [];
       const stream = openEventStream(koa, { onCutOff: () => bus.noteCutOff() });
+      // A stream a browser session opened ends with the session (logout).
+      const session = koa.state.session as Session | undefined;
+      if (session) stream.onEnd(session.onEnd(stream.end));
       for (const o of opened) stream.onEnd(() => o.close());
       stream.onEnd(bus.subscribe(filter, (event) => stream.sendJson(event.id, event.type, json(event)), stream.end));
       stream.comment('connected');

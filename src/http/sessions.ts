@@ -5,7 +5,7 @@
 //   for the GETs that carry no Origin): a page of another origin gets nothing, even with the cookie sent;
 // - for the routes granted to sessions (what the page needs), never for any other;
 // - for a request that changes state (not GET or HEAD), only with the session's CSRF value in a header.
-// Sessions live in memory: they end with the daemon, or by logout. Secrets and session ids are kept as
+// Sessions live in memory: they end with the daemon, or by logout (and the event streams they opened with them). Secrets and session ids are kept as
 // their SHA-256, so a lookup's timing says nothing about a stored value.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -18,9 +18,22 @@ const MAX_SESSIONS = 32;
 /** Login secrets issued and not yet used (each expires by itself after LOGIN_TTL_MS). */
 const MAX_PENDING_LOGINS = 64;
 
-export interface Session {
-  readonly csrf: string;
-  readonly createdAt: number;
+export class Session {
+  readonly csrf = secret();
+  readonly #onEnd = new Set<() => void>();
+
+  constructor(readonly createdAt: number) {}
+
+  /** Runs `fn` when the session ends (an event stream it opened closes); returns the unsubscribe. */
+  onEnd(fn: () => void): () => void {
+    this.#onEnd.add(fn);
+    return () => this.#onEnd.delete(fn);
+  }
+
+  end(): void {
+    for (const fn of [...this.#onEnd]) fn();
+    this.#onEnd.clear();
+  }
 }
 
 export interface Login {
@@ -106,9 +119,9 @@ export class BrowserSessions {
       return undefined;
     }
     this.#counts.logins_used++;
-    if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    if (this.#sessions.size >= MAX_SESSIONS) this.#drop(this.#sessions.keys().next().value!);
     const id = secret();
-    this.#sessions.set(digest(id), { csrf: secret(), createdAt: this.#now() });
+    this.#sessions.set(digest(id), new Session(this.#now()));
     return `${this.#cookie}=${id}; HttpOnly; SameSite=Strict; Path=/`;
   }
 
@@ -127,7 +140,14 @@ export class BrowserSessions {
   /** Ends the session a request's cookie names; true when there was one. */
   end(headers: IncomingHttpHeaders): boolean {
     const id = cookieValue(headers.cookie, this.#cookie);
-    return id !== undefined && this.#sessions.delete(digest(id));
+    return id !== undefined && this.#drop(digest(id));
+  }
+
+  #drop(key: string): boolean {
+    const session = this.#sessions.get(key);
+    this.#sessions.delete(key);
+    session?.end();
+    return session !== undefined;
   }
 
   /**
@@ -164,7 +184,7 @@ export class BrowserSessions {
 
   /** Ends every session (the daemon closes). */
   clear(): void {
-    this.#sessions.clear();
+    for (const key of [...this.#sessions.keys()]) this.#drop(key);
     this.#logins.clear();
   }
 }

@@ -88,6 +88,12 @@ export interface CacheNamespace {
 export interface NamespaceStats {
   hits: number;
   misses: number;
+  /** hits / (hits + misses), 0 when there was no read. */
+  hit_rate: number;
+  /** Its entries in level 1. */
+  size: number;
+  /** Its LRU evictions from level 1. */
+  evictions: number;
 }
 
 export interface CacheStats {
@@ -167,12 +173,16 @@ export class CacheService {
       // (taken before each set) is never later than the moment lru-cache finds an entry stale.
       ttlResolution: 0,
       dispose: (entry, key, reason) => {
+        // 'set' replaces a value under the same key: the entry stays.
+        const ns = reason === 'set' ? undefined : this.#count(key.slice(0, key.indexOf(':')));
+        if (ns) ns.size--;
         if (reason === 'expire' || (reason === 'evict' && entry.expires !== null && entry.expires <= Date.now())) {
           this.#expired++;
           // Its level-2 copy has the same expiry: drop it now so that it is not found (and counted) again.
           this.#l2?.drop(key);
         } else if (reason === 'evict') {
           this.#evictions++;
+          ns!.evictions++;
         }
       },
     });
@@ -294,7 +304,7 @@ export class CacheService {
         return this.#miss(namespace);
       }
       this.#noteTtl(remaining);
-      this.#l1.set(k, { value, expires: found.expires }, { ttl: remaining });
+      this.#setL1(namespace, k, { value, expires: found.expires }, remaining);
       return this.#hit(namespace, value);
     }
     return this.#miss(namespace);
@@ -310,7 +320,7 @@ export class CacheService {
     const ms = options.ttlSeconds === undefined ? this.#defaultTtlMs : ttlMs(options.ttlSeconds);
     const k = `${namespace}:${key}`;
     this.#noteTtl(ms);
-    this.#l1.set(k, { value, expires: ms === 0 ? null : Date.now() + ms }, { ttl: ms });
+    this.#setL1(namespace, k, { value, expires: ms === 0 ? null : Date.now() + ms }, ms);
     // Level 2 buffers it; a set waits only when many writes do (the store is pushing back).
     const backPressure = this.#closing ? undefined : this.#l2?.set(k, value, ms === 0 ? null : Date.now() + ms);
     if (backPressure) await backPressure;
@@ -360,7 +370,11 @@ export class CacheService {
     // Kept exact by the store as it commits: no count(*) per read.
     const persisted = this.#store && !this.#closing ? this.#store.rowCount : 0;
     const namespaces: Record<string, NamespaceStats> = {};
-    for (const name of [...this.#perNamespace.keys()].sort()) namespaces[name] = { ...this.#perNamespace.get(name)! };
+    for (const name of [...this.#perNamespace.keys()].sort()) {
+      const ns = this.#perNamespace.get(name)!;
+      const reads = ns.hits + ns.misses;
+      namespaces[name] = { ...ns, hit_rate: reads === 0 ? 0 : ns.hits / reads };
+    }
     return {
       size: this.#l1.size,
       max_size: this.settings.max_size,
@@ -432,10 +446,16 @@ export class CacheService {
     return undefined;
   }
 
+  /** Sets a level-1 entry, counting a new key in its namespace's size (dispose counts it out). */
+  #setL1(namespace: string, k: string, entry: Entry, ttl: number): void {
+    if (this.#l1.peek(k, { allowStale: true }) === undefined) this.#count(namespace).size++;
+    this.#l1.set(k, entry, { ttl });
+  }
+
   #count(namespace: string): NamespaceStats {
     let stats = this.#perNamespace.get(namespace);
     if (!stats) {
-      stats = { hits: 0, misses: 0 };
+      stats = { hits: 0, misses: 0, hit_rate: 0, size: 0, evictions: 0 };
       this.#perNamespace.set(namespace, stats);
     }
     return stats;
