@@ -273,6 +273,11 @@ function push(arr, v) {
   if (arr.length > HISTORY) arr.splice(0, arr.length - HISTORY);
 }
 
+/** A trailing mean over `n` points (a route polled every 2 s is 0, 1, 0, 1... req/s from one second to the next). */
+function smooth(/** @type {(number|null)[]} */ a, n = 5) {
+  return a.map((v, i) => (v === null ? null : mean(a.slice(Math.max(0, i - n + 1), i + 1))));
+}
+
 /** @param {(number|null)[]} values */
 function mean(values) {
   const v = /** @type {number[]} */ (values.filter((x) => x !== null));
@@ -371,7 +376,7 @@ const yAxis = (/** @type {(v: number) => string} */ fmt, extra = {}) => ({
 });
 const yRange = (/** @type {number} */ floor) => (/** @type {any} */ _u, /** @type {number} */ _min, /** @type {number} */ max) => [0, Math.max(floor, (max || 0) * 1.1)];
 const clock = (/** @type {number} */ t) => new Date(t * 1000).toLocaleTimeString('en-GB', { hour12: false });
-const short = (/** @type {number} */ v) => (v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v >= 10 ? v.toFixed(0) : v.toFixed(1));
+const short = (/** @type {number} */ v) => (Math.abs(v) >= 1000 ? `${+(v / 1000).toPrecision(3)}k` : String(+v.toPrecision(3)));
 
 /** The routes of the req/s plot: ranked again every 10 s at most, so that near-equal rates don't make it flicker. */
 let rpsTop = /** @type {string[]} */ ([]);
@@ -394,7 +399,7 @@ function drawPlots() {
     plots.rps,
     top.join('\n'),
     () => baseOpts([...top.map((r, i) => line(r, i, { value: valueFmt(rate) })), line('all', 0, { stroke: '#111827', width: 2, dash: [4, 3], value: valueFmt(rate) })], [yAxis(short)], { y: { range: yRange(1) } }),
-    [x, ...top.map((r) => /** @type {any} */ (routeHist.get(r)).rps.slice()), allRps.slice()],
+    [x, ...top.map((r) => smooth(/** @type {any} */ (routeHist.get(r)).rps)), smooth(allRps)],
   );
 
   // latency of the chosen (or busiest) route
@@ -404,7 +409,7 @@ function drawPlots() {
   draw(
     plots.latency,
     'latency',
-    () => baseOpts([line('p50', 2, { value: valueFmt(ms) }), line('p95', 3, { value: valueFmt(ms) }), line('p99', 1, { value: valueFmt(ms) })], [yAxis(ms)], { y: { range: yRange(1) } }),
+    () => baseOpts([line('p50', 2, { value: valueFmt(ms) }), line('p95', 3, { value: valueFmt(ms) }), line('p99', 1, { value: valueFmt(ms) })], [yAxis(short)], { y: { range: yRange(1) } }),
     h ? [x, h.p50.slice(), h.p95.slice(), h.p99.slice()] : [x, x.map(() => null), x.map(() => null), x.map(() => null)],
   );
 
@@ -421,7 +426,7 @@ function drawPlots() {
     () =>
       baseOpts(
         [line('RSS MB', 4, { scale: 'mb', value: valueFmt((v) => v.toFixed(1)) }), line('loop p99 ms', 1, { scale: 'ms', value: valueFmt(ms) })],
-        [yAxis(short, { scale: 'mb' }), yAxis(ms, { scale: 'ms', side: 1, grid: { show: false } })],
+        [yAxis(short, { scale: 'mb' }), yAxis(short, { scale: 'ms', side: 1, grid: { show: false } })],
         { mb: { range: yRange(1) }, ms: { range: yRange(1) } },
       ),
     [x, procHist.rss.slice(), procHist.eld.slice()],
@@ -586,8 +591,8 @@ function renderCache(/** @type {any} */ c) {
 async function clearNamespace(/** @type {string} */ namespace, /** @type {HTMLButtonElement} */ button) {
   button.disabled = true;
   try {
-    const { status, error } = await api('POST', '/cache/clear', { namespace });
-    if (status !== 200) flash(`clear ${namespace}: ${error?.message ?? status}`);
+    const { status, data, error } = await api('POST', '/cache/clear', { namespace });
+    flash(status === 200 ? `${namespace}: ${int(data?.cleared)} entries cleared` : `clear ${namespace}: ${error?.message ?? status}`);
   } catch (err) {
     if (!(err instanceof Unauthorized)) flash(`clear ${namespace}: ${String(err)}`);
   } finally {
@@ -747,8 +752,8 @@ function renderJobs() {
       const done = (num(j.processed_items) ?? 0) + (num(j.failed_items) ?? 0);
       setCell(row, 'id', String(j.job_id).slice(0, 8));
       row.cells[0].title = String(j.job_id);
-      setCell(row, 'operation', j.operation);
-      setCell(row, 'status', j.failed_items ? `${j.status} (${int(j.failed_items)} failed)` : j.status);
+      setCell(row, 'operation', j.failed_items ? `${j.operation} · ${int(j.failed_items)} failed` : j.operation);
+      setCell(row, 'status', j.status);
       const st = row.cells[2];
       st.className = `st-${String(j.status).replace(/[^a-z_]/g, '')}`;
       const bar = /** @type {HTMLProgressElement} */ (row.querySelector('progress'));
@@ -946,8 +951,8 @@ async function main() {
     document.body.dataset.ready = '1';
     return; // starts when visible
   }
-  await startAll(); // first full render: one run of every poll
-  if (running) document.body.dataset.ready = '1';
+  await startAll(); // first full render: one run of every poll (or back at the login after a 401)
+  document.body.dataset.ready = '1';
 }
 
 void main();
