@@ -107,7 +107,7 @@ t.test('a foreground daemon: status, the state dir lock, stats, graceful close o
     const health = await healthOverSocket(f.socket);
     t.equal(health.status, 'ok');
     t.equal(health.version, packageVersion);
-    t.same(health.plugins.map((p) => p.name).sort(), ['batch', 'files', 'git', 'slowpoke', 'stats']);
+    t.same(health.plugins.map((p) => p.name).sort(), ['batch', 'dashboard', 'files', 'git', 'slowpoke', 'stats']);
     t.equal(readPidFile(dir), pid, 'the pid file holds the daemon pid');
     const info = JSON.parse(readFileSync(f.runtime, 'utf8')) as { pid: number; port: number; socket: string };
     t.equal(info.pid, pid, 'daemon.json names the daemon pid');
