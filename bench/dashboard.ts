@@ -7,8 +7,9 @@
 //            of three cases, BENCH_DASHBOARD_ROUNDS rounds:
 //              none    no page connected, and no stats read for more than a minute (the on-demand
 //                      event-loop monitor of src/services/process-stats.ts has stopped);
-//              page    one dashboard page open, visible and idle (it polls: body[data-polls] is read at
-//                      the window's start and end, and the requests it makes are counted);
+//              page    one dashboard page open, visible and idle, from 12 s after its first render (it
+//                      polls: body[data-polls] is read at the window's start and end, and the requests
+//                      it makes are counted);
 //              closed  the window right after the page was closed: nothing is connected, but the monitor
 //                      still runs (it stops 60 s after the last stats read).
 //            A round is none, page, closed, then a wait until the monitor has stopped. Reported: the
@@ -74,6 +75,8 @@ const PHASES = new Set<Phase>(
 const TARGET_PCT = 1;
 /** The on-demand event-loop monitor stops this long after the last stats read (src/services/process-stats.ts), and a margin. */
 const MONITOR_IDLE_MS = 60_000 + 3_000;
+/** From the page's first render to its window: more than its slowest poll's period (10 s). */
+const PAGE_WARM_MS = 12_000;
 /** The route the latency phase asks for, which neither the page nor anything else calls. */
 const PROBE_ROUTE = 'GET /files/stat';
 
@@ -423,8 +426,17 @@ async function idlePhase(d: Daemon, browser: Browser): Promise<IdleResult> {
   say(`\nidle: ${ROUNDS} rounds of none / page / closed, ${WINDOW_MS / 1000} s windows (CLK_TCK ${CLK_TCK}; load average ${before})\n`);
   const windows: IdleWindow[] = [];
   const errors: string[] = [];
-  // Nothing has read the stats yet (the monitor is off); a moment for the start's own work to settle.
-  await sleep(10_000);
+  // Nothing has read the stats yet (the monitor is off). The start's own work settles first: 5 s windows
+  // until three in a row have at most a tick each (or 90 s).
+  const settle0 = performance.now();
+  const settled: number[] = [];
+  while (performance.now() - settle0 < 90_000) {
+    const t = cpuTicks(d.pid) ?? NaN;
+    await sleep(5000);
+    settled.push((cpuTicks(d.pid) ?? NaN) - t);
+    if (settled.length >= 3 && settled.slice(-3).every((n) => n <= 1)) break;
+  }
+  say(`  settled after ${fmt((performance.now() - settle0) / 1000)} s (ticks per 5 s: ${settled.join(', ')})\n`);
   const line = (w: IdleWindow, r: number) =>
     say(
       `  round ${r + 1}, ${w.case.padEnd(6)}: daemon ${fmt(w.cpu_pct, 2)}% of a core (${w.ticks} ticks in ${fmt(w.ms / 1000, 1)} s; schedstat ${fmt(w.sched_pct, 2)}%), ${fmt(w.switches_s, 1)} context switches/s (main thread ${fmt(w.main_switches_s, 1)}), browser ${fmt(w.browser_cpu_pct, 1)}%` +
@@ -436,7 +448,8 @@ async function idlePhase(d: Daemon, browser: Browser): Promise<IdleResult> {
     windows.push(none);
     line(none, r);
     const p = await openPage(browser, r === 0 ? loginUrl(d) : `${d.origin}/ui`);
-    await sleep(2000);
+    // Every poller has run (GET /plugins is every 10 s): the window sees the page's steady state.
+    await sleep(PAGE_WARM_MS);
     const page = await idleWindow(d, browser, 'page', p);
     windows.push(page);
     line(page, r);
