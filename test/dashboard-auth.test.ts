@@ -305,7 +305,7 @@ t.test('/optimization/stats: window, total and the process section', async (t) =
   const text = await (await d.client.raw('GET', '/metrics')).body;
   t.match(text, /^hearth_nodejs_eventloop_lag_p99_seconds 0$/m, 'the first scrape starts the monitor (nothing measured yet)');
   t.notMatch(text, /^hearth_nodejs_eventloop_lag_seconds /m, "prom-client's own always-on monitor is not there");
-  await sleep(100);
+  await sleep(350); // a few of the monitor's 100 ms samples
   t.match(await (await d.client.raw('GET', '/metrics')).body, /^hearth_nodejs_eventloop_lag_p99_seconds (?!0$)[\d.e-]+$/m, 'the next has figures');
 });
 

@@ -5,7 +5,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { round } from '../measure.js';
 
-const RESOLUTION_MS = 20;
+const RESOLUTION_MS = 100;
 const IDLE_MS = 60_000;
 
 export interface DelayStats {
