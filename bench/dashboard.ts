@@ -47,11 +47,10 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { Client } from '../src/client.js';
 import { median, percentile, round } from '../src/measure.js';
 import { cliPath, envNumber } from './lib/env.js';
 import { generateRepo } from './lib/git-repo.js';
-import { startChild, waitForHealth, type Child } from './lib/proc.js';
+import { startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
 
 const count = (name: string, fallback: number) => Math.max(1, Math.round(envNumber(name, fallback)));
 const ROUNDS = count('BENCH_DASHBOARD_ROUNDS', 3);
@@ -199,41 +198,19 @@ function treeDelta(before: Map<number, number>, after: Map<number, number>): num
 // ---------------------------------------------------------------------------------------------------------
 // The daemon
 
-interface Daemon {
-  child: Child;
-  client: Client;
-  socket: string;
-  pid: number;
-  state: string;
+interface Daemon extends BenchDaemon {
   origin: string;
   token: string;
-  stop(): Promise<void>;
 }
 
 async function startDaemon(work: string, filesRoot: string, gitRoot: string): Promise<Daemon> {
-  const state = join(work, 'state');
-  mkdirSync(state, { recursive: true });
-  const config = join(work, 'config.json');
   // The defaults have every plugin on (stats, files, git, batch, dashboard); the roots are this run's.
-  writeFileSync(config, JSON.stringify({ log: { level: 'warn' }, plugins: { files: { roots: [filesRoot] }, git: { roots: [gitRoot] }, batch: {}, dashboard: {} } }));
   const nodeFlags = CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', resolve(CPU_PROF_DIR)] : [];
-  const child = startChild(process.execPath, [...nodeFlags, cliPath, 'daemon', '--config', config, '--state-dir', state, '--port', '0'], { env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' } });
-  const socket = join(state, 'hearth.sock');
-  const client = new Client({ socket, timeoutMs: 60_000 });
-  const stop = async () => {
-    await client.close();
-    await child.stop();
-  };
-  try {
-    await waitForHealth(client, child);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  const token = readFileSync(join(state, 'token'), 'utf8').trim();
+  const d = await startBenchDaemon(work, { files: { roots: [filesRoot] }, git: { roots: [gitRoot] }, batch: {}, dashboard: {} }, nodeFlags);
+  const token = readFileSync(join(d.state, 'token'), 'utf8').trim();
   // Where it listens on TCP: the origin of a login URL (this one is never used; it expires by itself).
-  const origin = new URL((await client.call<{ url: string }>('POST', '/ui/login-url')).url).origin;
-  return { child, client, socket, pid: child.proc.pid!, state, origin, token, stop };
+  const origin = new URL((await d.client.call<{ url: string }>('POST', '/ui/login-url')).url).origin;
+  return { ...d, origin, token };
 }
 
 /** A one-time login URL the way a user gets one: `hearth ui --print-url`. */

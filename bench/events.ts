@@ -35,11 +35,11 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request, type ClientRequest } from 'node:http';
-import { Client } from '../src/client.js';
 import { median, percentile, round } from '../src/measure.js';
-import { cliPath, envNumber } from './lib/env.js';
+import { envNumber } from './lib/env.js';
 import { generateRepo } from './lib/git-repo.js';
-import { cpuSeconds, startChild, waitForHealth, type Child } from './lib/proc.js';
+import { cpuSeconds } from './lib/proc.js';
+import { startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
 
 const count = (name: string, fallback: number) => Math.max(1, Math.round(envNumber(name, fallback)));
 const ROUNDS = count('BENCH_EVENTS_ROUNDS', 5);
@@ -178,34 +178,10 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------------------
 // The daemon
 
-interface Daemon {
-  child: Child;
-  client: Client;
-  socket: string;
-  pid: number;
-  stop(): Promise<void>;
-}
+type Daemon = BenchDaemon;
 
-async function startDaemon(work: string, filesRoot: string, gitRoot: string): Promise<Daemon> {
-  const state = join(work, 'state');
-  mkdirSync(state, { recursive: true });
-  const config = join(work, 'config.json');
-  writeFileSync(config, JSON.stringify({ log: { level: 'warn' }, plugins: { files: { roots: [filesRoot] }, git: { roots: [gitRoot] }, stats: {} } }));
-  const child = startChild(process.execPath, [cliPath, 'daemon', '--config', config, '--state-dir', state, '--port', '0'], { env: { ...process.env, HEARTH_LOG_LEVEL: 'warn' } });
-  const socket = join(state, 'hearth.sock');
-  const client = new Client({ socket, timeoutMs: 60_000 });
-  const stop = async () => {
-    await client.close();
-    await child.stop();
-  };
-  try {
-    await waitForHealth(client, child);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { child, client, socket, pid: child.proc.pid!, stop };
-}
+const startDaemon = (work: string, filesRoot: string, gitRoot: string): Promise<Daemon> =>
+  startBenchDaemon(work, { files: { roots: [filesRoot] }, git: { roots: [gitRoot] }, stats: {} });
 
 async function cutOff(d: Daemon): Promise<number> {
   const stats = await d.client.call<{ events?: { cut_off?: number } }>('GET', '/optimization/stats');
