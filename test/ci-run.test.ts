@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { haveChromium } from './helpers/chromium.js';
 import { root, tempDir } from './helpers/daemon.js';
 
 /** What the script runs besides the stand-ins: found where this machine has them. */
@@ -50,7 +51,8 @@ t.test('.ci/run: installs what is missing, npm ci, npm test; the closing line an
     const { res, clone, tmp, calls, oldLogTouched } = runCi(status);
     t.equal(res.status, status, `exits with the tests' status (${status})${res.stderr ? `: ${res.stderr}` : ''}`);
     t.equal(calls[0], 'apt-get update -qq');
-    t.equal(calls[1], 'apt-get install -y -qq git zsh curl python3 systemd', 'installs every missing tool in one call');
+    const browser = haveChromium() ? '' : ' chromium';
+    t.equal(calls[1], `apt-get install -y -qq git zsh curl python3 systemd${browser}`, 'installs every missing tool in one call');
     t.equal(calls[2], `npm ci --no-audit --no-fund in ${clone} CI=true`, 'npm ci in the clone, with CI=true');
     t.equal(calls[3], `npm test in ${clone} CI=true`);
     const during = calls.slice(4);
