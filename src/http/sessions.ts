@@ -22,8 +22,6 @@ export class Session {
   readonly csrf = secret();
   readonly #onEnd = new Set<() => void>();
 
-  constructor(readonly createdAt: number) {}
-
   /** Runs `fn` when the session ends (an event stream it opened closes); returns the unsubscribe. */
   onEnd(fn: () => void): () => void {
     this.#onEnd.add(fn);
@@ -88,10 +86,6 @@ export class BrowserSessions {
     this.#cookie = `hearth_session_${port}`;
   }
 
-  get cookieName(): string {
-    return this.#cookie;
-  }
-
   /** Lets sessions call these routes (method and route pattern, as registered). */
   grant(routes: ReadonlyArray<{ method: string; path: string }>): void {
     for (const r of routes) this.#granted.add(`${r.method} ${r.path}`);
@@ -121,7 +115,7 @@ export class BrowserSessions {
     this.#counts.logins_used++;
     if (this.#sessions.size >= MAX_SESSIONS) this.#drop(this.#sessions.keys().next().value!);
     const id = secret();
-    this.#sessions.set(digest(id), new Session(this.#now()));
+    this.#sessions.set(digest(id), new Session());
     return `${this.#cookie}=${id}; HttpOnly; SameSite=Strict; Path=/`;
   }
 
