@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { nearestRank, round } from '../measure.js';
+import { percentile, round } from '../measure.js';
 import { FastHistogram, type HistogramChild } from './prom-histogram.js';
 import { Series } from './timing-series.js';
 import { OnDemandDelay, processSection, type DelayStats } from './process-stats.js';
@@ -66,14 +66,19 @@ export class TimingStore {
     series.push(seconds, this.#now());
   }
 
-  get(name: string): TimingStats | undefined {
+  /** The series of `name` with what is past the retention dropped; undefined (and forgotten) when nothing is left. */
+  #kept(name: string): Series | undefined {
     const series = this.#series.get(name);
     if (!series) return undefined;
     series.dropOlderThan(this.#now() - this.#retention.retention_seconds * 1000);
-    if (series.length === 0) {
-      this.#series.delete(name);
-      return undefined;
-    }
+    if (series.length > 0) return series;
+    this.#series.delete(name);
+    return undefined;
+  }
+
+  get(name: string): TimingStats | undefined {
+    const series = this.#kept(name);
+    if (!series) return undefined;
     const known = this.#answers.get(series);
     if (known?.version === series.version) return known.stats;
     const [p50, p95, p99] = series.percentiles(PERCENTILES) as [number, number, number];
@@ -108,15 +113,15 @@ export class TimingStore {
   }
 
   #windowed(name: string, seconds: number): TimingStats | undefined {
-    // Past the retention nothing is kept, whatever the window (get() drops what is older).
-    if (!this.get(name)) return undefined;
-    const series = this.#series.get(name)!;
+    // Past the retention nothing is kept, whatever the window.
+    const series = this.#kept(name);
+    if (!series) return undefined;
     const sorted = series.sortedSince(this.#now() - seconds * 1000);
     const n = sorted.length;
     if (n === 0) return undefined;
     let sum = 0;
     for (const v of sorted) sum += v;
-    const [p50, p95, p99] = PERCENTILES.map((q) => sorted[nearestRank(q, n) - 1]!) as [number, number, number];
+    const [p50, p95, p99] = PERCENTILES.map((q) => percentile(sorted, q)) as [number, number, number];
     return {
       name,
       count: n,
@@ -166,7 +171,7 @@ function collectProcessMetrics(registry: Registry, delay: OnDemandDelay): void {
     ['p90', '90th percentile'],
     ['p99', '99th percentile'],
   ];
-  const made: Array<[(typeof gauges)[number][0], Gauge]> = [];
+  const made: Array<[keyof DelayStats, Gauge]> = [];
   for (const [key, what] of gauges) {
     const gauge = new Gauge({
       name: `${PREFIX}nodejs_eventloop_lag_${key}_seconds`,
