@@ -10,7 +10,6 @@ export const ERRORS = {
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'Cross-origin requests are not allowed' },
   SESSION_NOT_ALLOWED: { status: 403, message: 'A dashboard session may not call this route' },
   CSRF_FAILED: { status: 403, message: 'The CSRF header of the session is missing or wrong' },
-  LOGIN_LINK_INVALID: { status: 403, message: 'The login link was used or has expired' },
   PATH_OUTSIDE_ROOTS: { status: 403, message: 'The path is outside the configured roots' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   NOT_A_REPOSITORY: { status: 404, message: 'The path is not inside a git repository' },

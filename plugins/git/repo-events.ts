@@ -78,12 +78,12 @@ export class RepoEvents {
     else if (!repo.running && !repo.timer) repo.last = summary;
   }
 
-  /** The repository was released: its watches are gone, nothing more comes from it. */
   /** The newest summary known of a worktree (told, computed, or answered to a request), or null. */
   last(worktree: string): Summary | null {
     return this.#repos.get(worktree)?.last ?? null;
   }
 
+  /** The repository was released: its watches are gone, nothing more comes from it. */
   forget(worktree: string): void {
     const repo = this.#repos.get(worktree);
     if (repo?.timer) clearTimeout(repo.timer);

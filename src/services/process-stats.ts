@@ -34,10 +34,6 @@ export class OnDemandDelay {
     return stats;
   }
 
-  get running(): boolean {
-    return this.#histogram !== undefined;
-  }
-
   #keepAlive(): void {
     if (!this.#histogram) {
       this.#histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
