@@ -91,9 +91,10 @@ export interface PluginContext<Options = unknown> {
   readonly events: Pick<EventBus, 'publish' | 'subscribe' | 'wanted' | 'addScope' | 'clock' | 'seq' | 'sequence'>;
   /**
    * Browser sessions (a page the daemon serves, authorised by a cookie rather than the token): one-time
-   * login URLs, redeeming them, which routes a session may call (`grant`), the session of a request.
+   * login URLs, redeeming them, which routes a session may call (`grant`), ending one. The session that
+   * authorised a request is its `koa.state.session`.
    */
-  readonly sessions: Pick<BrowserSessions, 'grant' | 'issueLogin' | 'redeem' | 'find' | 'end' | 'clearCookie'>;
+  readonly sessions: Pick<BrowserSessions, 'grant' | 'issueLogin' | 'redeem' | 'end' | 'clearCookie'>;
   /**
    * Runs one of this plugin's `tasks` on the shared worker pool: the task module's default export gets
    * `input` (structured-cloned) in a worker thread. Rejects with QUEUE_FULL when the pool queue is full,

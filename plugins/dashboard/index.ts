@@ -4,7 +4,7 @@
 // may call only what the page shows or does (see GRANTED); the core checks the cookie, the origin and the
 // CSRF header (src/http/sessions.ts). The page's files need no session: they hold no data.
 import { HearthError } from '../../src/errors.js';
-import { CSRF_HEADER } from '../../src/http/sessions.js';
+import { CSRF_HEADER, type Session } from '../../src/http/sessions.js';
 import { definePlugin } from '../../src/plugin.js';
 import { EXPIRED_PAGE, FILES, sendFile, setPageHeaders } from './static-files.js';
 
@@ -79,7 +79,8 @@ export default definePlugin({
         response: { type: 'object', required: ['csrf', 'csrf_header'], properties: { csrf: { type: 'string' }, csrf_header: { type: 'string' } } },
       },
       handler: ({ koa }) => {
-        const session = ctx.sessions.find(koa.req.headers);
+        // The session that authorised this request (the core's check set it); none with the token or on the socket.
+        const session = koa.state.session as Session | undefined;
         if (!session) throw new HearthError('UNAUTHORIZED', 'No dashboard session: run `hearth ui` to log in');
         koa.set('Cache-Control', 'no-store');
         return { csrf: session.csrf, csrf_header: CSRF_HEADER };
