@@ -167,8 +167,9 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
         startedAt,
         plugins: host,
         watcher: () => watcher.status(),
-        // What /health says is degraded: the watcher fell back to polling, the cache cannot write.
-        reasons: () => [...watcher.reasons(), ...cache.reasons()],
+        // What /health says is degraded: the watcher fell back to polling, the cache cannot write, a plugin's
+        // own check (ctx.onHealth).
+        reasons: () => [...watcher.reasons(), ...cache.reasons(), ...host.healthReasons()],
         clearCache: (namespace) => cache.clear(namespace),
       },
       routes,

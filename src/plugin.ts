@@ -112,6 +112,11 @@ export interface PluginContext<Options = unknown> {
   useOptional<Api = unknown>(name: string): Api | undefined;
   /** Registers cleanup at the moment a resource is acquired; runs in reverse order at close. */
   onClose(fn: () => unknown | Promise<unknown>): void;
+  /**
+   * Adds what /health should say while something this plugin relies on is unwell (a remote service
+   * unreachable, say): the function answers the reasons now (empty when all is well) and must be cheap.
+   */
+  onHealth(fn: () => string[]): void;
   /** Takes new, valid options on SIGHUP; a plugin that registers none keeps its options until a restart. */
   onReconfigure(fn: (options: Readonly<Options>) => void): void;
 }

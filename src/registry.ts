@@ -182,6 +182,7 @@ export class PluginHost {
   #services: HostServices;
   #cleanups = new Map<string, Array<() => unknown>>();
   #reconfigurers = new Map<string, (options: Readonly<Record<string, unknown>>) => void>();
+  #health = new Map<string, () => string[]>();
 
   constructor(plugins: LoadedPlugin[], services: HostServices) {
     this.plugins = plugins;
@@ -228,6 +229,9 @@ export class PluginHost {
       },
       onReconfigure: (fn) => {
         this.#reconfigurers.set(name, fn as (options: Readonly<Record<string, unknown>>) => void);
+      },
+      onHealth: (fn) => {
+        this.#health.set(name, fn);
       },
     };
   }
@@ -276,6 +280,21 @@ export class PluginHost {
       }
       item.state = 'closed';
     }
+  }
+
+  /** The reasons the ready plugins give for /health to say degraded (a failing check is a reason itself). */
+  healthReasons(): string[] {
+    const reasons: string[] = [];
+    for (const p of this.plugins) {
+      const check = p.state === 'ready' ? this.#health.get(p.name) : undefined;
+      if (!check) continue;
+      try {
+        reasons.push(...check());
+      } catch (err) {
+        reasons.push(`plugin ${p.name}: health check failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return reasons;
   }
 
   /** Applies new options on SIGHUP; a plugin without reconfigure keeps its old ones until a restart. */
