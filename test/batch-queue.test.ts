@@ -96,3 +96,206 @@ t.test('a job submitted to A runs chunks on A and B and answers as on one daemon
   // Redis holds the job under the queue's name.
   t.match(redis.cli('KEYS', `hearth:job:${id}*`), new RegExp(`hearth:job:${id}`));
 });
+
+t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { skip: skipWithoutRedis }, async (t) => {
+  const { spawnDaemon, cleanEnv } = await import('./helpers/daemon.js');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const a = await daemon(t, redis, { ms: 100 });
+  const dir = tempDir('hearth-bqkill-');
+  const config = join(dir, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      state_dir: join(dir, 'state'),
+      server: { port: 0 },
+      pool: { max_threads: 2, task_timeout_ms: 5000 },
+      plugins: {
+        files: false, git: false, dashboard: false,
+        batch: { roots: [dir], queue: queueConfig(redis) },
+        'batch-faults': { module: faults, options: { ms: 100 } },
+      },
+    }),
+  );
+  const b = await spawnDaemon(['--config', config], cleanEnv());
+  t.teardown(() => {
+    if (b.child.exitCode === null && b.child.signalCode === null) b.child.kill('SIGKILL');
+  });
+  const idA = await selfId(a);
+  const idB = await waitFor('B in the registry', async () => {
+    const l = await a.client.call<any>('GET', '/batch/daemons');
+    return l.daemons.find((d: any) => d.id !== idA)?.id as string | undefined;
+  });
+  const items = Array.from({ length: 80 }, (_, i) => i);
+  const { job_id: id } = await a.client.call<any>('POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 4 });
+  // B has recorded chunks and is running more (every chunk takes ~400 ms): then it dies.
+  await waitFor('B to have run a chunk', async () => ((await a.client.call<any>('GET', `/batch/jobs/${id}`)).ran_on[idB] > 0 ? true : undefined));
+  b.child.kill('SIGKILL');
+  await b.exited;
+  const killedAt = Date.now();
+  const before = await a.client.call<any>('GET', `/batch/jobs/${id}`);
+  t.not(before.status, 'completed', 'the job was not finished when B died');
+  const job = await finished(a, id, 90_000);
+  t.comment(`finished ${Date.now() - killedAt} ms after B was killed (lock and stalled check 2000 ms)`);
+  t.equal(job.status, 'completed');
+  t.same(job.results, items.map((n) => n * 2), 'every result, in order');
+  t.same(job.errors, []);
+  t.equal(job.processed_items, 80, 'each item counted once');
+  t.equal(job.ran_on[idA] + job.ran_on[idB], 20, `each chunk recorded once: ${JSON.stringify(job.ran_on)}`);
+  t.ok(job.ran_on[idB] >= 1 && job.ran_on[idA] >= 1);
+  // B's entry expires from the registry (three heartbeats).
+  await waitFor('B gone from the registry', async () =>
+    (await a.client.call<any>('GET', '/batch/daemons')).daemons.some((d: any) => d.id === idB) ? undefined : true);
+  t.pass('B is no longer listed');
+});
+
+t.test('the store records a chunk once, whoever records it and however often', { skip: skipWithoutRedis }, async (t) => {
+  const { Redis } = await import('ioredis');
+  const { QueueStore } = await import('../plugins/batch/queue-store.js');
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const conn = new Redis({ path: redis.socket });
+  t.teardown(() => conn.quit());
+  const store = new QueueStore(conn, 'probe', 60);
+  const heard: any[] = [];
+  const sub = new Redis({ path: redis.socket });
+  t.teardown(() => sub.quit());
+  sub.on('message', (_c, m) => heard.push(JSON.parse(m)));
+  await sub.subscribe(store.channel);
+  const summary = {
+    job_id: '11111111-2222-3333-4444-555555555555', operation: 'double', status: 'queued' as const, total_items: 5, processed_items: 0,
+    failed_items: 0, batch_size: 2, max_concurrent: 1, created_at: new Date().toISOString(), started_at: null, finished_at: null,
+  };
+  const id = summary.job_id;
+  await store.create({ summary, invalid: [{ index: 4, code: 'ITEM_INVALID', message: 'bad' }], chunks: 2, submitter: 'x' });
+  t.equal(await store.start(id), 'running');
+  t.equal(await store.start(id), 'running', 'starting again changes nothing');
+  const c0 = { i: [0, 1], r: [0, 2], e: [] };
+  t.equal(await store.record(id, 0, c0, 'd1'), true, 'first record of chunk 0');
+  t.equal(await store.record(id, 0, c0, 'd2'), false, 'chunk 0 again (a re-run elsewhere): ignored');
+  t.equal(await store.record(id, 0, c0, 'd1'), false, 'and again by the first daemon');
+  t.match(await store.summary(id), { status: 'running', processed_items: 2, failed_items: 1, ran_on: { d1: 1 } });
+  const c1 = { i: [2, 3], r: [4, null], e: [{ index: 3, code: 'ITEM_FAILED' as const, message: 'boom' }] };
+  t.equal(await store.record(id, 1, c1, 'd2'), true, 'the last chunk completes the job');
+  t.equal(await store.record(id, 1, c1, 'd1'), false);
+  const job = await store.get(id);
+  t.match(job, { status: 'completed', processed_items: 3, failed_items: 2, ran_on: { d1: 1, d2: 1 }, submitted_on: 'x' });
+  t.ok(job!.finished_at && job!.started_at);
+  t.same(job!.results, [0, 2, 4, null, null]);
+  t.same(job!.errors!.map((e) => e.index), [3, 4], 'errors in index order');
+  t.match(await store.cancel(id), { status: 'completed' }, 'cancelling a completed job leaves it');
+  t.ok(Number(redis.cli('PTTL', `probe:job:${id}`)) > 0, 'a finished job expires after the retention');
+  // Concurrent records of one chunk from many connections: exactly one wins.
+  const other = { ...summary, job_id: '11111111-2222-3333-4444-666666666666' };
+  await store.create({ summary: other, invalid: [], chunks: 1, submitter: 'x' });
+  const wins = await Promise.all(Array.from({ length: 20 }, (_, k) => store.record(other.job_id, 0, { i: [0], r: [k], e: [] }, `d${k % 3}`)));
+  t.equal(wins.filter(Boolean).length, 1, 'one of 20 concurrent records counts');
+  t.match(await store.summary(other.job_id), { status: 'completed', processed_items: 1 });
+  // A cancelled job takes no more records.
+  const third = { ...summary, job_id: '11111111-2222-3333-4444-777777777777' };
+  await store.create({ summary: third, invalid: [], chunks: 2, submitter: 'x' });
+  t.match(await store.cancel(third.job_id), { status: 'cancelled', reason: 'cancelled by request' });
+  t.equal(await store.record(third.job_id, 0, c0, 'd1'), false);
+  t.equal(await store.start(third.job_id), 'cancelled');
+  t.equal(await store.cancel('11111111-2222-3333-4444-888888888888'), undefined, 'no such job');
+  t.same((await store.list()).map((j) => j.job_id).sort(), [id, other.job_id, third.job_id].sort(), 'every job listed');
+  await waitFor('the events', async () => (heard.some((m) => m.data.job_id === third.job_id && m.type === 'batch.job.finished') ? true : undefined), 5000);
+  const first = heard.filter((m) => m.data.job_id === id);
+  t.same(first.map((m) => m.type), ['batch.job.progress', 'batch.job.progress', 'batch.job.finished'], 'running, chunk 0, chunk 1 (nothing for the ignored records)');
+  t.match(first[2], { submitter: 'x', chunks: 2, chunks_done: 2, data: { status: 'completed', processed_items: 3, failed_items: 2, total_items: 5 } });
+});
+
+t.test('cancel and SSE from B of a job submitted to A', { skip: skipWithoutRedis }, async (t) => {
+  const { openSse } = await import('./helpers/sse.js');
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const a = await daemon(t, redis, { ms: 100 });
+  const b = await daemon(t, redis, { ms: 100 });
+  // SSE on B of a job on A: progress, then finished, then the stream ends.
+  const small = await a.client.call<any>('POST', '/batch/jobs', { items: Array.from({ length: 16 }, (_, i) => i), operation: 'fault.sleeps', batch_size: 2 });
+  const sse = await openSse({ socket: b.socket }, `/batch/jobs/${small.job_id}/events`);
+  t.teardown(() => sse.close());
+  t.equal(sse.status, 200);
+  await sse.until('finished', (r) => r.some((x) => x.event === 'batch.job.finished'), 60_000);
+  const events = sse.events();
+  t.match(events.at(-1), { job_id: small.job_id, status: 'completed', processed_items: 16, total_items: 16 });
+  t.ok(events.length >= 2, `progress before the end (${events.length} events)`);
+  const done = events.map((e) => e.processed_items + e.failed_items);
+  t.same(done, [...done].sort((x, y) => x - y), 'progress never goes back');
+  await waitFor('the stream to end', async () => (sse.ended() ? true : undefined), 5000);
+  // A finished job's stream on B: the final state at once.
+  const again = await openSse({ socket: b.socket }, `/batch/jobs/${small.job_id}/events`);
+  await again.until('finished', (r) => r.length === 1, 5000);
+  t.match(again.events()[0], { status: 'completed' });
+
+  // Cancel on B of a job running on both: it stops; no more chunks run.
+  const items = Array.from({ length: 200 }, (_, i) => i);
+  const { job_id: id } = await a.client.call<any>('POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 2 });
+  const onA = await openSse({ socket: a.socket }, `/batch/jobs/${id}/events`);
+  t.teardown(() => onA.close());
+  await waitFor('progress', async () => ((await b.client.call<any>('GET', `/batch/jobs/${id}`)).processed_items >= 4 ? true : undefined));
+  const cancelled = await answer(b.client, 'DELETE', `/batch/jobs/${id}`);
+  t.equal(cancelled.status, 200);
+  t.match(cancelled.json.data, { job_id: id, status: 'cancelled', reason: 'cancelled by request' });
+  await onA.until('A hears the cancel', (r) => r.some((x) => x.event === 'batch.job.finished'), 10_000);
+  t.match(onA.events().at(-1), { status: 'cancelled' }, "A's stream ends with the cancel");
+  const job = await a.client.call<any>('GET', `/batch/jobs/${id}`);
+  t.match(job, { status: 'cancelled', reason: 'cancelled by request' });
+  t.ok(job.processed_items < 200, `stopped early (${job.processed_items})`);
+  t.notOk('results' in job, 'a cancelled job has no results');
+  await sleep(800);
+  t.equal((await a.client.call<any>('GET', `/batch/jobs/${id}`)).processed_items, job.processed_items, 'nothing recorded after the cancel');
+  const aborted = (await a.client.call<any>('GET', '/optimization/stats')).pool.cancelled + (await b.client.call<any>('GET', '/optimization/stats')).pool.cancelled;
+  t.ok(aborted >= 1, `running chunks were aborted (${aborted})`);
+  t.match((await answer(a.client, 'DELETE', `/batch/jobs/${id}`)).json.data, { status: 'cancelled', finished_at: job.finished_at }, 'cancelling again changes nothing');
+  // Both still work.
+  const after = await b.client.call<any>('POST', '/batch/jobs', { items: [1, 2, 3], operation: 'double' });
+  t.match(await finished(a, after.job_id), { status: 'completed', results: [2, 4, 6] });
+});
+
+t.test('path jobs: only under a shared root, with a daemon alive that declares it, run only there', { skip: skipWithoutRedis }, async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  const { createHash } = await import('node:crypto');
+  const { join } = await import('node:path');
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const shared = tempDir('hearth-bqshared-');
+  const lonely = tempDir('hearth-bqlonely-');
+  const files = Array.from({ length: 12 }, (_, i) => {
+    const path = join(shared, `f${i}.txt`);
+    writeFileSync(path, `file ${i}\n`);
+    return path;
+  });
+  const a = await daemon(t, redis, { batch: { shared_roots: [shared] } });
+  const b = await daemon(t, redis);
+  // C declares a root but runs no chunk (submits only).
+  const c = await daemon(t, redis, { queue: { concurrency: 0 }, batch: { shared_roots: [lonely] } });
+  const idA = await selfId(a);
+  await waitFor('three daemons', async () => ((await a.client.call<any>('GET', '/batch/daemons')).daemons.length === 3 ? true : undefined));
+  const listed = (await a.client.call<any>('GET', '/batch/daemons')).daemons;
+  t.match(listed.find((d: any) => d.id === idA), { roots: [shared], concurrency: 2 });
+  t.match(listed.find((d: any) => d.roots.includes(lonely)), { concurrency: 0 }, 'C is listed, running no chunk');
+
+  const onB = await answer(b.client, 'POST', '/batch/jobs', { items: files, operation: 'hash_file' });
+  t.equal(onB.status, 400, 'B declares no shared root');
+  t.match(onB.json.error, { code: 'VALIDATION_FAILED', message: /shared root.*plugins\.batch\.shared_roots/ });
+  const outside = await answer(a.client, 'POST', '/batch/jobs', { items: [...files, join(lonely, 'x')], operation: 'hash_file' });
+  t.equal(outside.status, 400, 'an item outside the shared roots');
+  t.match(outside.json.error.message, /is not an absolute path under a shared root/);
+  const none = await answer(c.client, 'POST', '/batch/jobs', { items: [join(lonely, 'x')], operation: 'hash_file' });
+  t.equal(none.status, 503, 'no daemon alive runs chunks under that root');
+  t.match(none.json.error, { code: 'UNAVAILABLE', message: new RegExp(`No daemon alive .* ${lonely}`) });
+
+  const { job_id: id } = await a.client.call<any>('POST', '/batch/jobs', { items: [...files, join(shared, 'missing')], operation: 'hash_file', batch_size: 1 });
+  const job = await finished(b, id);
+  t.match(job, { status: 'completed', shared_root: shared, processed_items: 12, failed_items: 1 });
+  t.same(Object.keys(job.ran_on), [idA], `only A ran its chunks: ${JSON.stringify(job.ran_on)}`);
+  t.same(job.results.slice(0, 12).map((r: any) => r.sha256), files.map((_, i) => createHash('sha256').update(`file ${i}\n`).digest('hex')));
+  t.match(job.errors, [{ index: 12, code: 'ITEM_FAILED' }]);
+  // Not path jobs: they run anywhere, C's too.
+  const anywhere = await c.client.call<any>('POST', '/batch/jobs', { items: Array.from({ length: 40 }, (_, i) => i), operation: 'fault.sleeps', batch_size: 2 });
+  const ran = (await finished(c, anywhere.job_id)).ran_on;
+  t.equal(Object.keys(ran).length, 2, `A and B ran it, C (concurrency 0) did not: ${JSON.stringify(ran)}`);
+});

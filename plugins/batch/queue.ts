@@ -105,10 +105,17 @@ export class BatchQueue {
    * and checks the policy once it connects.
    */
   async start(): Promise<void> {
-    const ready = await this.#ready();
-    if (ready) {
-      const problem = await this.#checkPolicy();
-      if (problem) throw new Error(problem);
+    if (await this.#ready()) {
+      let problem: string | undefined;
+      try {
+        problem = await this.#checkPolicy();
+      } catch {
+        // Gone again meanwhile: checked when it is back.
+      }
+      if (problem) {
+        await Promise.all([this.#request, this.#subscriber, this.#workerConnection].map((c) => quit(c)));
+        throw new Error(problem);
+      }
     }
     this.#request.on('ready', () => {
       void this.#checkPolicy().then((problem) => {
