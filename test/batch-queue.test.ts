@@ -299,3 +299,116 @@ t.test('path jobs: only under a shared root, with a daemon alive that declares i
   const ran = (await finished(c, anywhere.job_id)).ran_on;
   t.equal(Object.keys(ran).length, 2, `A and B ran it, C (concurrency 0) did not: ${JSON.stringify(ran)}`);
 });
+
+t.test("a daemon's outstanding chunks count against pool.max_queue: QUEUE_FULL with Retry-After", { skip: skipWithoutRedis }, async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const a = await daemon(t, redis, { ms: 200, pool: { max_queue: 4 } });
+  const b = await daemon(t, redis, { ms: 200, batch: { max_jobs: 1 } });
+  const items = Array.from({ length: 40 }, (_, i) => i);
+  const first = await answer(a.client, 'POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 2 });
+  t.equal(first.status, 202, 'a job larger than max_queue is taken when nothing waits');
+  const second = await answer(a.client, 'POST', '/batch/jobs', { items: [1], operation: 'double' });
+  t.equal(second.status, 429);
+  t.match(second.json.error, { code: 'QUEUE_FULL', message: /chunks of this daemon's jobs wait on the batch queue \(pool\.max_queue is 4\)/ });
+  t.match(second.headers['retry-after'], /^[1-9][0-9]?$/, `Retry-After: ${second.headers['retry-after']}`);
+  // B's own backlog is empty: B takes jobs (the queue is shared, the backpressure is per submitter).
+  const onB = await answer(b.client, 'POST', '/batch/jobs', { items: [1], operation: 'double' });
+  t.equal(onB.status, 202);
+  // max_jobs counts B's unfinished queue jobs.
+  const slow = await answer(b.client, 'POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 20 });
+  const accepted = slow.status === 202 ? slow : await waitFor('B\'s first job done', async () => {
+    const r = await answer(b.client, 'POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 20 });
+    return r.status === 202 ? r : undefined;
+  });
+  const tooMany = await answer(b.client, 'POST', '/batch/jobs', { items: [1], operation: 'double' });
+  t.equal(tooMany.status, 429);
+  t.match(tooMany.json.error.message, /Too many unfinished jobs \(1\)/);
+  await b.client.call('DELETE', `/batch/jobs/${accepted.json.data.job_id}`);
+  // Once the backlog drains (here: cancelled), A takes jobs again.
+  await a.client.call('DELETE', `/batch/jobs/${first.json.data.job_id}`);
+  const third = await waitFor('A to take a job', async () => {
+    const r = await answer(a.client, 'POST', '/batch/jobs', { items: [5], operation: 'double' });
+    return r.status === 202 ? r : undefined;
+  }, 10_000);
+  t.match(await finished(a, third.json.data.job_id), { status: 'completed', results: [10] });
+});
+
+t.test('a Redis with an eviction policy: the daemon refuses to start, saying why', { skip: skipWithoutRedis }, async (t) => {
+  const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
+  t.teardown(() => redis.stop());
+  await t.rejects(
+    bootDaemon({ config: { plugins: { batch: { queue: { socket: redis.socket } } } } }),
+    { message: new RegExp(`batch queue unix:${redis.socket}: Redis maxmemory-policy is "allkeys-lru"; BullMQ needs "noeviction" \\(CONFIG SET maxmemory-policy noeviction\\)`) },
+  );
+  redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+  const d = await daemon(t, redis);
+  t.match(await d.client.call<any>('GET', '/health'), { status: 'ok', reasons: [] }, 'with noeviction it starts');
+});
+
+t.test('Redis stopped mid-run: no 5xx, /health degraded, jobs run locally; back to normal when Redis returns', { skip: skipWithoutRedis }, async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const a = await daemon(t, redis, { ms: 100 });
+  const b = await daemon(t, redis, { ms: 100 });
+  const statuses: number[] = [];
+  const ask = async (d: TestDaemon, method: string, path: string, body?: unknown) => {
+    const r = await answer(d.client, method, path, body);
+    statuses.push(r.status);
+    return r;
+  };
+  const items = Array.from({ length: 60 }, (_, i) => i);
+  const { job_id: id } = (await ask(a, 'POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 2 })).json.data;
+  await waitFor('progress', async () => ((await a.client.call<any>('GET', `/batch/jobs/${id}`)).processed_items >= 6 ? true : undefined));
+  // Saved, then killed: the restart loads what was saved (chunks recorded after the save are run again).
+  redis.cli('SAVE');
+  await redis.stop();
+  const health = await waitFor('degraded', async () => {
+    const h = (await ask(b, 'GET', '/health')).json.data;
+    return h.status === 'degraded' ? h : undefined;
+  }, 10_000);
+  t.match(health.reasons, [new RegExp(`batch queue unix:${redis.socket} unreachable`)]);
+  const read = await ask(b, 'GET', `/batch/jobs/${id}`);
+  t.equal(read.status, 503, 'reading a queue job while Redis is away');
+  t.match(read.json.error, { code: 'UNAVAILABLE', message: /Redis .* is unreachable/ });
+  t.equal((await ask(a, 'DELETE', `/batch/jobs/${id}`)).status, 503);
+  t.equal((await ask(a, 'GET', '/batch/daemons')).status, 503);
+  t.equal((await ask(a, 'GET', '/batch/jobs')).status, 200, 'the list answers (this daemon\'s jobs)');
+  t.same((await ask(a, 'POST', '/batch/process', { items: [1, 2], operation: 'double' })).json.data.results, [2, 4]);
+  const local = await ask(a, 'POST', '/batch/jobs', { items: [1, 2, 3], operation: 'double' });
+  t.equal(local.status, 202, 'a new job runs here');
+  const localJob = await finished(a, local.json.data.job_id);
+  t.match(localJob, { status: 'completed', results: [2, 4, 6] });
+  t.notOk('ran_on' in localJob, 'a local job (no queue)');
+  t.ok(statuses.every((s) => s < 500 || s === 503), `no 5xx but the 503s: ${statuses.join(' ')}`);
+
+  await redis.restart();
+  await waitFor('ok again', async () => ((await ask(a, 'GET', '/health')).json.data.status === 'ok' ? true : undefined), 15_000);
+  await waitFor('B ok again', async () => ((await ask(b, 'GET', '/health')).json.data.status === 'ok' ? true : undefined), 15_000);
+  const job = await finished(b, id, 60_000);
+  t.match(job, { status: 'completed', processed_items: 60 }, 'the job kept in Redis is answered again and finishes');
+  t.same(job.results, items.map((n) => n * 2));
+  t.equal(Object.values(job.ran_on as Record<string, number>).reduce((x, y) => x + y, 0), 30, 'each chunk recorded once');
+  const list = await a.client.call<any[]>('GET', '/batch/jobs');
+  t.ok(list.some((j) => j.job_id === id) && list.some((j) => j.job_id === local.json.data.job_id), 'the list has both');
+  const next = await a.client.call<any>('POST', '/batch/jobs', { items: [7], operation: 'double' });
+  const nextJob = await finished(b, next.job_id);
+  t.match(nextJob, { status: 'completed', results: [14], submitted_on: await selfId(a) }, 'new jobs go through the queue again');
+  t.equal(Object.keys(nextJob.ran_on).length, 1);
+  t.ok(statuses.every((s) => s < 500 || s === 503), 'still no 5xx');
+});
+
+t.test('Redis away when the daemon starts: it starts, degraded, and uses the queue once Redis is there', { skip: skipWithoutRedis }, async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  await redis.stop();
+  const d = await daemon(t, redis);
+  const h = (await d.client.call<any>('GET', '/health'));
+  t.match(h, { status: 'degraded', reasons: [/batch queue .* unreachable/] });
+  const local = await d.client.call<any>('POST', '/batch/jobs', { items: [1], operation: 'double' });
+  t.match(await finished(d, local.job_id), { status: 'completed', results: [2] });
+  await redis.restart();
+  await waitFor('ok', async () => ((await d.client.call<any>('GET', '/health')).status === 'ok' ? true : undefined), 15_000);
+  const queued = await d.client.call<any>('POST', '/batch/jobs', { items: [2], operation: 'double' });
+  t.match(await finished(d, queued.job_id), { status: 'completed', results: [4], ran_on: { [await selfId(d)]: 1 } });
+});

@@ -55,6 +55,7 @@ export class QueueJobs {
   /** Chunks of this daemon's jobs recorded per second, smoothed: what Retry-After is estimated from. */
   #rate = 0;
   #lastDone = 0;
+  #refresher: NodeJS.Timeout | undefined;
 
   constructor(options: QueueJobsOptions) {
     this.#options = options;
@@ -73,8 +74,24 @@ export class QueueJobs {
     });
   }
 
-  start(): Promise<void> {
-    return this.queue.start();
+  async start(): Promise<void> {
+    await this.queue.start();
+    // The channel misses what happens while Redis is away: this daemon's backlog is read again now and then.
+    this.#refresher = setInterval(() => void this.#refresh(), this.#options.settings.heartbeatMs);
+    this.#refresher.unref();
+  }
+
+  async #refresh(): Promise<void> {
+    if (!this.available) return;
+    for (const [id, own] of this.#own) {
+      try {
+        const p = await this.queue.store.progress(id);
+        if (!p || p.finished) this.#own.delete(id);
+        else own.done = Math.max(own.done, p.done);
+      } catch {
+        return; // Redis went away again: next time.
+      }
+    }
   }
 
   get available(): boolean {
@@ -225,6 +242,7 @@ export class QueueJobs {
 
   /** Stops taking chunks; running ones get `graceMs`, then are handed back to the queue (another daemon runs them). */
   close(graceMs: number): Promise<void> {
+    clearInterval(this.#refresher);
     return this.queue.close(graceMs, () => this.#drain.abort(new Error('daemon stopped')));
   }
 }

@@ -182,6 +182,13 @@ export class QueueStore {
     return n === 1;
   }
 
+  /** A job's chunks and how many are recorded, and whether it has finished (undefined: gone). */
+  async progress(id: string): Promise<{ chunks: number; done: number; finished: boolean } | undefined> {
+    const [status, chunks, done] = await this.#redis.hmget(this.#job(id), 'status', 'chunks', 'chunks_done');
+    if (!status) return undefined;
+    return { chunks: Number(chunks), done: Number(done), finished: status !== 'queued' && status !== 'running' };
+  }
+
   /** Cancels a queued or running job; a finished one is left as it is. Undefined when there is no such job. */
   async cancel(id: string): Promise<QueueJobSummary | undefined> {
     if (!ID.test(id)) return undefined;
