@@ -71,6 +71,13 @@ t.test('a job submitted to A runs chunks on A and B and answers as on one daemon
   });
   t.same(listed.daemons.map((d: any) => d.id).sort(), [idA, idB].sort());
   t.match(listed, { queue: `unix:${redis.socket}`, name: 'hearth', self: idB });
+  const { runCli, cleanEnv } = await import('./helpers/daemon.js');
+  const { join } = await import('node:path');
+  const cli = await runCli(['--config', join(b.stateDir, 'config.json'), '--state-dir', b.stateDir, 'batch', 'daemons'], cleanEnv(), 60_000);
+  t.equal(cli.code, 0, cli.stderr);
+  t.match(cli.stdout, new RegExp(`^queue unix:${redis.socket}\n`));
+  t.match(cli.stdout, new RegExp(`${idB}  \\S+  chunks=0  concurrency=2  roots=-  \\(this daemon\\)`));
+  t.match(cli.stdout, new RegExp(`${idA}  `));
 
   // Some items fail the schema (ITEM_INVALID), the rest run: each item's result once, in input order.
   const items: unknown[] = Array.from({ length: 120 }, (_, i) => (i % 17 === 5 ? 'not a number' : i));
@@ -145,6 +152,7 @@ t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { s
   t.equal(job.processed_items, 80, 'each item counted once');
   t.equal(job.ran_on[idA] + job.ran_on[idB], 20, `each chunk recorded once: ${JSON.stringify(job.ran_on)}`);
   t.ok(job.ran_on[idB] >= 1 && job.ran_on[idA] >= 1);
+  t.ok(a.logs.some((l) => l.msg === 'batch queue: a chunk whose daemon died or hung is run again'), "A ran again a chunk B held (BullMQ's stalled check)");
   // B's entry expires from the registry (three heartbeats).
   await waitFor('B gone from the registry', async () =>
     (await a.client.call<any>('GET', '/batch/daemons')).daemons.some((d: any) => d.id === idB) ? undefined : true);

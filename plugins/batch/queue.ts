@@ -178,6 +178,7 @@ export class BatchQueue {
       },
     );
     worker.on('error', (err) => this.#noteError(err));
+    worker.on('stalled', (chunk) => this.#options.log.info({ chunk }, 'batch queue: a chunk whose daemon died or hung is run again'));
     worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.#options.onGivenUp(job.data, err);
     });
