@@ -420,3 +420,9 @@ t.test('Redis away when the daemon starts: it starts, degraded, and uses the que
   const queued = await d.client.call<any>('POST', '/batch/jobs', { items: [2], operation: 'double' });
   t.match(await finished(d, queued.job_id), { status: 'completed', results: [4], ran_on: { [await selfId(d)]: 1 } });
 });
+
+t.test('a queue config without a Redis, or not a Redis URL, is refused at start', async (t) => {
+  for (const queue of [{ name: 'team' }, 'http://localhost:6379', { socket: 'relative.sock' }, { url: 'redis://h:1', socket: '/x.sock' }]) {
+    await t.rejects(bootDaemon({ config: { plugins: { batch: { queue } } } }), { message: /plugins\.batch|queue/ }, JSON.stringify(queue));
+  }
+});

@@ -10,6 +10,7 @@ import { DEFAULT_MAX_ITEMS } from './limits.js';
 import { Jobs, isFinished } from './jobs.js';
 import { JobStore } from './job-store.js';
 import { Operations, type OperationDefinition } from './operations.js';
+import { registerDaemonsRoute } from './daemons-route.js';
 import { QueueJobs } from './queue-jobs.js';
 import { daemonId, QUEUE_SCHEMA, queueSettings, SHARED_ROOTS_SCHEMA, type QueueConfig } from './queue-options.js';
 import { runBatch } from './runner.js';
@@ -53,27 +54,6 @@ const BUILTINS: Array<{ name: string; description: string; itemSchema: object; p
 
 /** Operations whose items are file paths: their queue jobs need a shared root. */
 const PATH_OPERATIONS = new Set(BUILTINS.filter((b) => b.paths).map((b) => b.name));
-
-/** GET /batch/daemons: the daemons alive on the queue, their shared roots and the chunks they ran. */
-function registerDaemonsRoute(ctx: PluginContext<BatchOptions>, queue: QueueJobs): void {
-  ctx.route({
-    method: 'GET',
-    path: '/batch/daemons',
-    summary: 'The daemons alive on the batch queue: id, host, shared roots, chunks run (503 while its Redis is unreachable)',
-    text: (data: { daemons: Array<{ id: string; host: string; roots: string[]; chunks: number; concurrency: number }> }) =>
-      data.daemons.map((d) => `${d.id} ${d.host} chunks=${d.chunks} concurrency=${d.concurrency} roots=${d.roots.join(',') || '-'}`).join('\n'),
-    handler: async () => {
-      const { settings, registry } = queue.queue;
-      let daemons;
-      try {
-        daemons = await registry.alive();
-      } catch {
-        throw new HearthError('UNAVAILABLE', `The batch queue's Redis (${settings.where}) is unreachable`);
-      }
-      return { queue: settings.where, name: settings.name, self: queue.daemonId, daemons };
-    },
-  });
-}
 
 /** The roots path items are contained in: this plugin's own, else the files plugin's (when it is on), else home. */
 function pathRoots(ctx: PluginContext<BatchOptions>): string[] {

@@ -32,6 +32,7 @@ export const QUEUE_SCHEMA = {
     {
       type: 'object',
       additionalProperties: false,
+      oneOf: [{ required: ['url'] }, { required: ['socket'] }],
       properties: {
         url: REDIS_TARGET_SCHEMA.oneOf[0],
         socket: REDIS_TARGET_SCHEMA.oneOf[1].properties.socket,
