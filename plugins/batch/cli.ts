@@ -1,9 +1,15 @@
-// `hearth batch run|jobs|cancel`.
+// `hearth batch run|jobs|cancel|daemons`.
 import { readFileSync } from 'node:fs';
 import { defineCommands, positiveInt, UsageError } from '../../src/cli/spec.js';
 import type { Client } from '../../src/client.js';
 import { locateDaemon, numberAt } from '../../src/config-source.js';
 import { DEFAULT_MAX_ITEMS } from './limits.js';
+
+interface DaemonsView {
+  queue: string;
+  self: string;
+  daemons: Array<{ id: string; host: string; roots: string[]; concurrency: number; chunks: number; last_seen: string }>;
+}
 
 interface JobView {
   job_id: string;
@@ -138,6 +144,20 @@ export default defineCommands([
     async run({ args, client }) {
       const job = await client().use(async (c) => untilFinished(c, await c.call<JobView>('DELETE', `/batch/jobs/${encodeURIComponent(args[0] as string)}`), 50));
       process.stdout.write(`${job.job_id} ${job.status}\n`);
+    },
+  },
+  {
+    name: 'batch daemons',
+    summary: 'list the daemons alive on the batch queue (plugins.batch.queue): id, host, chunks run, shared roots',
+    options: { json: { type: 'boolean', description: 'the whole answer as JSON' } },
+    async run({ options, client }) {
+      const view = await client().use((c) => c.call<DaemonsView>('GET', '/batch/daemons'));
+      if (options.json) return void process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+      process.stdout.write(`queue ${view.queue}\n`);
+      for (const d of view.daemons) {
+        const self = d.id === view.self ? '  (this daemon)' : '';
+        process.stdout.write(`${d.id}  ${d.host}  chunks=${d.chunks}  concurrency=${d.concurrency}  roots=${d.roots.join(',') || '-'}${self}\n`);
+      }
     },
   },
 ]);

@@ -4,10 +4,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { HearthError, isHearthError } from '../../src/errors.js';
 import { openEventStream } from '../../src/http/sse.js';
+import type { HearthEvent } from '../../src/services/events.js';
 import { definePlugin, type PluginContext } from '../../src/plugin.js';
 import { DEFAULT_MAX_ITEMS } from './limits.js';
 import { Jobs, isFinished } from './jobs.js';
+import { JobStore } from './job-store.js';
 import { Operations, type OperationDefinition } from './operations.js';
+import { registerDaemonsRoute } from './daemons-route.js';
+import { QueueJobs } from './queue-jobs.js';
+import { daemonId, QUEUE_SCHEMA, queueSettings, SHARED_ROOTS_SCHEMA, type QueueConfig } from './queue-options.js';
 import { runBatch } from './runner.js';
 import type { ChunkResult } from './task-kit.js';
 
@@ -20,6 +25,10 @@ export interface BatchOptions {
   max_jobs: number;
   /** Roots of the path operations when the files plugin is disabled. Default: the files plugin's, else home. */
   roots?: string[];
+  /** A Redis whose BullMQ queue spreads job chunks over every daemon on it (see queue-options.ts). */
+  queue?: QueueConfig;
+  /** Paths that are the same on every daemon of the queue: path jobs under them go through the queue. */
+  shared_roots?: string[];
 }
 
 /** What other plugins get with ctx.use('batch') (after listing "batch" in dependsOn). */
@@ -42,6 +51,9 @@ const BUILTINS: Array<{ name: string; description: string; itemSchema: object; p
   },
   { name: 'count_lines', description: 'paths under the roots → number of lines', itemSchema: { type: 'string', minLength: 1, maxLength: 4096 }, paths: true },
 ];
+
+/** Operations whose items are file paths: their queue jobs need a shared root. */
+const PATH_OPERATIONS = new Set(BUILTINS.filter((b) => b.paths).map((b) => b.name));
 
 /** The roots path items are contained in: this plugin's own, else the files plugin's (when it is on), else home. */
 function pathRoots(ctx: PluginContext<BatchOptions>): string[] {
@@ -84,12 +96,15 @@ export default definePlugin<BatchOptions, BatchApi>({
       max_running_jobs: { type: 'integer', minimum: 1, default: 2, description: 'Jobs that run at once; the others wait, queued.' },
       max_jobs: { type: 'integer', minimum: 1, default: 100, description: 'Unfinished (queued or running) jobs; more → 429.' },
       roots: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Roots of the path operations. Default: the files plugin\'s roots, else your home.' },
+      queue: QUEUE_SCHEMA,
+      shared_roots: SHARED_ROOTS_SCHEMA,
     },
   },
   tasks: Object.fromEntries(BUILTINS.map((b) => [b.name, task(b.name)])),
-  setup(ctx) {
+  async setup(ctx) {
     const operations = new Operations();
-    const roots = pathRoots(ctx);
+    // A daemon declaring a root shared runs path chunks under it: the root is one of its path roots too.
+    const roots = [...pathRoots(ctx), ...(ctx.config.shared_roots ?? [])];
     for (const b of BUILTINS) {
       operations.add('batch', {
         name: b.name,
@@ -108,7 +123,31 @@ export default definePlugin<BatchOptions, BatchApi>({
       onError: (err, context) => ctx.log.warn({ err, context }, 'batch job store'),
     });
     // Chunks in flight may finish within part of the close limit; then they are aborted.
-    ctx.onClose(() => jobs.close(Math.floor(ctx.core.server.close_timeout_ms / 2)));
+    const grace = Math.floor(ctx.core.server.close_timeout_ms / 2);
+    ctx.onClose(() => jobs.close(grace));
+
+    let queue: QueueJobs | undefined;
+    if (ctx.config.queue !== undefined) {
+      const settings = queueSettings(ctx.config.queue, ctx.core.pool.max_threads);
+      queue = new QueueJobs({
+        settings,
+        daemonId: daemonId(ctx.core.state_dir),
+        sharedRoots: [...(ctx.config.shared_roots ?? [])],
+        retentionSeconds: ctx.config.job_retention_seconds,
+        operation: (name) => operations.get(name),
+        isPathOperation: (name) => PATH_OPERATIONS.has(name),
+        maxQueue: () => ctx.pool.stats().max_queue,
+        maxJobs: ctx.config.max_jobs,
+        publish: (type, data) => ctx.events.publish(type, data),
+        log: ctx.log,
+      });
+      const q = queue;
+      ctx.onClose(() => q.close(grace));
+      ctx.onHealth(() => q.queue.reasons());
+      await q.start();
+      registerDaemonsRoute(ctx, q);
+    }
+    const store = new JobStore(jobs, queue);
 
     /** The operation, sizes and items of a request, or the 400/413/429 that refuses it. */
     const admit = (body: BatchBody) => {
@@ -166,9 +205,9 @@ export default definePlugin<BatchOptions, BatchApi>({
       summary: 'Start a batch as a job; 202 with its id (follow it with GET /batch/jobs/:id or its /events)',
       status: 202,
       schema: { body: batchBody },
-      handler: ({ body }: { body: BatchBody }) => {
+      handler: async ({ body }: { body: BatchBody }) => {
         const { op, batchSize, maxConcurrent } = admit(body);
-        const job = jobs.create(op, body.items, batchSize, maxConcurrent);
+        const job = await store.create(op, body.items, batchSize, maxConcurrent);
         return { job_id: job.job_id, status: job.status };
       },
     });
@@ -179,7 +218,7 @@ export default definePlugin<BatchOptions, BatchApi>({
       summary: 'Every job kept (newest first), without results',
       text: (list: Array<{ job_id: string; status: string; operation: string; processed_items: number; failed_items: number; total_items: number }>) =>
         list.map((j) => `${j.job_id} ${j.status} ${j.operation} ${j.processed_items + j.failed_items}/${j.total_items}`).join('\n'),
-      handler: () => jobs.list(),
+      handler: () => store.list(),
     });
 
     ctx.route({
@@ -188,7 +227,7 @@ export default definePlugin<BatchOptions, BatchApi>({
       summary: 'A job: status, counts, times, and its results and errors once finished',
       schema: { params: jobParams },
       handler: async ({ params }) => {
-        const job = await jobs.get(params.id);
+        const job = await store.get(params.id);
         if (!job) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(params.id)}`);
         return job;
       },
@@ -199,8 +238,8 @@ export default definePlugin<BatchOptions, BatchApi>({
       path: '/batch/jobs/:id',
       summary: 'Cancel a queued or running job (its running chunks are stopped); a finished job is answered unchanged, with its final status',
       schema: { params: jobParams },
-      handler: ({ params }) => {
-        const job = jobs.cancel(params.id);
+      handler: async ({ params }) => {
+        const job = await store.cancel(params.id);
         if (!job) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(params.id)}`);
         return job;
       },
@@ -212,30 +251,50 @@ export default definePlugin<BatchOptions, BatchApi>({
       produces: 'text/event-stream',
       summary: 'Server-sent progress of a job (batch.job.progress, then batch.job.finished, then the stream ends)',
       schema: { params: jobParams },
-      handler: ({ params, koa }) => {
+      handler: async ({ params, koa }) => {
         const id = String(params.id);
-        const first = jobs.summary(id);
-        if (!first) throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(id)}`);
+        // Subscribed before the job is read (a queue job is read from Redis): the events that come meanwhile
+        // are kept, and those not older than the snapshot follow it.
+        const early: HearthEvent[] = [];
+        let onEvent = (event: HearthEvent) => void early.push(event);
+        let end = () => {};
+        const unsubscribe = ctx.events.subscribe(
+          { types: ['batch.job.progress', 'batch.job.finished'] },
+          (event) => {
+            if (event.job_id === id) onEvent(event);
+          },
+          () => end(),
+        );
+        let first;
+        try {
+          first = await store.summary(id);
+        } catch (err) {
+          unsubscribe();
+          throw err;
+        }
+        if (!first) {
+          unsubscribe();
+          throw new HearthError('NOT_FOUND', `No job ${JSON.stringify(id)}`);
+        }
         // The snapshot goes out with the bus's clock now: the events after it carry later clocks.
         const stream = openEventStream(koa);
+        end = stream.end;
+        stream.onEnd(unsubscribe);
         const clock = ctx.events.clock;
         if (isFinished(first.status)) {
           stream.send(clock, 'batch.job.finished', first);
           stream.end();
           return;
         }
-        stream.onEnd(
-          ctx.events.subscribe(
-            { types: ['batch.job.progress', 'batch.job.finished'] },
-            (event) => {
-              if (event.job_id !== id) return;
-              stream.send(event.id, event.type, event);
-              if (event.type === 'batch.job.finished') stream.end();
-            },
-            stream.end,
-          ),
-        );
+        onEvent = (event) => {
+          stream.send(event.id, event.type, event);
+          if (event.type === 'batch.job.finished') stream.end();
+        };
         stream.send(clock, 'batch.job.progress', first);
+        const done = first.processed_items + first.failed_items;
+        for (const event of early) {
+          if (event.type === 'batch.job.finished' || Number(event.processed_items) + Number(event.failed_items) > done) onEvent(event);
+        }
       },
     });
 
