@@ -22,7 +22,18 @@ export interface HearthConfig {
     idle_shutdown_seconds: number;
   };
   log: { level: LogLevel };
-  cache: { ttl_seconds: number; max_size: number; store: 'sqlite' | 'memory'; max_store_entries: number };
+  cache: {
+    ttl_seconds: number;
+    max_size: number;
+    store: 'sqlite' | 'memory';
+    max_store_entries: number;
+    /** The shared tier's Redis (src/redis-target.ts); absent = no shared tier. */
+    shared?: string | { socket: string };
+    /** The team secret signing shared entries; required with `shared`. */
+    shared_secret_file?: string;
+    shared_timeout_ms: number;
+    shared_ttl_seconds: number;
+  };
   watcher: { ignore: string[] };
   events: { ring_size: number };
   pool: { max_threads: number; max_queue: number; task_timeout_ms: number; worker_nice: number };
@@ -185,6 +196,8 @@ export function readConfigDocument(flags: ConfigFlags = {}, env: Env = process.e
     if (typeof fromFile.state_dir === 'string') fromFile.state_dir = resolve(dirname(file), fromFile.state_dir);
     const server = fromFile.server as Record<string, unknown> | undefined;
     if (isObject(server) && typeof server.socket === 'string') server.socket = resolve(dirname(file), server.socket);
+    const cache = fromFile.cache as Record<string, unknown> | undefined;
+    if (isObject(cache) && typeof cache.shared_secret_file === 'string') cache.shared_secret_file = resolve(dirname(file), cache.shared_secret_file);
     doc = merge(doc, fromFile) as Record<string, unknown>;
   }
   const sources: Sources = new Map();

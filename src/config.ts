@@ -3,6 +3,8 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, type ErrorDetail } from './errors.js';
 import { compileSchema, describeDetails, errorDetails } from './validation.js';
+import { parseRedisTarget } from './redis-target.js';
+import { readSharedSecret } from './services/shared-secret.js';
 import { defaultStateDir, packageRoot, readConfigDocument, readJson, type ConfigFlags, type Env, type HearthConfig, type LoadedConfig, type Sources } from './config-source.js';
 
 export {
@@ -52,5 +54,27 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Loa
   config.state_dir = config.state_dir ? resolve(config.state_dir) : defaultStateDir(env);
   config.server.socket = config.server.socket ? resolve(config.server.socket) : join(config.state_dir, 'hearth.sock');
   config.pool.max_threads ??= availableParallelism();
+  checkSharedCache(config.cache);
   return { config: deepFreeze(config), file, baseDir: file ? dirname(file) : process.cwd() };
+}
+
+/** The shared cache tier's settings beyond what the schema says: a valid target, a readable secret of its own. */
+function checkSharedCache(cache: HearthConfig['cache']): void {
+  if (cache.shared === undefined) {
+    if (cache.shared_secret_file !== undefined) readSharedSecret(cache.shared_secret_file);
+    return;
+  }
+  try {
+    parseRedisTarget(cache.shared);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new ConfigError(`invalid config: /cache/shared: ${message}`, [{ path: '/cache/shared', message }]);
+  }
+  if (cache.shared_secret_file === undefined) {
+    throw new ConfigError(
+      'invalid config: cache.shared is set but cache.shared_secret_file is not: entries of the shared tier are signed with a team secret (a file of at least 16 bytes)',
+      [{ path: '/cache/shared_secret_file', message: 'is required with cache.shared' }],
+    );
+  }
+  readSharedSecret(cache.shared_secret_file);
 }
