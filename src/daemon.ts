@@ -11,6 +11,9 @@ import { RouteTable } from './http/routes.js';
 import { listenBoth, type Listening } from './http/server.js';
 import { loadPlugins, PluginHost } from './registry.js';
 import { CacheService } from './services/cache.js';
+import { readSharedSecret } from './services/shared-secret.js';
+import { SharedTier } from './services/shared-tier.js';
+import { parseRedisTarget } from './redis-target.js';
 import { EventBus } from './services/events.js';
 import { MAX_BUFFERED } from './http/sse.js';
 import { WatcherService } from './services/watcher.js';
@@ -113,9 +116,14 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     const token = loadOrCreateToken(config.state_dir);
     const metrics = new Metrics();
     started.push({ name: 'metrics', close: () => metrics.close() });
+    const breakers = new Breakers(config.circuit_breaker);
+    started.push({ name: 'breakers', close: () => breakers.close() });
+    metrics.provide('circuit_breakers', () => breakers.stats());
+    const shared = config.cache.shared === undefined ? undefined : await openSharedTier(config, breakers, log);
     const cache = await CacheService.open({
       ...config.cache,
       stateDir: config.state_dir,
+      ...(shared ? { sharedTier: shared } : {}),
       onError: (err, context) => log.warn({ err, context }, 'cache error'),
     });
     // Whatever the cache still buffers is committed before exit (bounded like every close step).
@@ -126,9 +134,6 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     metrics.provide('events', () => ({ ...bus.stats(), cut_off_bytes: MAX_BUFFERED }));
     const watcher = new WatcherService({ ignore: config.watcher.ignore, bus, log: log.child({ service: 'watcher' }) });
     started.push({ name: 'watcher', close: () => watcher.close() });
-    const breakers = new Breakers(config.circuit_breaker);
-    started.push({ name: 'breakers', close: () => breakers.close() });
-    metrics.provide('circuit_breakers', () => breakers.stats());
     const pool = new PoolService(config.pool);
     // Closed after the plugins: their close may still let running tasks finish.
     started.push({ name: 'pool', close: () => pool.close() });
@@ -274,4 +279,17 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
     await closeAll(started, Date.now() + config.server.close_timeout_ms, log);
     throw err;
   }
+}
+
+/** The shared cache tier of cache.shared (checked by loadConfig): connecting goes on in the background. */
+function openSharedTier(config: HearthConfig, breakers: Breakers, log: Logger): Promise<SharedTier> {
+  const { cache } = config;
+  return SharedTier.open({
+    target: parseRedisTarget(cache.shared),
+    secret: readSharedSecret(cache.shared_secret_file!),
+    timeoutMs: cache.shared_timeout_ms,
+    ttlSeconds: cache.shared_ttl_seconds,
+    breakers,
+    onError: (err, context) => (err === undefined ? log.info(context) : log.warn({ err }, context)),
+  });
 }

@@ -54,7 +54,7 @@ t.test('defaults come from config/default.json', async (t) => {
   t.equal(c.server.close_timeout_ms, 10000);
   t.equal(c.server.idle_shutdown_seconds, 0);
   t.equal(c.log.level, 'info');
-  t.same(c.cache, { ttl_seconds: 300, max_size: 2000, store: 'sqlite', max_store_entries: 100000 });
+  t.same(c.cache, { ttl_seconds: 300, max_size: 2000, store: 'sqlite', max_store_entries: 100000, shared_timeout_ms: 50, shared_ttl_seconds: 604800 });
   t.same(c.watcher.ignore, ['**/node_modules/**', '**/.git/objects/**']);
   t.same(c.pool, { max_threads: availableParallelism(), max_queue: 1000, task_timeout_ms: 60000, worker_nice: 10 });
   t.same(c.circuit_breaker, { failure_threshold: 3, reset_timeout_seconds: 30 });
@@ -154,7 +154,7 @@ t.test('precedence: flag > environment > file > defaults, for each pair', async 
 t.test('environment beats the file for the PERFORMANCE_* keys too, and the rest of the section is kept', async (t) => {
   const file = configFile({ cache: { ttl_seconds: 10, max_size: 50, store: 'memory' }, circuit_breaker: { failure_threshold: 9 } });
   const config = load({ config: file }, { PERFORMANCE_CACHE_TTL: '42.5', PERFORMANCE_CIRCUIT_BREAKER_TIMEOUT: '7' });
-  t.same(config.cache, { ttl_seconds: 42.5, max_size: 50, store: 'memory', max_store_entries: 100000 });
+  t.same(config.cache, { ttl_seconds: 42.5, max_size: 50, store: 'memory', max_store_entries: 100000, shared_timeout_ms: 50, shared_ttl_seconds: 604800 });
   t.same(config.circuit_breaker, { failure_threshold: 9, reset_timeout_seconds: 7 });
 });
 
@@ -389,8 +389,9 @@ t.test('config/default.json is valid against config/schema.json, and every key i
   walk(defaultJson, schemaJson, '');
   t.same(missing, [], 'no key of default.json is unknown to the schema');
 
-  // And the other way round: every schema key has a default, except those computed at load time.
-  const computed = new Set(['/state_dir', '/server/socket', '/pool/max_threads']);
+  // And the other way round: every schema key has a default, except those computed at load time and the
+  // shared cache tier's Redis and secret (absent = no shared tier).
+  const computed = new Set(['/state_dir', '/server/socket', '/pool/max_threads', '/cache/shared', '/cache/shared_secret_file']);
   const noDefault: string[] = [];
   const back = (schema: Record<string, any>, doc: unknown, path: string): void => {
     for (const [key, sub] of Object.entries<Record<string, any>>(schema.properties ?? {})) {

@@ -39,10 +39,13 @@ export interface BatchApi {
 
 const task = (name: string) => new URL(`./tasks/${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-const BUILTINS: Array<{ name: string; description: string; itemSchema: object; paths?: boolean }> = [
-  { name: 'double', description: 'numbers → twice the number', itemSchema: { type: 'number' } },
-  { name: 'sha256', description: 'strings → hex sha256 of their UTF-8 bytes', itemSchema: { type: 'string' } },
-  { name: 'gzip_size', description: 'strings → gzipped size in bytes', itemSchema: { type: 'string' } },
+// The string and number operations are shareable (their result depends on the item alone). The path ones are
+// not: their result depends on a local file, and a key by its content would need the file read and hashed,
+// which is the work itself.
+const BUILTINS: Array<{ name: string; description: string; itemSchema: object; paths?: boolean; shareable?: boolean }> = [
+  { name: 'double', description: 'numbers → twice the number', itemSchema: { type: 'number' }, shareable: true },
+  { name: 'sha256', description: 'strings → hex sha256 of their UTF-8 bytes', itemSchema: { type: 'string' }, shareable: true },
+  { name: 'gzip_size', description: 'strings → gzipped size in bytes', itemSchema: { type: 'string' }, shareable: true },
   {
     name: 'hash_file',
     description: 'paths under the roots → {sha256, git_oid, size} (git_oid as `git hash-object`)',
@@ -102,7 +105,7 @@ export default definePlugin<BatchOptions, BatchApi>({
   },
   tasks: Object.fromEntries(BUILTINS.map((b) => [b.name, task(b.name)])),
   async setup(ctx) {
-    const operations = new Operations();
+    const operations = new Operations(ctx.cache);
     // A daemon declaring a root shared runs path chunks under it: the root is one of its path roots too.
     const roots = [...pathRoots(ctx), ...(ctx.config.shared_roots ?? [])];
     for (const b of BUILTINS) {
@@ -110,6 +113,7 @@ export default definePlugin<BatchOptions, BatchApi>({
         name: b.name,
         description: b.description,
         itemSchema: b.itemSchema,
+        shareable: b.shareable === true,
         run: (items, { signal }) => ctx.runTask<ChunkResult>(b.name, b.paths ? { items, context: { roots } } : { items }, { signal }),
       });
     }

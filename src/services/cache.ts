@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Keyv } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import { PersistentLevel } from './persistent-level.js';
+import type { SharedTier, SharedTierStats } from './shared-tier.js';
 import { SqliteStore } from './sqlite-store.js';
 
 export interface CacheSettings {
@@ -28,6 +29,8 @@ export interface CacheOpenOptions extends CacheSettings {
   flushDelayMs?: number;
   /** Background purge of expired rows (default 60 s; 0 = only on open). */
   purgeIntervalMs?: number;
+  /** The shared tier (cache.shared) behind the two local levels, for sharedGet/sharedSet; closed with the cache. */
+  sharedTier?: SharedTier;
   /** Failures nobody awaits: background flushes, purges, a damaged file replaced, a throwing validator. */
   onError?: (err: unknown, context: string) => void;
 }
@@ -83,6 +86,16 @@ export interface CacheNamespace {
   /** Clears this namespace in both levels; answers how many live entries went. */
   clear(): Promise<number>;
   cached<A extends unknown[], R>(options: CachedOptions<A, R>, fn: (...args: A) => R | Promise<R>): CachedFunction<A, R>;
+  /** Whether a shared tier (cache.shared) is behind the local levels: sharedGet/sharedSet reach other daemons. */
+  readonly sharing: boolean;
+  /**
+   * Content-addressed entries only (keyed by what the value was computed from, never validated by local file
+   * identity): level 1, level 2, then one round trip to the shared tier for the keys still missing (bounded by
+   * cache.shared_timeout_ms; a hit there is kept locally). Without a shared tier, a local get of each key.
+   */
+  sharedGet<T = unknown>(keys: string[]): Promise<Array<T | undefined>>;
+  /** Content-addressed entries only: set locally (as `set`), and written to the shared tier in the background. */
+  sharedSet(entries: Array<[string, unknown]>, options?: SetOptions): Promise<void>;
 }
 
 export interface NamespaceStats {
@@ -113,6 +126,8 @@ export interface CacheStats {
   /** Rows committed to level 2 (0 with the memory store). */
   persisted: number;
   namespaces: Record<string, NamespaceStats>;
+  /** The shared tier's figures, only when cache.shared is configured. */
+  shared?: SharedTierStats;
 }
 
 interface Entry {
@@ -142,6 +157,7 @@ export class CacheService {
   readonly #store: SqliteStore | undefined;
   readonly #onError: (err: unknown, context: string) => void;
   readonly #defaultTtlMs: number;
+  readonly #shared: SharedTier | undefined;
 
   #hits = 0;
   #misses = 0;
@@ -160,8 +176,10 @@ export class CacheService {
     store: SqliteStore | undefined,
     onError: (err: unknown, context: string) => void,
     level2: Pick<CacheOpenOptions, 'flushDelayMs'> = {},
+    shared?: SharedTier,
   ) {
     this.settings = Object.freeze({ ...settings });
+    this.#shared = shared;
     this.#onError = onError;
     this.#defaultTtlMs = ttlMs(settings.ttl_seconds);
     this.#l1 = new LRUCache<string, Entry>({
@@ -211,7 +229,7 @@ export class CacheService {
       store: options.store,
       max_store_entries: options.max_store_entries,
     };
-    if (settings.store === 'memory') return new CacheService(settings, undefined, onError);
+    if (settings.store === 'memory') return new CacheService(settings, undefined, onError, {}, options.sharedTier);
     if (!options.stateDir) throw new TypeError('cache store "sqlite" needs a stateDir');
     const store = await SqliteStore.open({
       path: join(options.stateDir, options.fileName ?? 'cache.sqlite'),
@@ -219,7 +237,7 @@ export class CacheService {
       ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
       onError,
     });
-    return new CacheService(settings, store, onError, options.flushDelayMs !== undefined ? { flushDelayMs: options.flushDelayMs } : {});
+    return new CacheService(settings, store, onError, options.flushDelayMs !== undefined ? { flushDelayMs: options.flushDelayMs } : {}, options.sharedTier);
   }
 
   /** The level-2 store (undefined with the memory store): for benches, tests and diagnostics. */
@@ -244,6 +262,9 @@ export class CacheService {
       clear: () => this.clear(name),
       cached: <A extends unknown[], R>(opts: CachedOptions<A, R>, fn: (...args: A) => R | Promise<R>) =>
         cached({ ...opts, cache: view }, fn),
+      sharing: this.#shared !== undefined,
+      sharedGet: <T>(keys: string[]) => this.sharedGet<T>(name, keys),
+      sharedSet: (entries: Array<[string, unknown]>, opts?: SetOptions) => this.sharedSet(name, entries, { ...defaults, ...opts }),
     };
     return view;
   }
@@ -326,6 +347,29 @@ export class CacheService {
     if (backPressure) await backPressure;
   }
 
+  /** See CacheNamespace.sharedGet: content-addressed entries, local levels first, then the shared tier. */
+  async sharedGet<T = unknown>(namespace: string, keys: string[]): Promise<Array<T | undefined>> {
+    const out: Array<T | undefined> = await Promise.all(keys.map((key) => this.get<T>(namespace, key)));
+    const missing = out.flatMap((value, i) => (value === undefined ? [i] : []));
+    if (!this.#shared || this.#closing || missing.length === 0) return out;
+    const found = await this.#shared.getMany(missing.map((i) => `${namespace}:${keys[i]}`));
+    await Promise.all(
+      missing.map(async (at, j) => {
+        const value = found[j] as T | undefined;
+        if (value === undefined) return;
+        out[at] = value;
+        await this.set(namespace, keys[at]!, value);
+      }),
+    );
+    return out;
+  }
+
+  /** See CacheNamespace.sharedSet: set locally; the shared write is not awaited (its failures are counted). */
+  async sharedSet(namespace: string, entries: Array<[string, unknown]>, options: SetOptions = {}): Promise<void> {
+    for (const [key, value] of entries) await this.set(namespace, key, value, options);
+    if (this.#shared && !this.#closing && entries.length > 0) void this.#shared.setMany(entries.map(([key, value]) => [`${namespace}:${key}`, value]));
+  }
+
   /** Removes the entry from both levels; answers whether a live one was there. */
   async delete(namespace: string, key: string): Promise<boolean> {
     checkNamespace(namespace);
@@ -387,6 +431,7 @@ export class CacheService {
       store: this.settings.store,
       persisted,
       namespaces,
+      ...(this.#shared ? { shared: this.#shared.stats() } : {}),
     };
   }
 
@@ -395,11 +440,12 @@ export class CacheService {
    * state dir). Empty again once a write commits (failed writes are retried every second).
    */
   reasons(): string[] {
+    const shared = this.#shared && !this.#closing ? this.#shared.reasons() : [];
     const failure = this.#l2?.writeFailure;
-    if (!failure || this.#closing) return [];
+    if (!failure || this.#closing) return shared;
     const code = (failure as { code?: unknown }).code;
     const what = typeof code === 'string' && !failure.message.startsWith(code) ? `${code}: ${failure.message}` : failure.message;
-    return [`cache store writes failing: ${what} (${this.#store!.path})`];
+    return [`cache store writes failing: ${what} (${this.#store!.path})`, ...shared];
   }
 
   /** Resolves once every write made before the call is committed to level 2. Safe to call any time. */
@@ -412,7 +458,7 @@ export class CacheService {
    * the caller bounds it in time. Level 1 keeps answering afterwards; level 2 is no longer used.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#l2?.close() ?? Promise.resolve();
+    this.#closing ??= Promise.all([this.#l2?.close(), this.#shared?.close()]).then(() => undefined);
     return this.#closing;
   }
 
