@@ -260,7 +260,7 @@ export class SharedTier {
     });
     this.#pendingWrites++;
     try {
-      const done = await this.#call('write', Math.max(1000, this.timeoutMs * 10), () => this.#keyv.setMany(rows));
+      const done = await this.#call('write', Math.max(1000, this.timeoutMs * 10), () => this.#keyv.setMany(rows).then(() => true));
       if (done !== undefined) this.#writes += rows.length;
     } finally {
       this.#pendingWrites--;
