@@ -221,13 +221,15 @@ export class BatchQueue {
    * hands them to another daemon). Then every connection is closed: BullMQ does not quit the ones it is given.
    */
   async close(graceMs: number, abort: () => void): Promise<void> {
-    await bounded(this.registry.close(), 1000);
-    const closing = Promise.allSettled(this.#workers.map((w) => w.close()));
-    if (!(await bounded(closing, graceMs))) {
+    // With Redis away nothing can be handed back or recorded, and BullMQ's close would wait for it: at once.
+    const away = this.#request.status !== 'ready';
+    await bounded(this.registry.close(), away ? 100 : 1000);
+    const closing = Promise.allSettled(this.#workers.map((w) => w.close(away)));
+    if (!(await bounded(closing, away ? 100 : graceMs))) {
       abort();
-      await bounded(closing, 5000);
+      await bounded(closing, away ? 100 : 2000);
     }
-    await bounded(Promise.allSettled([...this.#queues.values()].map((q) => q.close())), 2000);
+    await bounded(Promise.allSettled([...this.#queues.values()].map((q) => q.close())), away ? 100 : 2000);
     await Promise.all([this.#request, this.#subscriber, this.#workerConnection].map((c) => quit(c)));
   }
 }
