@@ -423,6 +423,6 @@ t.test('Redis away when the daemon starts: it starts, degraded, and uses the que
 
 t.test('a queue config without a Redis, or not a Redis URL, is refused at start', async (t) => {
   for (const queue of [{ name: 'team' }, 'http://localhost:6379', { socket: 'relative.sock' }, { url: 'redis://h:1', socket: '/x.sock' }]) {
-    await t.rejects(bootDaemon({ config: { plugins: { batch: { queue } } } }), { message: /plugins\.batch|queue/ }, JSON.stringify(queue));
+    await t.rejects(bootDaemon({ config: { plugins: { batch: { queue } } } }), { message: /invalid config for plugin batch: \/plugins\/batch\/queue/ }, JSON.stringify(queue));
   }
 });
