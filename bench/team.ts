@@ -3,6 +3,7 @@
 //     (dist/), rounds interleaved, and the same job with two daemons on the queue;
 // (2) a read answered by the shared tier (Redis) vs one answered by the SQLite level, through CacheService
 //     with level 1 empty for each key (each key read once per service), interleaved.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,13 @@ const ITEMS = Number(process.env.BENCH_ITEMS ?? 600);
 const KEYS = Number(process.env.BENCH_KEYS ?? 1000);
 const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Redis's own count of commands processed and its CPU seconds (user + sys), from INFO. */
+function redisLoad(socket: string): { commands: number; cpu: number } {
+  const info = spawnSync('redis-cli', ['-s', socket, 'INFO'], { encoding: 'utf8' }).stdout;
+  const field = (name: string) => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return { commands: field('total_commands_processed'), cpu: field('used_cpu_user') + field('used_cpu_sys') };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'hearth-bench-team-'));
 let redis;
@@ -56,6 +64,7 @@ async function daemon(name: string, batch: object): Promise<BenchDaemon> {
 const local = await daemon('local', {});
 const queued = await daemon('queue', { queue: { socket } });
 const rows: string[] = [];
+let perChunk = { commands: 0, cpuUs: 0 };
 try {
   for (const batchSize of [1, 50]) {
     const chunks = Math.ceil(ITEMS / batchSize);
@@ -64,7 +73,13 @@ try {
     await job(queued, batchSize);
     for (let r = 0; r < ROUNDS; r++) {
       times.local.push((await job(local, batchSize)).ms);
+      const before = redisLoad(socket);
       times.queue.push((await job(queued, batchSize)).ms);
+      const after = redisLoad(socket);
+      if (batchSize === 1) {
+        perChunk.commands += (after.commands - before.commands) / chunks / ROUNDS;
+        perChunk.cpuUs += ((after.cpu - before.cpu) * 1e6) / chunks / ROUNDS;
+      }
     }
     const l = median(times.local);
     const q = median(times.queue);
@@ -93,6 +108,9 @@ try {
 process.stdout.write(`\nbatch jobs, local queue vs BullMQ queue (built daemons, medians of ${ROUNDS} rounds, interleaved)\n`);
 process.stdout.write('| job | local | through the queue | queue overhead |\n|---|---|---|---|\n');
 for (const row of rows) process.stdout.write(`${row}\n`);
+process.stdout.write(
+  `Redis per chunk (batch_size 1, one daemon, idle traffic included): ${perChunk.commands.toFixed(1)} commands, ${perChunk.cpuUs.toFixed(0)} µs of Redis CPU -> one Redis core tops out near ${Math.round(1e6 / perChunk.cpuUs)} chunks/s\n`,
+);
 
 // (2) Shared tier vs SQLite level, one key per read, level 1 empty for it.
 const value = (i: number) => ({ sha256: 'ab'.repeat(32), size: i });
