@@ -3,19 +3,13 @@
 import t from 'tap';
 import { answer, faults, sleep } from './helpers/batch.js';
 import { bootDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { waitFor as poll } from './helpers/processes.js';
 import { skipWithoutRedis, startRedis, type TestRedis } from './helpers/redis.js';
 
 t.setTimeout(240_000);
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+/** Polls `fn` until it answers something truthy; 30 s unless told. */
+const waitFor = <T>(what: string, fn: () => Promise<T>, ms = 30_000) => poll(what, fn, ms);
 
 const QUEUE_TIMING = { lock_ms: 2000, stalled_interval_ms: 2000, heartbeat_ms: 500 };
 

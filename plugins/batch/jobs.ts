@@ -28,6 +28,23 @@ export interface JobSummary {
   reason?: string;
 }
 
+/** A new job's summary: queued, nothing processed yet. */
+export function newJobSummary(op: Operation, totalItems: number, batchSize: number, maxConcurrent: number): JobSummary {
+  return {
+    job_id: randomUUID(),
+    operation: op.name,
+    status: 'queued',
+    total_items: totalItems,
+    processed_items: 0,
+    failed_items: 0,
+    batch_size: batchSize,
+    max_concurrent: maxConcurrent,
+    created_at: new Date().toISOString(),
+    started_at: null,
+    finished_at: null,
+  };
+}
+
 export interface JobDetail extends JobSummary {
   results?: unknown[];
   errors?: BatchError[];
@@ -136,19 +153,7 @@ export class Jobs {
     if (this.#live.size >= this.#options.maxJobs) {
       throw new HearthError('QUEUE_FULL', `Too many unfinished jobs (${this.#options.maxJobs})`, { headers: { 'Retry-After': '1' } });
     }
-    const summary: JobSummary = {
-      job_id: randomUUID(),
-      operation: op.name,
-      status: 'queued',
-      total_items: items.length,
-      processed_items: 0,
-      failed_items: 0,
-      batch_size: batchSize,
-      max_concurrent: maxConcurrent,
-      created_at: new Date().toISOString(),
-      started_at: null,
-      finished_at: null,
-    };
+    const summary = newJobSummary(op, items.length, batchSize, maxConcurrent);
     const live: Live = { summary, op, items, controller: new AbortController() };
     this.#summaries.set(summary.job_id, summary);
     this.#live.set(summary.job_id, live);

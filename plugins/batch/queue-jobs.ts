@@ -2,15 +2,14 @@
 // BullMQ to whichever daemon on the queue takes it; that daemon runs it on its own pool and records its
 // result in Redis. Here: admission (a path job's root, backpressure), submission, running a chunk that
 // BullMQ hands to this daemon, and what the queue's channel says (progress, cancels).
-import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { HearthError, isHearthError } from '../../src/errors.js';
-import type { JobSummary } from './jobs.js';
+import { newJobSummary, type JobSummary } from './jobs.js';
 import type { Operation } from './operations.js';
 import { BatchQueue, type BatchQueueOptions, type ChunkData } from './queue.js';
 import type { QueueSettings } from './queue-options.js';
 import type { ChannelMessage, ChunkOutcome, QueueJobSummary } from './queue-store.js';
-import type { BatchError } from './runner.js';
+import { checkItems } from './runner.js';
 import type { ChunkResult } from './task-kit.js';
 
 export interface QueueJobsOptions {
@@ -120,28 +119,9 @@ export class QueueJobs {
       const wait = this.#rate > 0 ? Math.ceil((outstanding - maxQueue + 1) / this.#rate) : 1;
       throw full(`${outstanding} chunks of this daemon's jobs wait on the batch queue (pool.max_queue is ${maxQueue}); retry later`, Math.min(60, Math.max(1, wait)));
     }
-    const invalid: BatchError[] = [];
-    const valid: number[] = [];
-    items.forEach((item, i) => {
-      if (op.validate(item)) return void valid.push(i);
-      const first = op.validate.errors?.[0];
-      const where = first?.instancePath ? ` at ${first.instancePath}` : '';
-      invalid.push({ index: i, code: 'ITEM_INVALID', message: `the item${where} ${first?.message ?? 'is invalid'}` });
-    });
+    const { valid, errors: invalid } = checkItems(op, items);
     const root = this.#options.isPathOperation(op.name) ? await this.#pathRoot(items, valid) : undefined;
-    const summary: JobSummary = {
-      job_id: randomUUID(),
-      operation: op.name,
-      status: 'queued',
-      total_items: items.length,
-      processed_items: 0,
-      failed_items: 0,
-      batch_size: batchSize,
-      max_concurrent: maxConcurrent,
-      created_at: new Date().toISOString(),
-      started_at: null,
-      finished_at: null,
-    };
+    const summary = newJobSummary(op, items.length, batchSize, maxConcurrent);
     const chunks: ChunkData[] = [];
     for (let at = 0; at < valid.length; at += batchSize) {
       const idx = valid.slice(at, at + batchSize);

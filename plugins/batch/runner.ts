@@ -63,8 +63,8 @@ function signalled(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-export async function runBatch(op: Operation, items: unknown[], options: RunBatchOptions): Promise<BatchResult> {
-  const results: unknown[] = new Array(items.length).fill(null);
+/** Checks each item against the operation's item schema: the indexes that pass, and an ITEM_INVALID error for each that does not. */
+export function checkItems(op: Operation, items: unknown[]): { valid: number[]; errors: BatchError[] } {
   const errors: BatchError[] = [];
   const valid: number[] = [];
   for (let i = 0; i < items.length; i++) {
@@ -75,6 +75,12 @@ export async function runBatch(op: Operation, items: unknown[], options: RunBatc
       errors.push({ index: i, code: 'ITEM_INVALID', message: `the item${where} ${first?.message ?? 'is invalid'}` });
     }
   }
+  return { valid, errors };
+}
+
+export async function runBatch(op: Operation, items: unknown[], options: RunBatchOptions): Promise<BatchResult> {
+  const results: unknown[] = new Array(items.length).fill(null);
+  const { valid, errors } = checkItems(op, items);
   const progress: Progress = { total_items: items.length, processed_items: 0, failed_items: errors.length };
   if (errors.length > 0) options.onProgress?.({ ...progress });
 
