@@ -2,6 +2,7 @@
 // a restart), idle shutdown, and the top-level command line. (The foreground daemon is in
 // lifecycle.test.ts, start/stop in lifecycle-start.test.ts.)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { bootDaemon, tcpRequest, tempDir } from './helpers/daemon.js';
@@ -26,7 +27,7 @@ t.jobs = 2;
 const WARN = 40;
 const ERROR = 50;
 
-t.test('hearth start with a bad config exits 2 and leaves no daemon', async (t) => {
+t.test('hearth start with a bad config or a port in use exits 2 and leaves no daemon', async (t) => {
   const top = stateDir(t, 'hc-');
   const plugin = stateDir(t, 'hc-');
   const configs = tempDir('hc-cfg-');
@@ -36,15 +37,27 @@ t.test('hearth start with a bad config exits 2 and leaves no daemon', async (t) 
   const unknownPluginKey = join(configs, 'bad-plugin.json');
   writeFileSync(unknownPluginKey, JSON.stringify({ plugins: { stats: { no_such_option: 1 } } }));
 
-  const [a, b] = await Promise.all([
+  // A TCP port someone else holds: said so, with what to change.
+  const busy = stateDir(t, 'hc-');
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => holder.close(() => r())));
+  const taken = String((holder.address() as AddressInfo).port);
+
+  const [a, b, c] = await Promise.all([
     runHearth(['start', '--state-dir', top, '--port', '0', '--config', unknownTop]),
     runHearth(['start', '--state-dir', plugin, '--port', '0', '--config', unknownPluginKey]),
+    runHearth(['start', '--state-dir', busy, '--port', taken]),
   ]);
   t.equal(a.code, 2, 'an unknown top-level key: exit 2');
   t.match(a.stderr, 'no_such_key', 'the message names the key');
   t.equal(b.code, 2, 'an unknown plugin option: exit 2');
   t.match(b.stderr, 'no_such_option', 'the message names the key');
-  for (const dir of [top, plugin]) {
+  t.equal(c.code, 2, 'a port in use: exit 2');
+  t.match(c.stderr, `127.0.0.1:${taken} is in use`, 'the message names the address');
+  t.match(c.stderr, '--port', 'and what to change');
+  t.notMatch(c.stderr, 'at Server.', 'no stack trace');
+  for (const dir of [top, plugin, busy]) {
     const f = stateFiles(dir);
     const pid = readPidFile(dir);
     t.notOk(pid !== undefined && isAlive(pid), `no daemon runs for ${dir}`);

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
+import { ConfigError } from '../errors.js';
 import { VIA_SOCKET } from './app.js';
 
 export interface Listening {
@@ -21,6 +22,18 @@ function listen(server: Server, ...args: [string] | [number, string]): Promise<v
       resolve();
     });
   });
+}
+
+/** A TCP port that cannot be had, said so a user can act on it (another daemon there, or a port not allowed). */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(`${where} is in use (another hearth with its own state dir, or another program); choose another with --port or server.port (0 picks a free one)`, [], { cause: err });
+  }
+  if (code === 'EACCES') return new ConfigError(`${where} may not be listened on by this user (ports below 1024 need privileges); choose another with --port or server.port`, [], { cause: err });
+  if (code === 'EADDRNOTAVAIL') return new ConfigError(`${host} is not an address of this machine; choose another with --host or server.host`, [], { cause: err });
+  return err;
 }
 
 /** The connection of a response, kept on it: by 'finish' Node has already detached it. */
@@ -128,7 +141,7 @@ export async function listenBoth(app: Koa, socketPath: string, host: string, por
     await listen(tcp, port, host);
   } catch (err) {
     await unixCloser.close(0);
-    throw err;
+    throw listenError(err, host, port);
   }
   return {
     socket: socketPath,
