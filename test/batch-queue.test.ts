@@ -98,13 +98,17 @@ t.test('a job submitted to A runs chunks on A and B and answers as on one daemon
   t.match(redis.cli('KEYS', `hearth:job:${id}*`), new RegExp(`hearth:job:${id}`));
 });
 
-t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { skip: skipWithoutRedis }, async (t) => {
+/**
+ * A on the queue in the test, B a daemon process on the same queue; a job of 80 items (chunks of 4, ~400 ms
+ * each) submitted to A; once B has recorded a chunk, B is killed with SIGKILL. Answers the job as A reports it.
+ */
+async function killBMidJob(t: Tap.Test, queue: object = {}) {
   const { spawnDaemon, cleanEnv } = await import('./helpers/daemon.js');
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const a = await daemon(t, redis, { ms: 100 });
+  const a = await daemon(t, redis, { ms: 100, queue });
   const dir = tempDir('hearth-bqkill-');
   const config = join(dir, 'config.json');
   writeFileSync(
@@ -115,7 +119,7 @@ t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { s
       pool: { max_threads: 2, task_timeout_ms: 5000 },
       plugins: {
         files: false, git: false, dashboard: false,
-        batch: { roots: [dir], queue: queueConfig(redis) },
+        batch: { roots: [dir], queue: queueConfig(redis, queue) },
         'batch-faults': { module: faults, options: { ms: 100 } },
       },
     }),
@@ -140,6 +144,11 @@ t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { s
   t.not(before.status, 'completed', 'the job was not finished when B died');
   const job = await finished(a, id, 90_000);
   t.comment(`finished ${Date.now() - killedAt} ms after B was killed (lock and stalled check 2000 ms)`);
+  return { a, job, items, idA, idB };
+}
+
+t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { skip: skipWithoutRedis }, async (t) => {
+  const { a, job, items, idA, idB } = await killBMidJob(t);
   t.equal(job.status, 'completed');
   t.same(job.results, items.map((n) => n * 2), 'every result, in order');
   t.same(job.errors, []);
@@ -151,6 +160,22 @@ t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { s
   await waitFor('B gone from the registry', async () =>
     (await a.client.call<any>('GET', '/batch/daemons')).daemons.some((d: any) => d.id === idB) ? undefined : true);
   t.pass('B is no longer listed');
+});
+
+t.test('a chunk stalled more than max_stalls is given up: its items fail, the job still finishes', { skip: skipWithoutRedis }, async (t) => {
+  // max_stalls 0: the chunks B held when it died are not run again but recorded as failed.
+  const { job, items, idA, idB } = await killBMidJob(t, { max_stalls: 0 });
+  t.equal(job.status, 'completed', 'the job finished (not left running)');
+  t.ok(job.failed_items >= 4 && job.failed_items <= 8, `B's one or two chunks in flight failed: ${job.failed_items} items`);
+  t.equal(job.processed_items + job.failed_items, 80, 'every item counted once');
+  t.equal(job.errors.length, job.failed_items);
+  for (const e of job.errors) {
+    t.equal(e.code, 'ITEM_FAILED');
+    t.match(e.message, /given up: job stalled more than allowable limit/);
+  }
+  const failed = new Set(job.errors.map((e: any) => e.index));
+  t.same(job.results, items.map((n) => (failed.has(n) ? null : n * 2)), 'the others computed, in order');
+  t.ok(job.ran_on[idA] >= 1 && job.ran_on[idB] >= 1, JSON.stringify(job.ran_on));
 });
 
 t.test('the store records a chunk once, whoever records it and however often', { skip: skipWithoutRedis }, async (t) => {

@@ -66,7 +66,7 @@ export class QueueJobs {
       sharedRoots,
       retentionSeconds: options.retentionSeconds,
       process: (data, signal) => this.#process(data, signal),
-      onGivenUp: (data, err) => void this.#record(data, failedOutcome(data.idx, `the chunk failed on every try: ${err.message}`)).catch(() => {}),
+      onGivenUp: (data, err) => void this.#record(data, failedOutcome(data.idx, `the chunk was given up: ${err.message}`)).catch(() => {}),
       onMessage: (message) => this.#onMessage(message),
       chunksRun: () => this.#chunksRun,
       log: options.log,

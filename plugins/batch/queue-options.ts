@@ -8,7 +8,7 @@ import { describeRedisTarget, parseRedisTarget, REDIS_TARGET_SCHEMA, type RedisT
 
 export type QueueConfig =
   | string
-  | { url?: string; socket?: string; name?: string; lock_ms?: number; stalled_interval_ms?: number; heartbeat_ms?: number; concurrency?: number };
+  | { url?: string; socket?: string; name?: string; lock_ms?: number; stalled_interval_ms?: number; max_stalls?: number; heartbeat_ms?: number; concurrency?: number };
 
 export interface QueueSettings {
   target: RedisTarget;
@@ -18,6 +18,8 @@ export interface QueueSettings {
   name: string;
   lockMs: number;
   stalledIntervalMs: number;
+  /** Times a chunk may be found stalled and run again before it is given up (its items recorded as failed). */
+  maxStalls: number;
   heartbeatMs: number;
   /** Chunks this daemon runs at once per queue it consumes; 0: it submits but runs none. */
   concurrency: number;
@@ -39,6 +41,11 @@ export const QUEUE_SCHEMA = {
         name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$', description: 'Key prefix and queue name (default "hearth").' },
         lock_ms: ms('How long a chunk is locked by the daemon running it before it counts as stalled (default 30000).'),
         stalled_interval_ms: ms('How often stalled chunks are looked for and handed to another daemon (default 30000).'),
+        max_stalls: {
+          type: 'integer',
+          minimum: 0,
+          description: 'Times a chunk may be found stalled (its daemon died or hung) and run again before its items are recorded as failed: a chunk that kills every daemon it runs on does not go round for ever (default 5).',
+        },
         heartbeat_ms: ms('How often this daemon says it is alive in the registry (default 5000).'),
         concurrency: { type: 'integer', minimum: 0, description: 'Chunks run at once per queue (default pool.max_threads; 0: submit only).' },
       },
@@ -62,6 +69,7 @@ export function queueSettings(config: QueueConfig, maxThreads: number): QueueSet
     name: o.name ?? 'hearth',
     lockMs: o.lock_ms ?? 30_000,
     stalledIntervalMs: o.stalled_interval_ms ?? 30_000,
+    maxStalls: o.max_stalls ?? 5,
     heartbeatMs: o.heartbeat_ms ?? 5000,
     concurrency: o.concurrency ?? maxThreads,
   };

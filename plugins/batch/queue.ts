@@ -24,8 +24,6 @@ export type ChunkProcessor = (data: ChunkData, signal: AbortSignal | undefined) 
 
 /** Tries per chunk: a daemon closing hands its running chunks back (a failed try), another runs them. */
 export const CHUNK_ATTEMPTS = 5;
-/** Times a chunk may stall (its daemon died or hung) before BullMQ gives it up. */
-const MAX_STALLED = 5;
 const READY_WAIT_MS = 3000;
 
 export const rootQueue = (root: string) => `root-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
@@ -37,7 +35,7 @@ export interface BatchQueueOptions {
   sharedRoots: string[];
   retentionSeconds: number;
   process: ChunkProcessor;
-  /** A chunk BullMQ gave up on (tried CHUNK_ATTEMPTS times): its items are recorded as failed. */
+  /** A chunk BullMQ gave up on (tried CHUNK_ATTEMPTS times, or stalled more than max_stalls): its items are recorded as failed. */
   onGivenUp(data: ChunkData, err: Error): void;
   onMessage(message: ChannelMessage): void;
   /** Chunks this daemon has recorded, for its registry entry. */
@@ -174,13 +172,15 @@ export class BatchQueue {
         concurrency: this.settings.concurrency,
         lockDuration: this.settings.lockMs,
         stalledInterval: this.settings.stalledIntervalMs,
-        maxStalledCount: MAX_STALLED,
+        maxStalledCount: this.settings.maxStalls,
       },
     );
     worker.on('error', (err) => this.#noteError(err));
     worker.on('stalled', (chunk) => this.#options.log.info({ chunk }, 'batch queue: a chunk whose daemon died or hung is run again'));
+    // A try that failed for good (out of attempts, or stalled too often: BullMQ then fails it without a try)
+    // has its finishing time set; one to be retried has not.
     worker.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.#options.onGivenUp(job.data, err);
+      if (job?.finishedOn) this.#options.onGivenUp(job.data, err);
     });
     this.#workers.push(worker);
   }
