@@ -151,7 +151,9 @@ t.test('validation: bad bodies and unknown operations are 400, too many items 41
     ['count_lines', 'double', 'fault.exits', 'fault.loops', 'fault.sleeps', 'fault.throws', 'gzip_size', 'hash_file', 'sha256'],
   );
   t.match(ops.find((o) => o.name === 'double'), { item_schema: { type: 'number' }, owner: 'batch' });
-  t.match(ops.find((o) => o.name === 'fault.loops'), { owner: 'batch-faults' });
+  t.match(ops.find((o) => o.name === 'fault.loops'), { owner: 'batch-faults', paths: false, shareable: false });
+  t.match(ops.find((o) => o.name === 'hash_file'), { paths: true, shareable: false });
+  t.match(ops.find((o) => o.name === 'sha256'), { paths: false, shareable: true, version: '1' });
   const openapi = await d.client.call<any>('GET', '/openapi.json').catch(() => undefined);
   if (openapi) t.ok(JSON.stringify(openapi).includes('/batch/process'));
 });
@@ -181,4 +183,15 @@ t.test('a flood gets 429 QUEUE_FULL with Retry-After, and /health still answers 
   t.same([j1.status, j2.status, j3.status], [202, 202, 429]);
   const after = await d.client.call<any>('GET', '/optimization/stats');
   t.ok(after.pool.queue_size <= 2, 'the queue never passes its bound');
+});
+
+t.test('an operation that takes paths cannot be shareable; a name is checked; a second one of a name is refused', async (t) => {
+  const { Operations } = await import('../plugins/batch/operations.js');
+  const ops = new Operations();
+  const run = async () => ({ results: [], errors: [] });
+  t.throws(() => ops.add('mine', { name: 'reads', itemSchema: { type: 'string' }, paths: true, shareable: true, run }), /takes paths.*cannot be shareable/);
+  t.throws(() => ops.add('mine', { name: 'Bad Name', itemSchema: {}, run }), /must be lower-case/);
+  ops.add('mine', { name: 'reads', itemSchema: { type: 'string' }, paths: true, run });
+  t.throws(() => ops.add('other', { name: 'reads', itemSchema: {}, run }), /already registered by mine/);
+  t.match(ops.list(), [{ name: 'reads', owner: 'mine', paths: true, shareable: false, version: '1' }]);
 });

@@ -55,9 +55,6 @@ const BUILTINS: Array<{ name: string; description: string; itemSchema: object; p
   { name: 'count_lines', description: 'paths under the roots → number of lines', itemSchema: { type: 'string', minLength: 1, maxLength: 4096 }, paths: true },
 ];
 
-/** Operations whose items are file paths: their queue jobs need a shared root. */
-const PATH_OPERATIONS = new Set(BUILTINS.filter((b) => b.paths).map((b) => b.name));
-
 /** The roots path items are contained in: this plugin's own, else the files plugin's (when it is on), else home. */
 function pathRoots(ctx: PluginContext<BatchOptions>): string[] {
   if (ctx.config.roots) return [...ctx.config.roots];
@@ -114,6 +111,7 @@ export default definePlugin<BatchOptions, BatchApi>({
         description: b.description,
         itemSchema: b.itemSchema,
         shareable: b.shareable === true,
+        paths: b.paths === true,
         run: (items, { signal }) => ctx.runTask<ChunkResult>(b.name, b.paths ? { items, context: { roots } } : { items }, { signal }),
       });
     }
@@ -139,7 +137,6 @@ export default definePlugin<BatchOptions, BatchApi>({
         sharedRoots: [...(ctx.config.shared_roots ?? [])],
         retentionSeconds: ctx.config.job_retention_seconds,
         operation: (name) => operations.get(name),
-        isPathOperation: (name) => PATH_OPERATIONS.has(name),
         maxQueue: () => ctx.pool.stats().max_queue,
         maxJobs: ctx.config.max_jobs,
         publish: (type, data) => ctx.events.publish(type, data),

@@ -19,6 +19,11 @@ export interface OperationDefinition {
    * daemons through the cache's shared tier. Default false: not for results that depend on local files.
    */
   shareable?: boolean;
+  /**
+   * Whether the items are file paths. Through the queue (plugins.batch.queue), such a job's items must be under
+   * a shared root and its chunks go only to the daemons declaring it. Default false. Never shareable.
+   */
+  paths?: boolean;
   /** Options every chunk of the operation runs with (part of a shared result's key). */
   options?: Record<string, unknown>;
   /** Runs one chunk (usually `ctx.runTask(task, {items, context}, {signal})` of the plugin that adds it). */
@@ -45,6 +50,7 @@ export class Operations {
     if (!NAME.test(definition.name)) throw new Error(`batch operation name "${definition.name}" must be lower-case letters, digits, _, . or -`);
     const clash = this.#ops.get(definition.name);
     if (clash) throw new Error(`batch operation "${definition.name}" is already registered by ${clash.owner}`);
+    if (definition.paths && definition.shareable) throw new Error(`batch operation "${definition.name}" takes paths, so its results depend on local files and cannot be shareable`);
     const run = definition.shareable && this.#cache?.sharing ? withSharedResults(definition, this.#cache) : definition.run;
     this.#ops.set(definition.name, { ...definition, run, owner, validate: compileSchema(definition.itemSchema) });
   }
@@ -53,9 +59,17 @@ export class Operations {
     return this.#ops.get(name);
   }
 
-  list(): Array<{ name: string; description: string; item_schema: object; owner: string; version: string; shareable: boolean }> {
+  list(): Array<{ name: string; description: string; item_schema: object; owner: string; version: string; shareable: boolean; paths: boolean }> {
     return [...this.#ops.values()]
-      .map((op) => ({ name: op.name, description: op.description ?? '', item_schema: op.itemSchema, owner: op.owner, version: op.version ?? '1', shareable: op.shareable === true }))
+      .map((op) => ({
+        name: op.name,
+        description: op.description ?? '',
+        item_schema: op.itemSchema,
+        owner: op.owner,
+        version: op.version ?? '1',
+        shareable: op.shareable === true,
+        paths: op.paths === true,
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 }

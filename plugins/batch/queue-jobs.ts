@@ -18,8 +18,6 @@ export interface QueueJobsOptions {
   sharedRoots: string[];
   retentionSeconds: number;
   operation(name: string): Operation | undefined;
-  /** Operations whose items are paths (their jobs need a shared root). */
-  isPathOperation(name: string): boolean;
   /** The pool's max_queue: how many chunks of this daemon's jobs may wait on the queue. */
   maxQueue(): number;
   maxJobs: number;
@@ -120,7 +118,7 @@ export class QueueJobs {
       throw full(`${outstanding} chunks of this daemon's jobs wait on the batch queue (pool.max_queue is ${maxQueue}); retry later`, Math.min(60, Math.max(1, wait)));
     }
     const { valid, errors: invalid } = checkItems(op, items);
-    const root = this.#options.isPathOperation(op.name) ? await this.#pathRoot(items, valid) : undefined;
+    const root = op.paths ? await this.#pathRoot(items, valid) : undefined;
     const summary = newJobSummary(op, items.length, batchSize, maxConcurrent);
     const chunks: ChunkData[] = [];
     for (let at = 0; at < valid.length; at += batchSize) {
