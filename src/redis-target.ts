@@ -4,7 +4,7 @@
 
 export type RedisTarget = { kind: 'url'; url: string } | { kind: 'socket'; path: string };
 
-/** The JSON-schema fragment of a Redis target (config/schema.json's cache.shared holds the same). */
+/** The JSON-schema fragment of a Redis target (config/schema.json's cache.shared holds the same; a test checks). */
 export const REDIS_TARGET_SCHEMA = {
   description: 'A Redis: "redis://[user:pass@]host:port[/db]" or "rediss://…", or {"socket": "/absolute/path/redis.sock"}.',
   oneOf: [

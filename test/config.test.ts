@@ -403,3 +403,8 @@ t.test('config/default.json is valid against config/schema.json, and every key i
   back(schemaJson, defaultJson, '');
   t.same(noDefault, [], 'every schema key has a default in default.json (or is computed)');
 });
+
+t.test("config/schema.json's cache.shared is the Redis target schema the code parses by", async (t) => {
+  const { REDIS_TARGET_SCHEMA } = await import('../src/redis-target.js');
+  t.same(schemaJson.properties.cache.properties.shared, REDIS_TARGET_SCHEMA);
+});
