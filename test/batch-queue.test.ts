@@ -361,7 +361,7 @@ t.test("a daemon's outstanding chunks count against pool.max_queue: QUEUE_FULL w
   t.match(await finished(a, third.json.data.job_id), { status: 'completed', results: [10] });
 });
 
-t.test('a Redis with an eviction policy: the daemon refuses to start, saying why', { skip: skipWithoutRedis }, async (t) => {
+t.test('a Redis with an eviction policy: the daemon refuses to start, saying why; one changed later disables the queue until it is back', { skip: skipWithoutRedis }, async (t) => {
   const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
   t.teardown(() => redis.stop());
   await t.rejects(
@@ -371,6 +371,21 @@ t.test('a Redis with an eviction policy: the daemon refuses to start, saying why
   redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
   const d = await daemon(t, redis);
   t.match(await d.client.call<any>('GET', '/health'), { status: 'ok', reasons: [] }, 'with noeviction it starts');
+  // Changed while the daemon runs: seen within a heartbeat; new jobs then run on this daemon only.
+  redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru');
+  const health = await waitFor('degraded', async () => {
+    const h = await d.client.call<any>('GET', '/health');
+    return h.status === 'degraded' ? h : undefined;
+  }, 10_000);
+  t.match(health.reasons, [/maxmemory-policy is "volatile-lru"/]);
+  const local = await d.client.call<any>('POST', '/batch/jobs', { items: [1, 2], operation: 'double' });
+  const job = await finished(d, local.job_id);
+  t.match(job, { status: 'completed', results: [2, 4] });
+  t.notOk('submitted_on' in job, 'the job ran locally, not through the queue');
+  redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+  await waitFor('ok again', async () => ((await d.client.call<any>('GET', '/health')).status === 'ok' ? true : undefined), 10_000);
+  const queued = await d.client.call<any>('POST', '/batch/jobs', { items: [3], operation: 'double' });
+  t.match(await finished(d, queued.job_id), { status: 'completed', results: [6], submitted_on: await selfId(d) }, 'and the queue is used again');
 });
 
 t.test('Redis stopped mid-run: no 5xx, /health degraded, jobs run locally; back to normal when Redis returns', { skip: skipWithoutRedis }, async (t) => {

@@ -66,6 +66,7 @@ export class BatchQueue {
   #lastError: string | undefined;
   /** Set when Redis answers with an eviction policy: the queue is then not used. */
   #misconfigured: string | undefined;
+  #policyTimer: NodeJS.Timeout | undefined;
   #warned = 0;
 
   constructor(options: BatchQueueOptions) {
@@ -115,12 +116,18 @@ export class BatchQueue {
         throw new Error(problem);
       }
     }
-    this.#request.on('ready', () => {
+    // Checked again on every reconnect and with every heartbeat: someone may change it while we run.
+    const recheck = () => {
+      if (this.#request.status !== 'ready') return;
       void this.#checkPolicy().then((problem) => {
+        if (problem && problem !== this.#misconfigured) this.#options.log.error({}, `${problem}; new jobs run on this daemon only`);
+        if (!problem && this.#misconfigured) this.#options.log.info({}, `batch queue ${this.settings.where}: maxmemory-policy is noeviction again; the queue is used`);
         this.#misconfigured = problem;
-        if (problem) this.#options.log.error({}, problem);
       }, () => {});
-    });
+    };
+    this.#request.on('ready', recheck);
+    this.#policyTimer = setInterval(recheck, this.settings.heartbeatMs);
+    this.#policyTimer.unref();
     this.#subscriber.on('message', (_channel: string, text: string) => {
       let message: ChannelMessage;
       try {
@@ -221,6 +228,7 @@ export class BatchQueue {
    * hands them to another daemon). Then every connection is closed: BullMQ does not quit the ones it is given.
    */
   async close(graceMs: number, abort: () => void): Promise<void> {
+    clearInterval(this.#policyTimer);
     // With Redis away nothing can be handed back or recorded, and BullMQ's close would wait for it: at once.
     const away = this.#request.status !== 'ready';
     await bounded(this.registry.close(), away ? 100 : 1000);
