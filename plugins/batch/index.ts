@@ -145,6 +145,7 @@ export default definePlugin<BatchOptions, BatchApi>({
       const q = queue;
       ctx.onClose(() => q.close(grace));
       ctx.onHealth(() => q.queue.reasons());
+      ctx.metrics.provide('batch_queue', () => q.stats());
       await q.start();
       registerDaemonsRoute(ctx, q);
     }

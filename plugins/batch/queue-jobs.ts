@@ -106,6 +106,21 @@ export class QueueJobs {
     return n;
   }
 
+  /** For /optimization/stats (`batch_queue`): where the queue is, whether it is used, and this daemon's part. */
+  stats(): { target: string; name: string; daemon_id: string; available: boolean; reasons: string[]; own_jobs: number; outstanding_chunks: number; chunks_run: number } {
+    const { settings } = this.queue;
+    return {
+      target: settings.where,
+      name: settings.name,
+      daemon_id: this.#options.daemonId,
+      available: this.available,
+      reasons: this.queue.reasons(),
+      own_jobs: this.#own.size,
+      outstanding_chunks: this.outstanding,
+      chunks_run: this.#chunksRun,
+    };
+  }
+
   /** A new job on the queue (its items already past the size limits); throws the 400/429/503 that refuses it. */
   async submit(op: Operation, items: unknown[], batchSize: number, maxConcurrent: number): Promise<QueueJobSummary> {
     const { maxJobs } = this.#options;

@@ -21,6 +21,7 @@ export const GRANTED = [
   { method: 'POST', path: '/cache/clear' },
   { method: 'GET', path: '/batch/jobs' },
   { method: 'GET', path: '/batch/jobs/:id' },
+  { method: 'GET', path: '/batch/daemons' },
   { method: 'DELETE', path: '/batch/jobs/:id' },
   { method: 'GET', path: '/git/repos' },
 ] as const;

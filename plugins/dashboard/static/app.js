@@ -522,6 +522,9 @@ async function pollStats() {
 
   renderRoutes(metrics);
   renderCache(data.cache_stats);
+  const changed = Boolean(data.batch_queue) !== Boolean(queueStats) || data.batch_queue?.available !== queueStats?.available;
+  queueStats = data.batch_queue ?? null;
+  if (changed) pollers.daemons.kick();
   renderPool(pool);
   renderProcess(proc);
   renderBreakers(data.circuit_breakers);
@@ -559,6 +562,7 @@ function renderCache(/** @type {any} */ c) {
   setField('cache.max_size', int(c.max_size));
   setField('cache.hit_rate', pct(c.hit_rate));
   setField('cache.evictions', int(c.evictions));
+  renderShared(c.shared);
   const table = /** @type {HTMLTableElement} */ ($('#namespaces'));
   const names = Object.keys(c.namespaces ?? {}).sort();
   if (!names.length) return tableNote(table, 'none');
@@ -586,6 +590,20 @@ function renderCache(/** @type {any} */ c) {
       setCell(row, 'evictions', int(ns.evictions));
     },
   );
+}
+
+/** The shared tier's line (cache.shared), absent when it is not configured. */
+function renderShared(/** @type {any} */ sh) {
+  const line = /** @type {HTMLElement} */ ($('#cache-shared'));
+  line.hidden = !sh;
+  if (!sh) return;
+  const state = sh.connected ? (sh.breaker === 'CLOSED' ? 'connected' : `breaker ${sh.breaker}`) : 'unreachable';
+  const parts = [`${int(sh.hits)} hits`, `${int(sh.misses)} misses`, `${int(sh.writes)} writes`];
+  for (const [key, label] of [['errors', 'errors'], ['timeouts', 'timeouts'], ['bad_signatures', 'bad signatures']]) {
+    if (num(sh[key])) parts.push(`${int(sh[key])} ${label}`);
+  }
+  line.textContent = `shared ${sh.target}: ${state} · ${parts.join(' · ')}`;
+  line.dataset.state = state;
 }
 
 async function clearNamespace(/** @type {string} */ namespace, /** @type {HTMLButtonElement} */ button) {
@@ -723,6 +741,33 @@ async function pollJobs() {
   jobs.clear();
   for (const j of data) jobs.set(j.job_id, j);
   renderJobs();
+}
+
+/** The batch queue's stats (`batch_queue`, absent without a queue): its daemons are asked for only while it is usable. */
+let queueStats = /** @type {any} */ (null);
+
+/** The daemons on the batch queue and the chunks each ran; the line is hidden without a queue. */
+async function pollDaemons() {
+  const line = /** @type {HTMLElement} */ ($('#queue-daemons'));
+  line.hidden = !queueStats;
+  if (!queueStats) return;
+  if (!queueStats.available) {
+    line.textContent = queueStats.reasons?.[0] ?? `batch queue ${queueStats.target} is not in use`;
+    return;
+  }
+  const { status, data, error } = await api('GET', '/batch/daemons');
+  if (status === 404) {
+    line.hidden = true;
+    return;
+  }
+  if (status !== 200) {
+    line.textContent = `queue: ${error?.message ?? `HTTP ${status}`}`;
+    return;
+  }
+  const list = (data.daemons ?? []).map(
+    (/** @type {any} */ d) => `${d.id}${d.id === data.self ? ' (this one)' : ''} ${int(d.chunks)} chunks${d.roots?.length ? ` [${d.roots.join(', ')}]` : ''}`,
+  );
+  line.textContent = `queue ${data.queue}: ${list.length} daemon${list.length === 1 ? '' : 's'} · ${list.join(' · ')}`;
 }
 
 function renderJobs() {
@@ -875,6 +920,7 @@ const pollers = {
   stats: new Poller(1000, pollStats),
   health: new Poller(2000, pollHealth),
   jobs: new Poller(2000, pollJobs),
+  daemons: new Poller(5000, pollDaemons),
   repos: new Poller(5000, pollRepos),
   plugins: new Poller(10000, pollPlugins),
 };
