@@ -252,6 +252,16 @@ t.test('cancel and SSE from B of a job submitted to A', { skip: skipWithoutRedis
   const done = events.map((e) => e.processed_items + e.failed_items);
   t.same(done, [...done].sort((x, y) => x - y), 'progress never goes back');
   await waitFor('the stream to end', async () => (sse.ended() ? true : undefined), 5000);
+  // Progress is published as for a local job, one event per 100 ms at most: not one per chunk.
+  const many = await a.client.call<any>('POST', '/batch/jobs', { items: Array.from({ length: 150 }, (_, i) => i), operation: 'double', batch_size: 1 });
+  const manySse = await openSse({ socket: b.socket }, `/batch/jobs/${many.job_id}/events`);
+  t.teardown(() => manySse.close());
+  await manySse.until('finished', (r) => r.some((x) => x.event === 'batch.job.finished'), 60_000);
+  const manyJob = await finished(a, many.job_id);
+  const ranMs = Date.parse(manyJob.finished_at) - Date.parse(manyJob.created_at);
+  const progress = manySse.records.filter((r) => r.event === 'batch.job.progress').length;
+  t.ok(progress <= Math.ceil(ranMs / 100) + 3, `${progress} progress events for 150 chunks in ${ranMs} ms`);
+  t.match(manyJob, { status: 'completed', processed_items: 150 });
   // A finished job's stream on B: the final state at once.
   const again = await openSse({ socket: b.socket }, `/batch/jobs/${small.job_id}/events`);
   await again.until('finished', (r) => r.length === 1, 5000);

@@ -71,7 +71,8 @@ export interface JobsOptions {
 
 const FINISHED = new Set<JobStatus>(['completed', 'failed', 'cancelled']);
 export const isFinished = (status: JobStatus): boolean => FINISHED.has(status);
-const PROGRESS_EVERY_MS = 100;
+/** At most one progress event a job in this long (a job of many small chunks would send thousands). */
+export const PROGRESS_EVERY_MS = 100;
 const PERSIST_EVERY_MS = 1000;
 const ID = /^[0-9a-f-]{36}$/;
 

@@ -4,7 +4,7 @@
 // BullMQ hands to this daemon, and what the queue's channel says (progress, cancels).
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { HearthError, isHearthError } from '../../src/errors.js';
-import { newJobSummary, type JobSummary } from './jobs.js';
+import { newJobSummary, PROGRESS_EVERY_MS, type JobSummary } from './jobs.js';
 import type { Operation } from './operations.js';
 import { BatchQueue, type BatchQueueOptions, type ChunkData } from './queue.js';
 import type { QueueSettings } from './queue-options.js';
@@ -49,6 +49,8 @@ export class QueueJobs {
   #running = new Map<string, Set<AbortController>>();
   #drain = new AbortController();
   #chunksRun = 0;
+  /** When a progress event of each running job was last published here. */
+  #lastProgress = new Map<string, number>();
   /** Chunks of this daemon's jobs recorded per second, smoothed: what Retry-After is estimated from. */
   #rate = 0;
   #lastDone = 0;
@@ -79,6 +81,9 @@ export class QueueJobs {
   }
 
   async #refresh(): Promise<void> {
+    // A job whose finish this daemon never heard of (Redis was away) must not stay here for ever.
+    const stale = Date.now() - 60_000;
+    for (const [id, at] of this.#lastProgress) if (at < stale) this.#lastProgress.delete(id);
     if (!this.available) return;
     for (const [id, own] of this.#own) {
       try {
@@ -215,10 +220,17 @@ export class QueueJobs {
 
   #onMessage(message: ChannelMessage): void {
     const { job_id: id, status } = message.data;
-    this.#options.publish(message.type, message.data);
+    // Progress as on a local job: one event per job per PROGRESS_EVERY_MS at most; the finish always.
+    const now = Date.now();
+    if (message.type === 'batch.job.finished') {
+      this.#lastProgress.delete(id);
+      this.#options.publish(message.type, message.data);
+    } else if (now - (this.#lastProgress.get(id) ?? 0) >= PROGRESS_EVERY_MS) {
+      this.#lastProgress.set(id, now);
+      this.#options.publish(message.type, message.data);
+    }
     const own = this.#own.get(id);
     if (own) {
-      const now = Date.now();
       const recorded = message.chunks_done - own.done;
       if (recorded > 0 && this.#lastDone > 0) {
         const rate = (recorded * 1000) / Math.max(1, now - this.#lastDone);
