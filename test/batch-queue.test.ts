@@ -100,9 +100,11 @@ t.test('a job submitted to A runs chunks on A and B and answers as on one daemon
 
 /**
  * A on the queue in the test, B a daemon process on the same queue; a job of 80 items (chunks of 4, ~400 ms
- * each) submitted to A; once B has recorded a chunk, B is killed with SIGKILL. Answers the job as A reports it.
+ * each) submitted to A (or to B); once B has recorded a chunk, B is killed with SIGKILL. Answers the job as
+ * A reports it.
  */
-async function killBMidJob(t: Tap.Test, queue: object = {}) {
+async function killBMidJob(t: Tap.Test, queue: object = {}, submitTo: 'A' | 'B' = 'A') {
+  const { Client } = await import('../src/client.js');
   const { spawnDaemon, cleanEnv } = await import('./helpers/daemon.js');
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
@@ -134,7 +136,10 @@ async function killBMidJob(t: Tap.Test, queue: object = {}) {
     return l.daemons.find((d: any) => d.id !== idA)?.id as string | undefined;
   });
   const items = Array.from({ length: 80 }, (_, i) => i);
-  const { job_id: id } = await a.client.call<any>('POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 4 });
+  const bClient = new Client({ socket: join(dir, 'state', 'hearth.sock') });
+  t.teardown(() => bClient.close());
+  const submitter = submitTo === 'A' ? a.client : bClient;
+  const { job_id: id } = await submitter.call<any>('POST', '/batch/jobs', { items, operation: 'fault.sleeps', batch_size: 4 });
   // B has recorded chunks and is running more (every chunk takes ~400 ms): then it dies.
   await waitFor('B to have run a chunk', async () => ((await a.client.call<any>('GET', `/batch/jobs/${id}`)).ran_on[idB] > 0 ? true : undefined));
   b.child.kill('SIGKILL');
@@ -160,6 +165,16 @@ t.test('B killed with SIGKILL mid-job: A finishes the job, every item once', { s
   await waitFor('B gone from the registry', async () =>
     (await a.client.call<any>('GET', '/batch/daemons')).daemons.some((d: any) => d.id === idB) ? undefined : true);
   t.pass('B is no longer listed');
+});
+
+t.test('the submitter B killed with SIGKILL mid-job: the job finishes without it, and A reports it', { skip: skipWithoutRedis }, async (t) => {
+  const { job, items, idA, idB } = await killBMidJob(t, {}, 'B');
+  t.equal(job.submitted_on, idB, 'submitted to B');
+  t.equal(job.status, 'completed', 'finished by A');
+  t.same(job.results, items.map((n) => n * 2), 'every result, in order');
+  t.same(job.errors, []);
+  t.equal(job.processed_items, 80, 'each item counted once');
+  t.equal(job.ran_on[idA] + job.ran_on[idB], 20, `each chunk recorded once: ${JSON.stringify(job.ran_on)}`);
 });
 
 t.test('a chunk stalled more than max_stalls is given up: its items fail, the job still finishes', { skip: skipWithoutRedis }, async (t) => {
