@@ -386,6 +386,23 @@ t.test("a daemon's outstanding chunks count against pool.max_queue: QUEUE_FULL w
   t.match(await finished(a, third.json.data.job_id), { status: 'completed', results: [10] });
 });
 
+t.test("a chunk's deadline counts from its start on the daemon that runs it, not from the job's submission", { skip: skipWithoutRedis }, async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  // One chunk at a time, 600 ms each, a deadline of 1500 ms: the sixth starts ~3 s after submission.
+  const d = await daemon(t, redis, { ms: 600, pool: { max_threads: 1, task_timeout_ms: 1500 } });
+  const slow = await d.client.call<any>('POST', '/batch/jobs', { items: [0, 1, 2, 3, 4, 5], operation: 'fault.sleeps', batch_size: 1 });
+  const job = await finished(d, slow.job_id);
+  t.match(job, { status: 'completed', results: [0, 2, 4, 6, 8, 10], errors: [], processed_items: 6 }, 'every chunk within its own deadline');
+  t.ok(Date.parse(job.finished_at) - Date.parse(job.created_at) > 1500, 'though the job took longer than one deadline');
+  // A chunk that never ends is stopped at its deadline; its items fail, the job finishes.
+  const stuck = await d.client.call<any>('POST', '/batch/jobs', { items: [1, 2], operation: 'fault.loops', batch_size: 2 });
+  const lost = await finished(d, stuck.job_id);
+  t.match(lost, { status: 'completed', processed_items: 0, failed_items: 2 });
+  t.match(lost.errors, [{ index: 0, code: 'ITEM_FAILED' }, { index: 1, code: 'ITEM_FAILED' }]);
+  t.comment(lost.errors[0].message);
+});
+
 t.test('a Redis with an eviction policy: the daemon refuses to start, saying why; one changed later disables the queue until it is back', { skip: skipWithoutRedis }, async (t) => {
   const redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
   t.teardown(() => redis.stop());
