@@ -300,6 +300,8 @@ t.test('/optimization/stats: window, total and the process section', async (t) =
   t.ok(recent.metrics['http.GET /health'].total >= 1);
   t.not(recent.process.event_loop_delay, null, 'the event-loop delay once the monitor has run between two reads');
   t.ok(recent.process.event_loop_delay.p99 >= 0);
+  // What the loop was late by, not the monitor's own 100 ms period between wakes (which Node's histogram holds).
+  t.ok(recent.process.event_loop_delay.min < 0.05, `the least delay of an idle loop is not the timer period: ${recent.process.event_loop_delay.min} s`);
   const bad = await tcpRequest(d.url, '/optimization/stats?window=0', { headers: { authorization: `Bearer ${d.token}` } });
   t.equal(bad.json.error.code, 'VALIDATION_FAILED');
   const text = await (await d.client.raw('GET', '/metrics')).body;

@@ -23,13 +23,25 @@ export class OnDemandDelay {
   #histogram: IntervalHistogram | undefined;
   #stop: NodeJS.Timeout | undefined;
 
-  /** Seconds since the previous read; null on the first read of a spell (nothing measured yet) or with no sample. */
+  /**
+   * Seconds since the previous read; null on the first read of a spell (nothing measured yet) or with no sample.
+   * Node's histogram holds the time between two wakes of its timer, the resolution included (an idle loop reads
+   * 100 ms): the delay is what comes on top of it, how late the timer ran.
+   */
   read(): DelayStats | null {
     const h = this.#histogram;
     this.#keepAlive();
     if (!h || h.count === 0) return null;
-    const s = (ns: number) => round(ns / 1e9, 6);
-    const stats = { min: s(h.min), mean: s(h.mean), stddev: s(h.stddev), p50: s(h.percentile(50)), p90: s(h.percentile(90)), p99: s(h.percentile(99)), max: s(h.max) };
+    const s = (ns: number) => round(Math.max(0, ns - RESOLUTION_MS * 1e6) / 1e9, 6);
+    const stats = {
+      min: s(h.min),
+      mean: s(h.mean),
+      stddev: round(h.stddev / 1e9, 6),
+      p50: s(h.percentile(50)),
+      p90: s(h.percentile(90)),
+      p99: s(h.percentile(99)),
+      max: s(h.max),
+    };
     h.reset();
     return stats;
   }
