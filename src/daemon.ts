@@ -291,5 +291,6 @@ function openSharedTier(config: HearthConfig, breakers: Breakers, log: Logger): 
     ttlSeconds: cache.shared_ttl_seconds,
     breakers,
     onError: (err, context) => (err === undefined ? log.info(context) : log.warn({ err }, context)),
+    onWarning: (message) => log.warn(message),
   });
 }

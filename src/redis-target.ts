@@ -59,3 +59,8 @@ function redact(text: string): string {
     return text.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
   }
 }
+
+/** The `maxmemory_policy` of an `INFO memory` reply, or 'unknown'. */
+export function evictionPolicyIn(infoMemory: string): string {
+  return /maxmemory_policy:(\S+)/.exec(infoMemory)?.[1] ?? 'unknown';
+}

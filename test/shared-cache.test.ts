@@ -73,7 +73,7 @@ t.test('shared tier', { skip: skipWithoutRedis }, async (t) => {
     const second = await process_(b, 'sha256', [...items, 'delta']);
     t.same(second.body.data.results, [...items, 'delta'].map(sha), 'the same answers');
     const sb = await shared(b);
-    t.match(sb, { hits: 3, misses: 1, bad_signatures: 0, connected: true, breaker: 'CLOSED' }, 'three from the tier, one computed');
+    t.match(sb, { hits: 3, misses: 1, bad_signatures: 0, connected: true, breaker: 'CLOSED', eviction_policy: 'noeviction' }, 'three from the tier, one computed');
     const again = await process_(b, 'sha256', items);
     t.same(again.body.data.results, items.map(sha));
     t.equal((await shared(b)).hits, 3, 'found locally the second time (promoted from the tier)');
@@ -176,6 +176,34 @@ t.test('shared tier', { skip: skipWithoutRedis }, async (t) => {
     await tier.close();
     t.same(tier.reasons(), [], 'closed: nothing to report');
     t.same(await tier.getMany(['ns:a']), [undefined], 'closed: a miss, no throw');
+  });
+
+  t.test("the Redis's eviction policy: read on each connection, in stats, noeviction warned of", async (t) => {
+    const warned: string[] = [];
+    const tier = await SharedTier.open({
+      target: { kind: 'socket', path: redis.socket },
+      secret: Buffer.from('s'.repeat(32)),
+      timeoutMs: 500,
+      ttlSeconds: 3600,
+      onWarning: (message) => warned.push(message),
+    });
+    t.teardown(() => tier.close());
+    t.teardown(() => redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction'));
+    const policyBecomes = (policy: string) => until(`policy ${policy}`, async () => tier.stats().eviction_policy === policy);
+    await policyBecomes('noeviction');
+    t.equal(warned.length, 1, "redis-server's default, noeviction: warned of");
+    t.match(warned[0], /maxmemory-policy is noeviction.*TTL \(3600 s\).*allkeys-lru/);
+
+    // Changed, then the connection dropped: the reconnect reads it again.
+    redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'normal');
+    await policyBecomes('allkeys-lru');
+    t.equal(warned.length, 1, 'an evicting Redis suits a cache: no warning');
+    redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'normal');
+    await policyBecomes('noeviction');
+    t.equal(warned.length, 2, 'noeviction again: warned again');
+    t.same(await tier.getMany(['ns:none']), [undefined], 'the tier works on after the reconnects');
   });
 });
 

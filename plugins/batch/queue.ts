@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { evictionPolicyIn } from '../../src/redis-target.js';
 import { DaemonRegistry } from './daemons.js';
 import { connect, type QueueSettings } from './queue-options.js';
 import { QueueStore, type ChannelMessage } from './queue-store.js';
@@ -50,7 +51,7 @@ async function evictionPolicy(redis: Redis): Promise<string> {
   } catch {
     // CONFIG may be renamed or disabled (managed Redis): INFO says it too.
   }
-  return /maxmemory_policy:(\S+)/.exec(await redis.info('memory'))?.[1] ?? 'unknown';
+  return evictionPolicyIn(await redis.info('memory'));
 }
 
 export class BatchQueue {

@@ -10,6 +10,9 @@
 // - Fail fast while disconnected: node-redis's offline queue is off (with it, a command sent while Redis is
 //   down waits until it is back, however long that is); a command is not even tried while the client is
 //   not ready. The client reconnects by itself (backoff up to 2 s, forever).
+// - Its Redis's maxmemory-policy is read on each connection (INFO memory) and shown in stats: with
+//   `noeviction` entries leave only by their TTL and a full Redis refuses writes, a queue's on the same
+//   instance too; that is logged as a warning, once per policy seen (an LRU policy is the one to give it).
 //
 // Keys: Keyv's namespace defaults to "keyv" and both Keyv and the adapter apply it (`keyv::keyv:<key>`, or
 // `ns::ns:<key>` with a namespace: seen with redis-cli KEYS). Here Keyv adds no prefix (useKeyPrefix false)
@@ -19,7 +22,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { isHearthError } from '../errors.js';
-import { describeRedisTarget, type RedisTarget } from '../redis-target.js';
+import { describeRedisTarget, evictionPolicyIn, type RedisTarget } from '../redis-target.js';
 import { Breakers, type BreakerState } from './breakers.js';
 
 export const SHARED_BREAKER = 'cache:shared';
@@ -39,6 +42,8 @@ export interface SharedTierOptions {
   connectWaitMs?: number;
   /** Connection lost or back (logged once per change, not per reconnect attempt). */
   onError?: (err: unknown, context: string) => void;
+  /** A setting of the Redis that will hurt (its eviction policy), said once per value seen. */
+  onWarning?: (message: string) => void;
 }
 
 export interface SharedTierStats {
@@ -61,6 +66,8 @@ export interface SharedTierStats {
   writes: number;
   breaker: BreakerState;
   timeout_ms: number;
+  /** The Redis's maxmemory-policy as read on connecting ('unknown' when INFO does not say; null before). */
+  eviction_policy: string | null;
 }
 
 class SharedTimeout extends Error {}
@@ -103,6 +110,7 @@ export class SharedTier {
   readonly #breakers: Breakers;
   readonly #ownBreakers: boolean;
   readonly #onError: (err: unknown, context: string) => void;
+  readonly #onWarning: (message: string) => void;
   #hits = 0;
   #misses = 0;
   #errors = 0;
@@ -113,6 +121,7 @@ export class SharedTier {
   #pendingWrites = 0;
   #lastError: unknown;
   #wasReady = false;
+  #policy: string | null = null;
   #closing: Promise<void> | undefined;
 
   private constructor(options: SharedTierOptions) {
@@ -123,6 +132,7 @@ export class SharedTier {
     this.#ownBreakers = !options.breakers;
     this.#breakers = options.breakers ?? new Breakers({ failure_threshold: 3, reset_timeout_seconds: 30 });
     this.#onError = options.onError ?? noop;
+    this.#onWarning = options.onWarning ?? noop;
     this.#client = clientFor(options.target, Math.max(1000, options.timeoutMs));
     this.#client.on('error', (err: unknown) => {
       this.#lastError = err;
@@ -135,6 +145,7 @@ export class SharedTier {
       if (this.#lastError !== undefined) this.#onError(undefined, `shared cache ${this.target} connected again`);
       this.#wasReady = true;
       this.#lastError = undefined;
+      void this.#readPolicy();
     });
     const store = new KeyvRedis(this.#client as never, { keyPrefixSeparator: ':', throwOnErrors: true, throwOnConnectError: true });
     this.#keyv = new Keyv(store, {
@@ -170,6 +181,20 @@ export class SharedTier {
       client.once('ready', done);
       client.once('error', done);
     });
+  }
+
+  async #readPolicy(): Promise<void> {
+    const info = await this.#call('policy read', Math.max(1000, this.timeoutMs), () => this.#client.info('memory'));
+    if (info === undefined) return;
+    const policy = evictionPolicyIn(info);
+    if (policy === 'noeviction' && this.#policy !== policy) {
+      this.#onWarning(
+        `shared cache ${this.target}: maxmemory-policy is noeviction, so entries leave only by their TTL ` +
+          `(${this.ttlSeconds} s) and a full Redis refuses writes, a batch queue's on it too; ` +
+          'give the shared tier a Redis with maxmemory-policy allkeys-lru',
+      );
+    }
+    this.#policy = policy;
   }
 
   get connected(): boolean {
@@ -280,6 +305,7 @@ export class SharedTier {
       writes: this.#writes,
       breaker: this.#breakers.state(SHARED_BREAKER),
       timeout_ms: this.timeoutMs,
+      eviction_policy: this.#policy,
     };
   }
 
