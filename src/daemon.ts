@@ -12,7 +12,7 @@ import { listenBoth, type Listening } from './http/server.js';
 import { loadPlugins, PluginHost } from './registry.js';
 import { CacheService } from './services/cache.js';
 import { readSharedSecret } from './services/shared-secret.js';
-import { SharedTier } from './services/shared-tier.js';
+import type { SharedTier } from './services/shared-tier.js';
 import { parseRedisTarget } from './redis-target.js';
 import { EventBus } from './services/events.js';
 import { MAX_BUFFERED } from './http/sse.js';
@@ -281,9 +281,13 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<Daemon> 
   }
 }
 
-/** The shared cache tier of cache.shared (checked by loadConfig): connecting goes on in the background. */
-function openSharedTier(config: HearthConfig, breakers: Breakers, log: Logger): Promise<SharedTier> {
+/**
+ * The shared cache tier of cache.shared (checked by loadConfig): connecting goes on in the background. Its
+ * Redis client (~0.15 s and ~15 MB of a start) is loaded only by a daemon that has the tier.
+ */
+async function openSharedTier(config: HearthConfig, breakers: Breakers, log: Logger): Promise<SharedTier> {
   const { cache } = config;
+  const { SharedTier } = await import('./services/shared-tier.js');
   return SharedTier.open({
     target: parseRedisTarget(cache.shared),
     secret: readSharedSecret(cache.shared_secret_file!),

@@ -11,7 +11,7 @@ import { Jobs, isFinished } from './jobs.js';
 import { JobStore } from './job-store.js';
 import { Operations, type OperationDefinition } from './operations.js';
 import { registerDaemonsRoute } from './daemons-route.js';
-import { QueueJobs } from './queue-jobs.js';
+import type { QueueJobs } from './queue-jobs.js';
 import { daemonId, QUEUE_SCHEMA, queueSettings, SHARED_ROOTS_SCHEMA, type QueueConfig } from './queue-options.js';
 import { runBatch } from './runner.js';
 import type { ChunkResult } from './task-kit.js';
@@ -131,6 +131,8 @@ export default definePlugin<BatchOptions, BatchApi>({
     let queue: QueueJobs | undefined;
     if (ctx.config.queue !== undefined) {
       const settings = queueSettings(ctx.config.queue, ctx.core.pool.max_threads);
+      // BullMQ and ioredis (~0.2 s and ~25 MB of a start) are loaded only by a daemon that has a queue.
+      const { QueueJobs } = await import('./queue-jobs.js');
       queue = new QueueJobs({
         settings,
         daemonId: daemonId(ctx.core.state_dir),

@@ -1,9 +1,8 @@
 // The batch queue's config (plugins.batch.queue): its schema, the settings with defaults filled, the
-// daemon's id on the queue, and the ioredis options of its connections.
+// daemon's id on the queue.
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Redis, type RedisOptions } from 'ioredis';
 import { describeRedisTarget, parseRedisTarget, REDIS_TARGET_SCHEMA, type RedisTarget } from '../../src/redis-target.js';
 
 export type QueueConfig =
@@ -84,17 +83,4 @@ export function daemonId(stateDir: string): string {
     // Not there yet: its name as given.
   }
   return `${hostname()}-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
-}
-
-/**
- * A connection: it reconnects within 2 s, forever; one that requests use (`request`) fails a command at
- * once while disconnected rather than queue it and keep an HTTP request waiting. BullMQ's Worker needs
- * `maxRetriesPerRequest: null`. Whoever opens one quits it (BullMQ does not quit a connection it is given).
- */
-export function connect(target: RedisTarget, mode: 'request' | 'worker' | 'subscriber'): Redis {
-  const options: RedisOptions = {
-    retryStrategy: (times) => Math.min(100 * times, 2000),
-    ...(mode === 'request' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 } : { maxRetriesPerRequest: null }),
-  };
-  return target.kind === 'socket' ? new Redis({ ...options, path: target.path }) : new Redis(target.url, options);
 }

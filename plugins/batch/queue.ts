@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { evictionPolicyIn } from '../../src/redis-target.js';
+import { Redis, type RedisOptions } from 'ioredis';
+import { evictionPolicyIn, type RedisTarget } from '../../src/redis-target.js';
 import { DaemonRegistry } from './daemons.js';
-import { connect, type QueueSettings } from './queue-options.js';
+import type { QueueSettings } from './queue-options.js';
 import { QueueStore, type ChannelMessage } from './queue-store.js';
 
 /** A chunk as it travels through BullMQ: the job, the chunk's number, its items and their indexes in the job. */
@@ -258,4 +258,17 @@ async function bounded(promise: Promise<unknown>, ms: number): Promise<boolean> 
 async function quit(redis: Redis): Promise<void> {
   if (redis.status === 'ready' && (await bounded(redis.quit(), 1000))) return;
   redis.disconnect();
+}
+
+/**
+ * A connection: it reconnects within 2 s, forever; one that requests use (`request`) fails a command at
+ * once while disconnected rather than queue it and keep an HTTP request waiting. BullMQ's Worker needs
+ * `maxRetriesPerRequest: null`. Whoever opens one quits it (BullMQ does not quit a connection it is given).
+ */
+function connect(target: RedisTarget, mode: 'request' | 'worker' | 'subscriber'): Redis {
+  const options: RedisOptions = {
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+    ...(mode === 'request' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 } : { maxRetriesPerRequest: null }),
+  };
+  return target.kind === 'socket' ? new Redis({ ...options, path: target.path }) : new Redis(target.url, options);
 }
