@@ -32,10 +32,39 @@ export function checkSchema(schema: object): void {
   strict.validateSchema(schema, true);
 }
 
+/**
+ * The errors that say what is wrong with a `oneOf`: a branch of another type than the value (a string
+ * where an object was given) is left out with its errors, and the `oneOf` error itself once a branch of
+ * the value's type says more. `"http://x"` for a URL-or-object is then `must match pattern "^rediss?://"`
+ * alone, not that plus "must be object" plus "must match exactly one schema in oneOf".
+ */
+export function pruneOneOf(errors: ErrorObject[]): ErrorObject[] {
+  const drop = new Set<ErrorObject>();
+  const retold = new Map<ErrorObject, ErrorObject>();
+  for (const one of errors) {
+    if (one.keyword !== 'oneOf' || one.params.passingSchemas != null) continue;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of errors) {
+      const m = e.schemaPath.startsWith(`${one.schemaPath}/`) ? /^\/(\d+)\//.exec(e.schemaPath.slice(one.schemaPath.length)) : null;
+      if (m && e.instancePath.startsWith(one.instancePath)) branches.set(m[1]!, [...(branches.get(m[1]!) ?? []), e]);
+    }
+    const ofOtherType = (list: ErrorObject[]) => list.some((e) => e.keyword === 'type' && e.instancePath === one.instancePath);
+    const kept = [...branches.values()].filter((list) => !ofOtherType(list));
+    for (const list of branches.values()) if (ofOtherType(list)) for (const e of list) drop.add(e);
+    if (kept.length > 0) drop.add(one);
+    else {
+      // No branch of the value's type: the one thing to say is which types would do.
+      const types = [...branches.values()].flatMap((list) => list.filter((e) => e.keyword === 'type' && e.instancePath === one.instancePath).map((e) => String(e.params.type)));
+      retold.set(one, { ...one, message: `must be ${[...new Set(types)].join(' or ')}` });
+    }
+  }
+  return errors.filter((e) => !drop.has(e)).map((e) => retold.get(e) ?? e);
+}
+
 /** ajv errors as details whose `path` is a JSON pointer to the offending key or value. */
 export function errorDetails(errors: ErrorObject[] | null | undefined, prefix = ''): ErrorDetail[] {
   const details: ErrorDetail[] = [];
-  for (const e of errors ?? []) {
+  for (const e of pruneOneOf(errors ?? [])) {
     let path = prefix + e.instancePath;
     let message: string;
     switch (e.keyword) {
@@ -46,6 +75,9 @@ export function errorDetails(errors: ErrorObject[] | null | undefined, prefix = 
       case 'required':
         path += `/${String(e.params.missingProperty)}`;
         message = 'is required';
+        break;
+      case 'oneOf':
+        message = e.params.passingSchemas == null ? (e.message ?? 'is invalid') : 'matches several of its alternatives; it must match exactly one';
         break;
       case 'enum':
         message = `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;

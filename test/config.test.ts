@@ -408,3 +408,22 @@ t.test("config/schema.json's cache.shared is the Redis target schema the code pa
   const { REDIS_TARGET_SCHEMA } = await import('../src/redis-target.js');
   t.same(schemaJson.properties.cache.properties.shared, REDIS_TARGET_SCHEMA);
 });
+
+t.test('a Redis target that is wrong says what is wrong with the branch of its type, not every oneOf branch', async (t) => {
+  const { REDIS_TARGET_SCHEMA } = await import('../src/redis-target.js');
+  const { QUEUE_SCHEMA } = await import('../plugins/batch/queue-options.js');
+  const { compileSchema, describeDetails, errorDetails } = await import('../src/validation.js');
+  const said = (schema: object, value: unknown) => {
+    const validate = compileSchema(schema);
+    t.notOk(validate(value), `${JSON.stringify(value)} is refused`);
+    return describeDetails(errorDetails(validate.errors, '/x'));
+  };
+  t.equal(said(REDIS_TARGET_SCHEMA, 'http://example.com'), '/x: must match pattern "^rediss?://"');
+  t.equal(said(REDIS_TARGET_SCHEMA, { socket: 'relative.sock' }), '/x/socket: must match pattern "^/"');
+  t.equal(said(REDIS_TARGET_SCHEMA, 5), '/x: must be string or object');
+  t.equal(said(QUEUE_SCHEMA, 42), '/x: must be string or object');
+  t.equal(said(QUEUE_SCHEMA, { socket: '/r.sock', url: 'redis://h:1' }), '/x: matches several of its alternatives; it must match exactly one');
+  t.equal(said(QUEUE_SCHEMA, { socket: '/r.sock', nme: 'a' }), '/x/nme: unknown key "nme"');
+  // Through the config file, as hearth config check and the daemon say it.
+  t.throws(() => checkConfigDocument({ cache: { shared: 'http://x.example' } }, 'test'), { message: 'invalid config (test): /cache/shared: must match pattern "^rediss?://"' });
+});
