@@ -59,7 +59,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env): Loa
 }
 
 /** The shared cache tier's settings beyond what the schema says: a valid target, a readable secret of its own. */
-function checkSharedCache(cache: HearthConfig['cache']): void {
+export function checkSharedCache(cache: Pick<HearthConfig['cache'], 'shared' | 'shared_secret_file'>): void {
   if (cache.shared === undefined) {
     if (cache.shared_secret_file !== undefined) readSharedSecret(cache.shared_secret_file);
     return;

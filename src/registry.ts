@@ -253,6 +253,8 @@ export class PluginHost {
       } catch (err) {
         item.state = 'failed';
         await this.close(this.#services.core.server.close_timeout_ms);
+        // A setting the plugin found wrong (its Redis's, say) is reported as the config error it is.
+        if (err instanceof ConfigError) throw new ConfigError(`plugin ${item.name}: ${err.message}`, err.details, { cause: err });
         throw new PluginError(item.name, 'setup', err);
       }
     }

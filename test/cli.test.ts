@@ -210,3 +210,23 @@ t.test('config check reports every problem at once', async (t) => {
   t.match(res.stderr, 'invalid config for plugin good: /plugins/good/options/greeting: must be string');
   t.match(res.stderr, 'invalid config for plugin batch: /plugins/batch/max_items: must be >= 1');
 });
+
+t.test("config check reads the shared tier's secret as the daemon does: missing, short, then good", async (t) => {
+  const dir = tempDir('hearth-check-');
+  const file = join(dir, 'config.json');
+  const check = async (secret: string) => {
+    writeFileSync(file, JSON.stringify({ cache: { shared: 'redis://127.0.0.1:1', shared_secret_file: secret } }));
+    return runCli(['config', 'check', file]);
+  };
+  const missing = await check('missing.secret');
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, `cannot read cache.shared_secret_file ${join(dir, 'missing.secret')}: ENOENT`, 'relative to the file, as the daemon reads it');
+  writeFileSync(join(dir, 'short.secret'), 'abcde');
+  const short = await check('short.secret');
+  t.equal(short.code, 2);
+  t.match(short.stderr, 'holds 5 bytes; a team secret needs at least 16');
+  writeFileSync(join(dir, 'team.secret'), 'team-secret-0123456789abcdef');
+  const good = await check('team.secret');
+  t.equal(good.code, 0, good.stderr);
+  t.equal(good.stdout, `${file}: valid\n`);
+});

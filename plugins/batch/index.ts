@@ -290,15 +290,22 @@ export default definePlugin<BatchOptions, BatchApi>({
           stream.end();
           return;
         }
+        // Progress only goes forward: a queue job's events come over Redis's channel, so one published before
+        // the snapshot was read may arrive after it; an event not ahead of what was sent is left out.
+        let done = first.processed_items + first.failed_items;
         onEvent = (event) => {
+          if (event.type === 'batch.job.finished') {
+            stream.send(event.id, event.type, event);
+            stream.end();
+            return;
+          }
+          const count = Number(event.processed_items) + Number(event.failed_items);
+          if (count <= done) return;
+          done = count;
           stream.send(event.id, event.type, event);
-          if (event.type === 'batch.job.finished') stream.end();
         };
         stream.send(clock, 'batch.job.progress', first);
-        const done = first.processed_items + first.failed_items;
-        for (const event of early) {
-          if (event.type === 'batch.job.finished' || Number(event.processed_items) + Number(event.failed_items) > done) onEvent(event);
-        }
+        for (const event of early) onEvent(event);
       },
     });
 

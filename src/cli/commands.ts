@@ -3,6 +3,7 @@
 // command that runs it, so status, stop and cache clear load no more than a client.
 import { dirname } from 'node:path';
 import { locateDaemon, numberAt, readConfigDocument, stringAt, type ConfigFlags, type DaemonLocation, type PluginEntry } from '../config-source.js';
+import { ConfigError } from '../errors.js';
 import { readRuntimeInfo, stateFiles } from '../state.js';
 import { buildMismatch, SPAWN_TIMEOUT_MS, startInBackground, stopDaemon, type Health } from './connect.js';
 import { EXIT } from './exit.js';
@@ -84,7 +85,7 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
 
 async function configCheck(ctx: CommandContext): Promise<number> {
   const file = ctx.args[0] as string;
-  const { ENV_VARIABLES, configDocumentErrors } = await import('../config.js');
+  const { ENV_VARIABLES, checkSharedCache, configDocumentErrors } = await import('../config.js');
   const { pluginProblems } = await import('../registry.js');
   const { describeDetails } = await import('../validation.js');
   // The file alone: variables that would override it are not part of what is checked.
@@ -95,6 +96,15 @@ async function configCheck(ctx: CommandContext): Promise<number> {
   const problems: string[] = [];
   const core = configDocumentErrors(fileDoc);
   if (core.length > 0) problems.push(`invalid config (${file}): ${describeDetails(core)}`);
+  else {
+    // What the daemon checks beyond the schema: the shared tier's target and its secret file (read).
+    try {
+      checkSharedCache((read.doc as { cache?: object }).cache ?? {});
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(err.message);
+    }
+  }
   const plugins = read.doc.plugins;
   if (typeof plugins === 'object' && plugins !== null && !Array.isArray(plugins)) {
     const entries = Object.fromEntries(Object.entries(plugins).filter(([, v]) => typeof v === 'boolean' || (typeof v === 'object' && v !== null)));

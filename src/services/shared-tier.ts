@@ -11,8 +11,8 @@
 //   down waits until it is back, however long that is); a command is not even tried while the client is
 //   not ready. The client reconnects by itself (backoff up to 2 s, forever).
 // - Its Redis's maxmemory-policy is read on each connection (INFO memory) and shown in stats: with
-//   `noeviction` entries leave only by their TTL and a full Redis refuses writes, a queue's on the same
-//   instance too; that is logged as a warning, once per policy seen (an LRU policy is the one to give it).
+//   `noeviction` entries leave only by their TTL and a full Redis refuses writes (a queue's on the same
+//   instance too); that is logged as a warning, once per policy seen (an LRU policy is the one to give it).
 //
 // Keys: Keyv's namespace defaults to "keyv" and both Keyv and the adapter apply it (`keyv::keyv:<key>`, or
 // `ns::ns:<key>` with a namespace: seen with redis-cli KEYS). Here Keyv adds no prefix (useKeyPrefix false)
@@ -190,7 +190,7 @@ export class SharedTier {
     if (policy === 'noeviction' && this.#policy !== policy) {
       this.#onWarning(
         `shared cache ${this.target}: maxmemory-policy is noeviction, so entries leave only by their TTL ` +
-          `(${this.ttlSeconds} s) and a full Redis refuses writes, a batch queue's on it too; ` +
+          `(${this.ttlSeconds} s) and a full Redis refuses writes (a batch queue's too, if one shares it); ` +
           'give the shared tier a Redis with maxmemory-policy allkeys-lru',
       );
     }
