@@ -38,25 +38,27 @@ export function checkSchema(schema: object): void {
  * the value's type says more. `"http://x"` for a URL-or-object is then `must match pattern "^rediss?://"`
  * alone, not that plus "must be object" plus "must match exactly one schema in oneOf".
  */
-export function pruneOneOf(errors: ErrorObject[]): ErrorObject[] {
+function pruneOneOf(errors: ErrorObject[]): ErrorObject[] {
   const drop = new Set<ErrorObject>();
   const retold = new Map<ErrorObject, ErrorObject>();
   for (const one of errors) {
     if (one.keyword !== 'oneOf' || one.params.passingSchemas != null) continue;
+    // Each branch's errors, by its number in the oneOf (every branch failed, so every one has some).
     const branches = new Map<string, ErrorObject[]>();
     for (const e of errors) {
       const m = e.schemaPath.startsWith(`${one.schemaPath}/`) ? /^\/(\d+)\//.exec(e.schemaPath.slice(one.schemaPath.length)) : null;
       if (m && e.instancePath.startsWith(one.instancePath)) branches.set(m[1]!, [...(branches.get(m[1]!) ?? []), e]);
     }
-    const ofOtherType = (list: ErrorObject[]) => list.some((e) => e.keyword === 'type' && e.instancePath === one.instancePath);
-    const kept = [...branches.values()].filter((list) => !ofOtherType(list));
-    for (const list of branches.values()) if (ofOtherType(list)) for (const e of list) drop.add(e);
-    if (kept.length > 0) drop.add(one);
-    else {
-      // No branch of the value's type: the one thing to say is which types would do.
-      const types = [...branches.values()].flatMap((list) => list.filter((e) => e.keyword === 'type' && e.instancePath === one.instancePath).map((e) => String(e.params.type)));
-      retold.set(one, { ...one, message: `must be ${[...new Set(types)].join(' or ')}` });
+    const types: string[] = [];
+    for (const list of branches.values()) {
+      const wrongType = list.find((e) => e.keyword === 'type' && e.instancePath === one.instancePath);
+      if (!wrongType) continue;
+      types.push(String(wrongType.params.type));
+      for (const e of list) drop.add(e);
     }
+    if (types.length < branches.size) drop.add(one);
+    // No branch of the value's type: the one thing to say is which types would do.
+    else retold.set(one, { ...one, message: `must be ${[...new Set(types)].join(' or ')}` });
   }
   return errors.filter((e) => !drop.has(e)).map((e) => retold.get(e) ?? e);
 }
